@@ -1,0 +1,26 @@
+# Entry points. Each target installs what it needs first (idempotent), so on a fresh Debian 12
+# machine as root `make test` and `make demo` work straight after a clone.
+VENV ?= $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+
+.PHONY: deps test test-unit test-integration test-vm demo bench clean
+
+deps:
+	VENV=$(VENV) bash scripts/install-deps
+
+test: deps
+	$(PYTEST) tests/unit tests/integration
+	$(PY) -m tests.vm.runner
+
+test-unit: deps
+	$(PYTEST) tests/unit
+
+test-integration: deps
+	$(PYTEST) tests/integration
+
+test-vm: deps
+	$(PY) -m tests.vm.runner
+
+clean:
+	rm -rf .pytest_cache .hypothesis build *.egg-info

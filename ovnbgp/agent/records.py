@@ -1,0 +1,150 @@
+"""Plain typed records shared by the OVN model and the reconcilers.
+
+`Snapshot` is what the OVN side read (Southbound + local OVS DB), `DesiredState` is what this node
+must have. Both are frozen values with ipaddress objects, never raw strings from the DB, so a
+reconciler can trust every field. The model (agent/model.py) turns one into the other.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Mapping, Union
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
+
+
+# --- input: what the OVN side read -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortBindingRow:
+    """The Port_Binding columns the model uses, as read from the SB (strings not yet trusted)."""
+
+    uuid: str
+    logical_port: str
+    type: str
+    datapath: str  # Datapath_Binding uuid
+    mac: tuple[str, ...] = ()
+    chassis: str | None = None  # Chassis.name the port is bound to, None when unbound
+    up: bool | None = None  # None when the column is empty (older OVN)
+    options: Mapping[str, str] = field(default_factory=dict)
+    nat_addresses: tuple[str, ...] = ()
+    external_ids: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BridgeInfo:
+    """A local OVS provider bridge."""
+
+    name: str
+    mac: str | None  # the bridge's own MAC (Interface.mac_in_use of its internal port)
+    patch_ports: Mapping[str, int] = field(default_factory=dict)  # OVN patch port name -> ofport
+
+
+@dataclass(frozen=True)
+class LocalOvs:
+    """What the local OVS DB says about this chassis."""
+
+    system_id: str
+    bridge_mappings: Mapping[str, str] = field(default_factory=dict)  # physnet -> bridge, in order
+    bridges: Mapping[str, BridgeInfo] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the model needs, read at one point in time."""
+
+    local: LocalOvs
+    port_bindings: Mapping[str, PortBindingRow]  # by uuid
+    chassis_names: frozenset[str] = frozenset()  # names in the SB Chassis table
+
+
+# --- output: what this node must have ------------------------------------------------------
+
+
+class ExposureKind(str, enum.Enum):
+    PROVIDER_VM = "provider-vm"
+    FIP = "fip"
+    CRLRP = "cr-lrp"
+    TENANT_SUBNET = "tenant-subnet"
+    TENANT_VM = "tenant-vm"
+
+
+@dataclass(frozen=True, order=True)
+class Exposure:
+    """One prefix put on the dummy interface (and so advertised), with the reason for it.
+
+    Host IPs are /32 or /128; a tenant subnet is its CIDR (added to the dummy with the network
+    address, which makes the connected route FRR redistributes).
+    """
+
+    prefix: IPNetwork
+    kind: ExposureKind
+    bridge: str
+    port: str  # logical port that causes it
+    row: str  # Port_Binding uuid that causes it
+
+
+@dataclass(frozen=True, order=True)
+class Rule:
+    """`ip rule [to DST] lookup TABLE priority PRIORITY`; dst None means all of `family`."""
+
+    priority: int
+    table: int
+    dst: IPNetwork | None
+    family: int  # 4 or 6
+
+
+@dataclass(frozen=True, order=True)
+class Route:
+    """A route in a bridge table: `DST [via GATEWAY] dev DEV [scope link]`."""
+
+    table: int
+    dst: IPNetwork  # 0.0.0.0/0 or ::/0 for default
+    dev: str
+    gateway: IPAddress | None = None
+    scope_link: bool = False
+
+
+@dataclass(frozen=True, order=True)
+class Neighbour:
+    """A PERMANENT neighbour entry (cr-lrp IP -> MAC) on a bridge."""
+
+    dev: str
+    ip: IPAddress
+    mac: str  # lower-case aa:bb:cc:dd:ee:ff
+
+
+@dataclass(frozen=True, order=True)
+class BridgeSetup:
+    """A provider bridge the node steers through: its table, its addresses, its sysctls."""
+
+    name: str
+    table: int
+    addresses: tuple[IPInterface, ...]
+
+
+@dataclass(frozen=True, order=True)
+class FlowSpec:
+    """Rewrite dst MAC of IP traffic from OVN's patch port on `bridge` to the bridge's MAC."""
+
+    bridge: str
+    patch_port: str
+    bridge_mac: str
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    exposures: frozenset[Exposure] = frozenset()
+    rules: frozenset[Rule] = frozenset()
+    routes: frozenset[Route] = frozenset()
+    neighbours: frozenset[Neighbour] = frozenset()
+    bridges: frozenset[BridgeSetup] = frozenset()
+    flows: frozenset[FlowSpec] = frozenset()
+
+    def dummy_prefixes(self) -> frozenset[IPNetwork]:
+        return frozenset(e.prefix for e in self.exposures)

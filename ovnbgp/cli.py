@@ -1,0 +1,79 @@
+"""Command line: `ovnbgp <command>`.
+
+Each command loads and validates the config first; a bad config exits 2 with the key named.
+Commands import their implementation lazily so `ovnbgp config check` works without the
+heavier libraries being importable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ovnbgp import config as config_mod
+from ovnbgp import logs
+
+EXIT_CONFIG = 2
+
+
+def _load_config(ctx: click.Context) -> config_mod.Config:
+    obj = ctx.find_root().obj
+    if "config" not in obj:
+        path = obj["config_path"]
+        try:
+            # The default path may be absent on a lab machine: defaults then apply.
+            obj["config"] = config_mod.load(path, missing_ok=path is None)
+        except config_mod.ConfigError as e:
+            click.echo(f"ovnbgp: config error: {e}", err=True)
+            ctx.exit(EXIT_CONFIG)
+        logs.setup(obj.get("log_level") or obj["config"].log.level, obj["config"].log.format)
+    return obj["config"]
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, envvar="OVNBGP_CONFIG",
+              help=f"Config file (default {config_mod.DEFAULT_PATH}).")
+@click.option("--log-level", type=click.Choice(config_mod.LOG_LEVELS), default=None,
+              help="Override log.level.")
+@click.version_option(package_name="ovnbgp")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, log_level: str | None) -> None:
+    """ovnbgp: expose OVN VM IPs, floating IPs and tenant networks through BGP."""
+    ctx.obj = {"config_path": config_path, "log_level": log_level}
+
+
+# --- config ------------------------------------------------------------------------------
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check or show the configuration."""
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Validate the config file; exit 2 naming the bad key."""
+    _load_config(ctx)
+    path = ctx.find_root().obj["config_path"] or config_mod.DEFAULT_PATH
+    click.echo(f"{path}: ok")
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of TOML.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the effective config (file values over defaults)."""
+    cfg = _load_config(ctx)
+    if as_json:
+        click.echo(json.dumps(config_mod.to_dict(cfg), indent=2))
+    else:
+        click.echo(config_mod.to_toml(cfg), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

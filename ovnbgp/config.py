@@ -1,0 +1,475 @@
+"""Typed, validated configuration.
+
+One TOML file (default /etc/ovnbgp/ovnbgp.toml). Every key has a default taken from the reference
+design, so an empty file is a valid config for a lab; an unknown key or a bad value raises
+ConfigError naming the key (`section.key`) and what is accepted. Every value that can reach an
+FRR template or a netlink call is checked here (names against a strict pattern, addresses as
+ipaddress objects), so later code can trust it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = Path("/etc/ovnbgp/ovnbgp.toml")
+
+# Linux interface names: 1-15 chars, no '/', whitespace or ':'; we are stricter still.
+IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+# FRR object names (peer groups, route-maps, VRFs): conservative.
+FRR_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+OVSDB_REMOTE_RE = re.compile(
+    r"^(unix:/[^\s]+|(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})$"
+)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+STEERING_MODES = ("rules", "table")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class OvnConfig:
+    sb_remotes: tuple[str, ...] = ("unix:/var/run/ovn/ovnsb_db.sock",)
+    ssl_key: Path | None = None
+    ssl_cert: Path | None = None
+    ssl_ca: Path | None = None
+    ovs_remote: str = "unix:/var/run/openvswitch/db.sock"
+    # Expose a VM port only once Port_Binding.up is true (ovn-controller wired it): exposing
+    # earlier advertises a black hole. Ports whose `up` column is empty (old OVN) count as up.
+    wait_for_port_up: bool = True
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    vrf_name: str = "ovn-bgp-vrf"
+    vrf_table: int = 10
+    dummy_name: str = "ovn"
+    rule_priority: int = 32000
+    first_bridge_table: int = 200
+    # Explicit bridge -> table ids; bridges not listed are numbered from first_bridge_table.
+    bridge_tables: dict[str, int] = field(default_factory=dict)
+    bridge_ipv4: ipaddress.IPv4Interface = ipaddress.IPv4Interface("1.1.1.1/32")
+    bridge_ipv6: ipaddress.IPv6Interface = ipaddress.IPv6Interface("fd53:d91e:400:7f17::1/128")
+    steering: str = "rules"
+    rt_tables_file: Path = Path("/etc/iproute2/rt_tables.d/ovnbgp.conf")
+    # Route protocol id that marks routes as ovnbgp's own (rtnetlink proto; 0-255, not 0-4).
+    route_protocol: int = 196
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A BGP neighbour: by interface (unnumbered) or by address with remote AS."""
+
+    interface: str | None = None
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    remote_as: int | str = "external"
+
+
+@dataclass(frozen=True)
+class BgpConfig:
+    asn: int = 64999
+    router_id: ipaddress.IPv4Address | None = None
+    peers: tuple[Peer, ...] = ()
+    peer_group: str = "ovnbgp-leaves"
+    bfd: bool = False
+    graceful_restart: bool = False
+    maximum_paths: int = 0
+    snippet_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class FrrConfig:
+    vtysh: Path = Path("/usr/bin/vtysh")
+    reload: Path = Path("/usr/lib/frr/frr-reload.py")
+    config_file: Path = Path("/etc/frr/frr.conf")
+    daemons_file: Path = Path("/etc/frr/daemons")
+    # Directory of the vty sockets; empty means FRR's default (/var/run/frr).
+    vty_socket: Path | None = None
+    # FRR instance name (`-N`); empty for the default instance.
+    pathspace: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    resync_interval: float = 300.0
+    debounce: float = 0.2
+    metrics_listen: str = "127.0.0.1:9476"
+    state_dir: Path = Path("/var/lib/ovnbgp")
+    lock_file: Path = Path("/run/ovnbgp.lock")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "text"
+
+
+@dataclass(frozen=True)
+class Config:
+    ovn: OvnConfig = OvnConfig()
+    kernel: KernelConfig = KernelConfig()
+    bgp: BgpConfig = BgpConfig()
+    frr: FrrConfig = FrrConfig()
+    agent: AgentConfig = AgentConfig()
+    log: LogConfig = LogConfig()
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def _check_type(key: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    # bool is an int in Python; never accept it where a number is asked for.
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ConfigError(key, f"expected {what}, got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(key, f"expected {what}, got {value!r}")
+    return value
+
+
+def _int_range(key: str, value: Any, lo: int, hi: int) -> int:
+    _check_type(key, value, int, f"an integer {lo}..{hi}")
+    if not lo <= value <= hi:
+        raise ConfigError(key, f"expected an integer {lo}..{hi}, got {value}")
+    return value
+
+
+def _number(key: str, value: Any, lo: float, hi: float) -> float:
+    _check_type(key, value, (int, float), f"a number {lo}..{hi}")
+    if not lo <= value <= hi:
+        raise ConfigError(key, f"expected a number {lo}..{hi}, got {value}")
+    return float(value)
+
+
+def _ifname(key: str, value: Any) -> str:
+    _check_type(key, value, str, "an interface name")
+    if not IFNAME_RE.match(value):
+        raise ConfigError(key, f"expected an interface name matching {IFNAME_RE.pattern}, got {value!r}")
+    return value
+
+
+def _frr_name(key: str, value: Any) -> str:
+    _check_type(key, value, str, "a name")
+    if not FRR_NAME_RE.match(value):
+        raise ConfigError(key, f"expected a name matching {FRR_NAME_RE.pattern}, got {value!r}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(key, f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _path(key: str, value: Any, optional: bool = False) -> Path | None:
+    _check_type(key, value, str, "a path")
+    if value == "" and optional:
+        return None
+    if not value.startswith("/") or "\0" in value or "\n" in value:
+        raise ConfigError(key, f"expected an absolute path, got {value!r}")
+    return Path(value)
+
+
+def _remote(key: str, value: Any) -> str:
+    _check_type(key, value, str, "an OVSDB remote")
+    if not OVSDB_REMOTE_RE.match(value):
+        raise ConfigError(key, f"expected unix:/path, tcp:HOST:PORT or ssl:HOST:PORT, got {value!r}")
+    return value
+
+
+def _asn(key: str, value: Any) -> int:
+    return _int_range(key, value, 1, 4294967295)
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(name, "expected a table")
+    return section
+
+
+def _reject_unknown(prefix: str, section: dict[str, Any], known: set[str]) -> None:
+    for k in section:
+        if k not in known:
+            raise ConfigError(f"{prefix}.{k}" if prefix else k,
+                              f"unknown key; accepted: {', '.join(sorted(known))}")
+
+
+def _parse_ovn(s: dict[str, Any]) -> OvnConfig:
+    _reject_unknown("ovn", s, {f.name for f in dataclasses.fields(OvnConfig)})
+    kw: dict[str, Any] = {}
+    if "sb_remotes" in s:
+        remotes = s["sb_remotes"]
+        if isinstance(remotes, str):
+            remotes = [remotes]
+        _check_type("ovn.sb_remotes", remotes, list, "a list of OVSDB remotes")
+        if not remotes:
+            raise ConfigError("ovn.sb_remotes", "expected at least one remote")
+        kw["sb_remotes"] = tuple(_remote(f"ovn.sb_remotes[{i}]", r) for i, r in enumerate(remotes))
+    for k in ("ssl_key", "ssl_cert", "ssl_ca"):
+        if k in s:
+            kw[k] = _path(f"ovn.{k}", s[k], optional=True)
+    if "ovs_remote" in s:
+        kw["ovs_remote"] = _remote("ovn.ovs_remote", s["ovs_remote"])
+    if "wait_for_port_up" in s:
+        kw["wait_for_port_up"] = _check_type("ovn.wait_for_port_up", s["wait_for_port_up"], bool, "true or false")
+    cfg = OvnConfig(**kw)
+    uses_ssl = any(r.startswith("ssl:") for r in cfg.sb_remotes)
+    if uses_ssl:
+        for k in ("ssl_key", "ssl_cert", "ssl_ca"):
+            if getattr(cfg, k) is None:
+                raise ConfigError(f"ovn.{k}", "required when an sb_remotes entry uses ssl:")
+    return cfg
+
+
+def _parse_kernel(s: dict[str, Any]) -> KernelConfig:
+    _reject_unknown("kernel", s, {f.name for f in dataclasses.fields(KernelConfig)})
+    kw: dict[str, Any] = {}
+    if "vrf_name" in s:
+        kw["vrf_name"] = _ifname("kernel.vrf_name", s["vrf_name"])
+    if "vrf_table" in s:
+        kw["vrf_table"] = _int_range("kernel.vrf_table", s["vrf_table"], 1, 252)
+    if "dummy_name" in s:
+        kw["dummy_name"] = _ifname("kernel.dummy_name", s["dummy_name"])
+    if "rule_priority" in s:
+        kw["rule_priority"] = _int_range("kernel.rule_priority", s["rule_priority"], 1, 32765)
+    if "first_bridge_table" in s:
+        kw["first_bridge_table"] = _int_range("kernel.first_bridge_table", s["first_bridge_table"], 1, 252)
+    if "bridge_tables" in s:
+        bt = _check_type("kernel.bridge_tables", s["bridge_tables"], dict, "a table of bridge = table id")
+        kw["bridge_tables"] = {
+            _ifname("kernel.bridge_tables", b): _int_range(f"kernel.bridge_tables.{b}", t, 1, 252)
+            for b, t in bt.items()
+        }
+    if "bridge_ipv4" in s:
+        v = _check_type("kernel.bridge_ipv4", s["bridge_ipv4"], str, "an IPv4 address/prefix")
+        try:
+            kw["bridge_ipv4"] = ipaddress.IPv4Interface(v)
+        except ValueError as e:
+            raise ConfigError("kernel.bridge_ipv4", f"expected an IPv4 address/prefix, got {v!r}") from e
+    if "bridge_ipv6" in s:
+        v = _check_type("kernel.bridge_ipv6", s["bridge_ipv6"], str, "an IPv6 address/prefix")
+        try:
+            kw["bridge_ipv6"] = ipaddress.IPv6Interface(v)
+        except ValueError as e:
+            raise ConfigError("kernel.bridge_ipv6", f"expected an IPv6 address/prefix, got {v!r}") from e
+    if "steering" in s:
+        kw["steering"] = _choice("kernel.steering", s["steering"], STEERING_MODES)
+    if "rt_tables_file" in s:
+        kw["rt_tables_file"] = _path("kernel.rt_tables_file", s["rt_tables_file"])
+    if "route_protocol" in s:
+        kw["route_protocol"] = _int_range("kernel.route_protocol", s["route_protocol"], 5, 254)
+    cfg = KernelConfig(**kw)
+    if cfg.vrf_name == cfg.dummy_name:
+        raise ConfigError("kernel.dummy_name", "must differ from kernel.vrf_name")
+    tables = set(cfg.bridge_tables.values())
+    if cfg.vrf_table in tables:
+        raise ConfigError("kernel.vrf_table", "must differ from every kernel.bridge_tables id")
+    return cfg
+
+
+def _parse_peer(key: str, p: Any) -> Peer:
+    _check_type(key, p, dict, "a table with interface or address")
+    _reject_unknown(key, p, {"interface", "address", "remote_as"})
+    interface = _ifname(f"{key}.interface", p["interface"]) if "interface" in p else None
+    address = None
+    if "address" in p:
+        v = _check_type(f"{key}.address", p["address"], str, "an IP address")
+        try:
+            address = ipaddress.ip_address(v)
+        except ValueError as e:
+            raise ConfigError(f"{key}.address", f"expected an IP address, got {v!r}") from e
+    if (interface is None) == (address is None):
+        raise ConfigError(key, "give exactly one of interface (BGP unnumbered) or address")
+    remote_as: int | str = "external"
+    if "remote_as" in p:
+        ra = p["remote_as"]
+        if isinstance(ra, str):
+            remote_as = _choice(f"{key}.remote_as", ra, ("external", "internal"))
+        else:
+            remote_as = _asn(f"{key}.remote_as", ra)
+    elif address is not None:
+        raise ConfigError(f"{key}.remote_as", "required for a peer given by address")
+    return Peer(interface=interface, address=address, remote_as=remote_as)
+
+
+def _parse_bgp(s: dict[str, Any]) -> BgpConfig:
+    _reject_unknown("bgp", s, {f.name for f in dataclasses.fields(BgpConfig)})
+    kw: dict[str, Any] = {}
+    if "asn" in s:
+        kw["asn"] = _asn("bgp.asn", s["asn"])
+    if "router_id" in s:
+        v = _check_type("bgp.router_id", s["router_id"], str, "an IPv4 address")
+        if v:
+            try:
+                kw["router_id"] = ipaddress.IPv4Address(v)
+            except ValueError as e:
+                raise ConfigError("bgp.router_id", f"expected an IPv4 address, got {v!r}") from e
+    if "peers" in s:
+        peers = _check_type("bgp.peers", s["peers"], list, "a list of peer tables")
+        kw["peers"] = tuple(_parse_peer(f"bgp.peers[{i}]", p) for i, p in enumerate(peers))
+        seen: set[str] = set()
+        for i, p in enumerate(kw["peers"]):
+            ident = str(p.interface or p.address)
+            if ident in seen:
+                raise ConfigError(f"bgp.peers[{i}]", f"duplicate peer {ident}")
+            seen.add(ident)
+    if "peer_group" in s:
+        kw["peer_group"] = _frr_name("bgp.peer_group", s["peer_group"])
+    for k in ("bfd", "graceful_restart"):
+        if k in s:
+            kw[k] = _check_type(f"bgp.{k}", s[k], bool, "true or false")
+    if "maximum_paths" in s:
+        kw["maximum_paths"] = _int_range("bgp.maximum_paths", s["maximum_paths"], 0, 128)
+    if "snippet_file" in s:
+        kw["snippet_file"] = _path("bgp.snippet_file", s["snippet_file"], optional=True)
+    return BgpConfig(**kw)
+
+
+def _parse_frr(s: dict[str, Any]) -> FrrConfig:
+    _reject_unknown("frr", s, {f.name for f in dataclasses.fields(FrrConfig)})
+    kw: dict[str, Any] = {}
+    for k in ("vtysh", "reload", "config_file", "daemons_file"):
+        if k in s:
+            kw[k] = _path(f"frr.{k}", s[k])
+    if "vty_socket" in s:
+        kw["vty_socket"] = _path("frr.vty_socket", s["vty_socket"], optional=True)
+    if "pathspace" in s:
+        v = _check_type("frr.pathspace", s["pathspace"], str, "an FRR instance name")
+        kw["pathspace"] = _frr_name("frr.pathspace", v) if v else None
+    return FrrConfig(**kw)
+
+
+def _parse_listen(key: str, v: Any) -> str:
+    _check_type(key, v, str, "HOST:PORT or empty to disable")
+    if v == "":
+        return v
+    host, sep, port = v.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        ok = sep == ":" and port.isdigit() and 0 < int(port) < 65536
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(key, f"expected IP:PORT (e.g. 127.0.0.1:9476) or empty to disable, got {v!r}")
+    return v
+
+
+def _parse_agent(s: dict[str, Any]) -> AgentConfig:
+    _reject_unknown("agent", s, {f.name for f in dataclasses.fields(AgentConfig)})
+    kw: dict[str, Any] = {}
+    if "resync_interval" in s:
+        kw["resync_interval"] = _number("agent.resync_interval", s["resync_interval"], 1, 86400)
+    if "debounce" in s:
+        kw["debounce"] = _number("agent.debounce", s["debounce"], 0, 10)
+    if "metrics_listen" in s:
+        kw["metrics_listen"] = _parse_listen("agent.metrics_listen", s["metrics_listen"])
+    for k in ("state_dir", "lock_file"):
+        if k in s:
+            kw[k] = _path(f"agent.{k}", s[k])
+    return AgentConfig(**kw)
+
+
+def _parse_log(s: dict[str, Any]) -> LogConfig:
+    _reject_unknown("log", s, {f.name for f in dataclasses.fields(LogConfig)})
+    kw: dict[str, Any] = {}
+    if "level" in s:
+        kw["level"] = _choice("log.level", s["level"], LOG_LEVELS)
+    if "format" in s:
+        kw["format"] = _choice("log.format", s["format"], LOG_FORMATS)
+    return LogConfig(**kw)
+
+
+_SECTIONS = {
+    "ovn": _parse_ovn,
+    "kernel": _parse_kernel,
+    "bgp": _parse_bgp,
+    "frr": _parse_frr,
+    "agent": _parse_agent,
+    "log": _parse_log,
+}
+
+
+def parse(data: dict[str, Any]) -> Config:
+    """Build a Config from already-decoded TOML data."""
+    _reject_unknown("", data, set(_SECTIONS))
+    return Config(**{name: fn(_section(data, name)) for name, fn in _SECTIONS.items()})
+
+
+def loads(text: str) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("(file)", f"not valid TOML: {e}") from e
+    return parse(data)
+
+
+def load(path: Path | str | None = None, *, missing_ok: bool = False) -> Config:
+    """Load and validate a config file. A missing default file gives the defaults if missing_ok."""
+    p = Path(path) if path else DEFAULT_PATH
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        if missing_ok:
+            return Config()
+        raise ConfigError("(file)", f"{p} does not exist") from None
+    except OSError as e:
+        raise ConfigError("(file)", f"cannot read {p}: {e.strerror}") from e
+    return loads(text)
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """The effective config as plain JSON-able data (for `config show`)."""
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)
+                    if getattr(v, f.name) is not None}
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (bool, int, float)) or v is None:
+            return v
+        return str(v)
+
+    return plain(cfg)
+
+
+def to_toml(cfg: Config) -> str:
+    """Render the effective config as TOML (only the value types this module produces)."""
+
+    def val(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{_toml_key(k)} = {val(x)}" for k, x in v.items()) + " }"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    out: list[str] = []
+    for section, values in to_dict(cfg).items():
+        out.append(f"[{section}]")
+        for k, v in values.items():
+            out.append(f"{k} = {val(v)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _toml_key(k: str) -> str:
+    return k if re.match(r"^[A-Za-z0-9_-]+$", k) else '"' + k + '"'
