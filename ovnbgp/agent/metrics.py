@@ -1,0 +1,40 @@
+"""Prometheus metrics of the agent, on their own registry (tests can make several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from ovnbgp.agent.records import ExposureKind
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.exposures = Gauge("ovnbgp_exposures", "Prefixes exposed on this node, by kind",
+                               ["kind"], registry=r)
+        self.reconcile_seconds = Histogram(
+            "ovnbgp_reconcile_duration_seconds", "Wall time of one reconcile, by trigger",
+            ["trigger"], registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.changes = Counter("ovnbgp_changes_applied_total", "Changes applied, by target and op",
+                               ["target", "op"], registry=r)
+        self.apply_errors = Counter("ovnbgp_apply_errors_total", "Changes that failed, by target",
+                                    ["target"], registry=r)
+        self.events = Counter("ovnbgp_events_total", "Southbound events seen, by name",
+                              ["event"], registry=r)
+        self.frr_reloads = Counter("ovnbgp_frr_reloads_total", "FRR config reloads, by result",
+                                   ["result"], registry=r)
+        self.frr_restarts = Counter("ovnbgp_frr_restarts_detected_total",
+                                    "FRR restarts detected (config re-applied)", registry=r)
+        self.db_connected = Gauge("ovnbgp_db_connected", "1 when the DB connection is up",
+                                  ["db"], registry=r)
+        self.last_sync = Gauge("ovnbgp_last_sync_timestamp_seconds",
+                               "Unix time of the last successful reconcile", registry=r)
+        for kind in ExposureKind:
+            self.exposures.labels(kind.value).set(0)
+
+    def serve(self, listen: str) -> None:
+        """Start the HTTP exporter on "IP:PORT" (validated by config)."""
+        host, _, port = listen.rpartition(":")
+        start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)

@@ -1,0 +1,94 @@
+"""Where events meet the reconcile loop.
+
+Event callbacks (IDL thread) mark keys dirty; the loop thread takes them in batches. A burst of
+events is gathered for `debounce` seconds after the first one so 500 binds make one reconcile,
+not 500. A full resync is requested by the timer, by a reconnect, or by SIGHUP, and runs through
+the same path with `full=True`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Hashable, Iterable
+
+
+@dataclass
+class Batch:
+    keys: set[Hashable] = field(default_factory=set)
+    causes: Counter = field(default_factory=Counter)  # event name -> count
+    full: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.keys and not self.full
+
+
+class WorkQueue:
+    def __init__(self, debounce: float, resync_interval: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.debounce = debounce
+        self.resync_interval = resync_interval
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._pending = Batch()
+        self._first_mark: float | None = None
+        self._next_resync = clock() + resync_interval
+        self._stopped = False
+
+    def mark(self, keys: Iterable[Hashable], cause: str) -> None:
+        with self._cond:
+            self._pending.keys.update(keys)
+            self._pending.causes[cause] += 1
+            if self._first_mark is None:
+                self._first_mark = self._clock()
+            self._cond.notify()
+
+    def request_full(self, reason: str) -> None:
+        with self._cond:
+            self._pending.full = True
+            self._pending.reasons.append(reason)
+            if self._first_mark is None:
+                self._first_mark = self._clock()
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def _ready(self, now: float) -> bool:
+        if now >= self._next_resync:
+            return True
+        return self._first_mark is not None and now - self._first_mark >= self.debounce
+
+    def get(self, timeout: float | None = None) -> Batch | None:
+        """Block until a batch is due (debounce elapsed or resync time); None when stopped/timeout."""
+        deadline = None if timeout is None else self._clock() + timeout
+        with self._cond:
+            while not self._stopped:
+                now = self._clock()
+                if self._ready(now):
+                    if now >= self._next_resync:
+                        self._pending.full = True
+                        self._pending.reasons.append("periodic resync")
+                    batch, self._pending, self._first_mark = self._pending, Batch(), None
+                    if batch.full:
+                        self._next_resync = now + self.resync_interval
+                    return batch
+                waits = [self._next_resync - now]
+                if self._first_mark is not None:
+                    waits.append(self._first_mark + self.debounce - now)
+                if deadline is not None:
+                    if now >= deadline:
+                        return None
+                    waits.append(deadline - now)
+                self._cond.wait(max(0.0, min(waits)))
+        return None
