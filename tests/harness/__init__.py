@@ -1,0 +1,1 @@
+"""Real-component test harness (daemons in temp dirs, network namespaces)."""
