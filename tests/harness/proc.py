@@ -10,6 +10,7 @@ fixture fails its test loudly instead of timing out somewhere later.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 LOG_TAIL_LINES = 30
+_SETPRIV = shutil.which("setpriv")
 
 
 class DaemonError(RuntimeError):
@@ -145,6 +147,11 @@ class Daemon:
             env = dict(os.environ)
             env.update(self.env)
         full = netns_argv(self.argv, self.netns)
+        if _SETPRIV:
+            # Die with the harness even if it is SIGKILLed before teardown (no orphan daemons).
+            # The signal fires when the *thread* that started the daemon exits: start daemons
+            # from the main thread or another long-lived one.
+            full = [_SETPRIV, "--pdeathsig", "TERM", "--", *full]
         with open(self.log_path, "ab") as log:
             log.write(f"=== harness: starting {self.name}: {' '.join(full)}\n".encode())
             log.flush()
