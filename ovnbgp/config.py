@@ -238,6 +238,9 @@ def _parse_kernel(s: dict[str, Any]) -> KernelConfig:
     kw: dict[str, Any] = {}
     if "vrf_name" in s:
         kw["vrf_name"] = _ifname("kernel.vrf_name", s["vrf_name"])
+        if kw["vrf_name"] == "default":
+            # FRR reads `router bgp ASN vrf default` as the global instance.
+            raise ConfigError("kernel.vrf_name", "'default' is FRR's name for the main table")
     if "vrf_table" in s:
         kw["vrf_table"] = _int_range("kernel.vrf_table", s["vrf_table"], 1, 252)
     if "dummy_name" in s:
@@ -290,6 +293,13 @@ def _parse_peer(key: str, p: Any) -> Peer:
             address = ipaddress.ip_address(v)
         except ValueError as e:
             raise ConfigError(f"{key}.address", f"expected an IP address, got {v!r}") from e
+        # FRR's bgpd refuses a scoped address and cannot peer with these (vtysh -C lets them by).
+        if "%" in v or address.is_unspecified or address.is_multicast or address.is_loopback \
+                or address == ipaddress.IPv4Address("255.255.255.255"):
+            raise ConfigError(f"{key}.address", f"expected a unicast peer address, got {v!r}")
+        if address.is_link_local and address.version == 6:
+            raise ConfigError(f"{key}.address",
+                              f"{v} is link-local: give the peer by interface (BGP unnumbered)")
     if (interface is None) == (address is None):
         raise ConfigError(key, "give exactly one of interface (BGP unnumbered) or address")
     remote_as: int | str = "external"
@@ -327,6 +337,10 @@ def _parse_bgp(s: dict[str, Any]) -> BgpConfig:
             seen.add(ident)
     if "peer_group" in s:
         kw["peer_group"] = _frr_name("bgp.peer_group", s["peer_group"])
+    # FRR names a peer-group and an interface neighbour in the same namespace.
+    for i, p in enumerate(kw.get("peers", ())):
+        if p.interface is not None and p.interface == kw.get("peer_group", BgpConfig.peer_group):
+            raise ConfigError(f"bgp.peers[{i}].interface", "must differ from bgp.peer_group")
     for k in ("bfd", "graceful_restart"):
         if k in s:
             kw[k] = _check_type(f"bgp.{k}", s[k], bool, "true or false")

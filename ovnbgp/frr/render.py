@@ -1,0 +1,131 @@
+"""Render the FRR config from the validated Config (pure, apart from reading the snippet file).
+
+Two steps, each testable alone: `view(cfg, snippet)` turns the Config into plain template values
+(strings and ints, all from validated fields), `render(...)` runs the Jinja templates in
+ovnbgp/templates/frr/. The output depends on the config only, never on what is exposed: FRR
+learns exposures from the addresses on the dummy interface, so exposure churn never reloads FRR.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ovnbgp.config import Config, Peer
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names of the FRR objects ovnbgp owns (fixed: operators refer to them in the snippet)."""
+
+    plist_v4: str = "ovnbgp-exposed-v4"
+    plist_v6: str = "ovnbgp-exposed-v6"
+    rmap_out_v4: str = "ovnbgp-out-v4"
+    rmap_out_v6: str = "ovnbgp-out-v6"
+    rmap_in: str = "ovnbgp-in"
+
+
+NAMES = Names()
+
+# Printable text, tabs allowed; anything else (NUL, escape sequences) is refused.
+_BAD_SNIPPET_CHAR = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+SNIPPET_MAX_BYTES = 1 << 20
+
+
+class RenderError(Exception):
+    """The config cannot be rendered (in practice: the operator snippet is unusable)."""
+
+
+def _remote_as(peer: Peer) -> str:
+    return str(peer.remote_as)
+
+
+def view(cfg: Config, snippet: str | None = None) -> dict[str, Any]:
+    """Template values from a Config. Only validated fields reach the templates."""
+    bgp = cfg.bgp
+    peers = [
+        {
+            "name": peer.interface if peer.interface else str(peer.address),
+            "interface": peer.interface is not None,
+            "remote_as": _remote_as(peer),
+        }
+        for peer in bgp.peers
+    ]
+    return {
+        "asn": bgp.asn,
+        "router_id": str(bgp.router_id) if bgp.router_id else None,
+        # The VRF instance has no peers; its router-id only has to be stable (see bgp_vrf.j2).
+        "vrf_router_id": str(bgp.router_id or cfg.kernel.bridge_ipv4.ip),
+        "vrf": cfg.kernel.vrf_name,
+        "peer_group": bgp.peer_group,
+        "peers": peers,
+        "bfd": bgp.bfd,
+        "graceful_restart": bgp.graceful_restart,
+        "maximum_paths": bgp.maximum_paths,
+        "names": NAMES,
+        "afs": [
+            {"name": "ipv4", "rmap_out": NAMES.rmap_out_v4},
+            {"name": "ipv6", "rmap_out": NAMES.rmap_out_v6},
+        ],
+        "snippet": snippet,
+        "snippet_path": str(bgp.snippet_file) if bgp.snippet_file else None,
+    }
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("ovnbgp", "templates/frr"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def check_snippet(text: str, path: Path | str = "snippet") -> str:
+    """Normalise an operator snippet (line ends, trailing blanks); refuse control characters.
+
+    The snippet is FRR syntax ovnbgp does not model; its FRR syntax is checked with the whole
+    config by `vtysh -C` before any reload (see reload.py).
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    for n, line in enumerate(lines, 1):
+        if _BAD_SNIPPET_CHAR.search(line):
+            raise RenderError(f"{path}:{n}: control character in the operator snippet")
+    body = "\n".join(line.rstrip() for line in lines).strip("\n")
+    return body
+
+
+def read_snippet(cfg: Config) -> str | None:
+    """The operator snippet's text (checked), or None when bgp.snippet_file is not set."""
+    path = cfg.bgp.snippet_file
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise RenderError(f"bgp.snippet_file {path}: cannot read: {e.strerror}") from e
+    if len(data) > SNIPPET_MAX_BYTES:
+        raise RenderError(f"bgp.snippet_file {path}: larger than {SNIPPET_MAX_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RenderError(f"bgp.snippet_file {path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    return check_snippet(text, path)
+
+
+def render(cfg: Config, snippet: str | None = None) -> str:
+    """The FRR config text for `cfg`, with `snippet` (already read and checked) appended."""
+    return _env().get_template("frr.conf.j2").render(view(cfg, snippet))
+
+
+def render_config(cfg: Config) -> str:
+    """render() with the snippet read from bgp.snippet_file. Raises RenderError."""
+    return render(cfg, read_snippet(cfg))
