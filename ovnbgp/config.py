@@ -24,7 +24,7 @@ IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 # FRR object names (peer groups, route-maps, VRFs): conservative.
 FRR_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 OVSDB_REMOTE_RE = re.compile(
-    r"^(unix:/[^\s]+|(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})$"
+    r"^(unix:/[^\s\x00]+|(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})$"
 )
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
@@ -154,14 +154,14 @@ def _number(key: str, value: Any, lo: float, hi: float) -> float:
 
 def _ifname(key: str, value: Any) -> str:
     _check_type(key, value, str, "an interface name")
-    if not IFNAME_RE.match(value):
+    if not IFNAME_RE.fullmatch(value):  # fullmatch: `$` would let a trailing \n through
         raise ConfigError(key, f"expected an interface name matching {IFNAME_RE.pattern}, got {value!r}")
     return value
 
 
 def _frr_name(key: str, value: Any) -> str:
     _check_type(key, value, str, "a name")
-    if not FRR_NAME_RE.match(value):
+    if not FRR_NAME_RE.fullmatch(value):
         raise ConfigError(key, f"expected a name matching {FRR_NAME_RE.pattern}, got {value!r}")
     return value
 
@@ -183,7 +183,8 @@ def _path(key: str, value: Any, optional: bool = False) -> Path | None:
 
 def _remote(key: str, value: Any) -> str:
     _check_type(key, value, str, "an OVSDB remote")
-    if not OVSDB_REMOTE_RE.match(value):
+    if not OVSDB_REMOTE_RE.fullmatch(value) or (
+            not value.startswith("unix:") and not 0 < int(value.rpartition(":")[2]) < 65536):
         raise ConfigError(key, f"expected unix:/path, tcp:HOST:PORT or ssl:HOST:PORT, got {value!r}")
     return value
 
@@ -229,7 +230,7 @@ def _parse_ovn(s: dict[str, Any]) -> OvnConfig:
     if uses_ssl:
         for k in ("ssl_key", "ssl_cert", "ssl_ca"):
             if getattr(cfg, k) is None:
-                raise ConfigError(f"ovn.{k}", "required when an sb_remotes entry uses ssl:")
+                raise ConfigError(f"ovn.{k}", "required when an ovn.sb_remotes entry uses ssl:")
     return cfg
 
 
@@ -373,7 +374,7 @@ def _parse_listen(key: str, v: Any) -> str:
     host = host.strip("[]")
     try:
         ipaddress.ip_address(host)
-        ok = sep == ":" and port.isdigit() and 0 < int(port) < 65536
+        ok = sep == ":" and port.isascii() and port.isdigit() and 0 < int(port) < 65536
     except ValueError:
         ok = False
     if not ok:

@@ -1,0 +1,276 @@
+"""Config validation: defaults from the reference design, and every bad value named by key.
+
+The property tests feed random TOML-able values to every key and check the only outcomes are
+a valid Config or a ConfigError whose message names that key -- never another exception.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import ipaddress
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ovnbgp import config
+from ovnbgp.config import ConfigError
+
+SECTIONS = {
+    "ovn": config.OvnConfig,
+    "kernel": config.KernelConfig,
+    "bgp": config.BgpConfig,
+    "frr": config.FrrConfig,
+    "agent": config.AgentConfig,
+    "log": config.LogConfig,
+}
+ALL_KEYS = sorted((s, f.name) for s, cls in SECTIONS.items() for f in dataclasses.fields(cls))
+
+# --- strategies ------------------------------------------------------------------------------
+
+toml_scalars = st.one_of(
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.datetimes(), st.dates(), st.times(),
+    # strings shaped like the valid ones, so the checks past the type test get exercised
+    st.sampled_from(["", "ovn", "ovn\n", "br-ex", "x" * 16, "1.1.1.1/32", "fd53::1/128",
+                     "1.2.3.4", "::1", "fe80::1%eth0", "unix:/tmp/x", "unix:/a b",
+                     "tcp:127.0.0.1:6642", "ssl:[::1]:6642", "tcp:h:99999", "/abs/path",
+                     "relative/path", "127.0.0.1:9476", "[::1]:0", "external", "internal",
+                     "info", "json", "rules", "table", "default", "/x\x00y", "ovn-bgp-vrf"]),
+)
+toml_values = st.recursive(
+    toml_scalars,
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(st.text(max_size=12), children, max_size=4)),
+    max_leaves=12,
+)
+
+
+def _assert_names(err: ConfigError, key: str) -> None:
+    assert key in str(err), f"ConfigError does not name {key!r}: {err}"
+
+
+# --- defaults --------------------------------------------------------------------------------
+
+
+def test_empty_config_gives_reference_design_defaults():
+    cfg = config.loads("")
+    assert cfg == config.Config()
+    assert cfg.kernel.vrf_name == "ovn-bgp-vrf"
+    assert cfg.kernel.dummy_name == "ovn"
+    assert cfg.kernel.rule_priority == 32000
+    assert cfg.kernel.first_bridge_table == 200
+    assert cfg.kernel.bridge_ipv4 == ipaddress.IPv4Interface("1.1.1.1/32")
+    assert cfg.kernel.bridge_ipv6 == ipaddress.IPv6Interface("fd53:d91e:400:7f17::1/128")
+    assert cfg.kernel.vrf_table == 10
+    assert cfg.kernel.steering == "rules"
+    assert cfg.bgp.asn == 64999
+    assert cfg.bgp.peers == ()
+    assert cfg.ovn.sb_remotes == ("unix:/var/run/ovn/ovnsb_db.sock",)
+    assert cfg.ovn.ovs_remote == "unix:/var/run/openvswitch/db.sock"
+    assert cfg.frr.reload == Path("/usr/lib/frr/frr-reload.py")
+    assert cfg.log.level == "info"
+
+
+def test_missing_file(tmp_path):
+    assert config.load(tmp_path / "nope.toml", missing_ok=True) == config.Config()
+    with pytest.raises(ConfigError) as e:
+        config.load(tmp_path / "nope.toml")
+    assert e.value.key == "(file)" and "nope.toml" in str(e.value)
+
+
+def test_full_valid_config(tmp_path):
+    p = tmp_path / "ovnbgp.toml"
+    p.write_text("""
+[ovn]
+sb_remotes = ["ssl:192.0.2.10:6642", "ssl:[2001:db8::10]:6642"]
+ssl_key = "/etc/ovnbgp/key.pem"
+ssl_cert = "/etc/ovnbgp/cert.pem"
+ssl_ca = "/etc/ovnbgp/ca.pem"
+wait_for_port_up = false
+
+[kernel]
+bridge_tables = { br-ex = 200, "br-vlan.10" = 201 }
+bridge_ipv4 = "1.1.1.2/32"
+
+[bgp]
+asn = 4200000001
+router_id = "192.0.2.1"
+peers = [{ interface = "eth1" }, { address = "192.0.2.254", remote_as = 65000 }]
+maximum_paths = 8
+
+[agent]
+resync_interval = 60
+metrics_listen = ""
+""")
+    cfg = config.load(p)
+    assert cfg.ovn.ssl_key == Path("/etc/ovnbgp/key.pem")
+    assert cfg.kernel.bridge_tables == {"br-ex": 200, "br-vlan.10": 201}
+    assert cfg.bgp.asn == 4200000001
+    assert cfg.bgp.router_id == ipaddress.IPv4Address("192.0.2.1")
+    assert cfg.bgp.peers == (config.Peer(interface="eth1"),
+                             config.Peer(address=ipaddress.IPv4Address("192.0.2.254"),
+                                         remote_as=65000))
+    assert cfg.agent.resync_interval == 60.0 and isinstance(cfg.agent.resync_interval, float)
+
+
+# --- specific errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,key", [
+    ("[bgp]\nasm = 65000\n", "bgp.asm"),                    # typo'd key
+    ("[kernal]\nvrf_name = 'x'\n", "kernal"),               # typo'd section
+    ("[bgp]\nasn = 0\n", "bgp.asn"),
+    ("[bgp]\nasn = 4294967296\n", "bgp.asn"),
+    ("[bgp]\nasn = -1\n", "bgp.asn"),
+    ("[bgp]\nasn = '65000'\n", "bgp.asn"),
+    ("[bgp]\nasn = true\n", "bgp.asn"),
+    ("[bgp]\nasn = 65000.0\n", "bgp.asn"),
+    ("[bgp]\npeers = [{ address = '192.0.2.1' }]\n", "bgp.peers[0].remote_as"),
+    ("[bgp]\npeers = [{ interface = 'eth1', address = '192.0.2.1' }]\n", "bgp.peers[0]"),
+    ("[bgp]\npeers = [{ interface = 'eth1' }, { interface = 'eth1' }]\n", "bgp.peers[1]"),
+    ("[bgp]\npeers = [{ interface = 'eth1', remote_as = 'banana' }]\n", "bgp.peers[0].remote_as"),
+    ("[bgp]\npeers = [{ interface = 'eth1', typo = 1 }]\n", "bgp.peers[0].typo"),
+    ('[bgp]\npeer_group = "up\\n"\n', "bgp.peer_group"),      # trailing newline (regex `$`)
+    ('[kernel]\ndummy_name = "ovn\\n"\n', "kernel.dummy_name"),
+    ("[kernel]\ndummy_name = 'way-too-long-name'\n", "kernel.dummy_name"),
+    ("[kernel]\ndummy_name = 'ovn-bgp-vrf'\n", "kernel.dummy_name"),
+    ("[kernel]\nbridge_tables = { br-ex = 10 }\n", "kernel.vrf_table"),
+    ("[kernel]\nbridge_ipv4 = '1.1.1.1/33'\n", "kernel.bridge_ipv4"),
+    ("[kernel]\nsteering = 'magic'\n", "kernel.steering"),
+    ('[ovn]\novs_remote = "unix:/x\\n"\n', "ovn.ovs_remote"),
+    ("[ovn]\nsb_remotes = ['tcp:127.0.0.1:99999']\n", "ovn.sb_remotes[0]"),
+    ("[ovn]\nsb_remotes = []\n", "ovn.sb_remotes"),
+    ("[ovn]\nsb_remotes = ['ssl:127.0.0.1:6642']\n", "ovn.ssl_key"),
+    ("[agent]\nmetrics_listen = '127.0.0.1:\u0663'\n", "agent.metrics_listen"),  # non-ASCII digit
+    ("[agent]\nresync_interval = nan\n", "agent.resync_interval"),
+    ("[agent]\nstate_dir = 'relative'\n", "agent.state_dir"),
+    ("[log]\nlevel = 'verbose'\n", "log.level"),
+    ("bgp = 1\n", "bgp"),
+    ("[bgp\n", "(file)"),
+])
+def test_bad_value_names_the_key(text, key):
+    with pytest.raises(ConfigError) as e:
+        config.loads(text)
+    assert e.value.key == key
+    assert str(e.value).startswith(f"{key}: ")
+
+
+def test_ssl_requirement_names_the_remote_key():
+    with pytest.raises(ConfigError) as e:
+        config.loads("[ovn]\nsb_remotes = ['ssl:127.0.0.1:6642']\n")
+    _assert_names(e.value, "ovn.sb_remotes")
+
+
+def test_unknown_key_lists_accepted_keys():
+    with pytest.raises(ConfigError) as e:
+        config.loads("[bgp]\nasm = 65000\n")
+    assert "asn" in str(e.value) and "peer_group" in str(e.value)
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(key=st.sampled_from(ALL_KEYS), value=toml_values)
+def test_any_value_for_any_key_is_accepted_or_named(key, value):
+    section, name = key
+    try:
+        cfg = config.parse({section: {name: value}})
+    except ConfigError as e:
+        _assert_names(e, f"{section}.{name}")
+        return
+    # accepted: the effective value must be the field's declared kind of thing
+    got = getattr(getattr(cfg, section), name)
+    assert got is None or not isinstance(got, (datetime.date, datetime.time))
+    if isinstance(got, float):
+        assert math.isfinite(got)
+    if isinstance(got, str):
+        assert "\n" not in got and "\x00" not in got
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(ALL_KEYS), value=toml_values)
+def test_random_values_only_raise_config_error(key, value):
+    section, name = key
+    try:
+        config.parse({section: {name: value}})
+    except ConfigError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(peers=st.lists(st.dictionaries(
+    st.sampled_from(["interface", "address", "remote_as", "other"]), toml_values, max_size=3),
+    max_size=3) | toml_values)
+def test_random_peer_lists_name_bgp_peers(peers):
+    try:
+        config.parse({"bgp": {"peers": peers}})
+    except ConfigError as e:
+        _assert_names(e, "bgp.peers")
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=10), toml_values, max_size=3))
+def test_random_top_level_tables(data):
+    try:
+        config.parse(data)
+    except ConfigError as e:
+        assert any(e.key == k or e.key.startswith((f"{k}.", f"{k}[")) for k in data), e.key
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=200))
+def test_random_text_only_raises_config_error(text):
+    try:
+        config.loads(text)
+    except ConfigError:
+        pass
+
+
+# --- round trips -----------------------------------------------------------------------------
+
+valid_configs = st.fixed_dictionaries({}, optional={
+    "ovn": st.fixed_dictionaries({}, optional={
+        "sb_remotes": st.lists(st.sampled_from(["unix:/run/ovn/sb.sock", "tcp:192.0.2.1:6642",
+                                                "tcp:[2001:db8::1]:6642"]), min_size=1, max_size=3),
+        "wait_for_port_up": st.booleans()}),
+    "kernel": st.fixed_dictionaries({}, optional={
+        "vrf_name": st.sampled_from(["ovn-bgp-vrf", "vrf-x"]),
+        "vrf_table": st.integers(1, 100),
+        "bridge_tables": st.dictionaries(st.sampled_from(["br-ex", "br-vlan.10", "br_2"]),
+                                         st.integers(101, 252), max_size=3),
+        "bridge_ipv4": st.sampled_from(["1.1.1.1/32", "10.0.0.1/24"]),
+        "steering": st.sampled_from(config.STEERING_MODES),
+        "route_protocol": st.integers(5, 254)}),
+    "bgp": st.fixed_dictionaries({}, optional={
+        "asn": st.integers(1, 4294967295),
+        "router_id": st.sampled_from(["", "192.0.2.1"]),
+        "peers": st.sampled_from([[], [{"interface": "eth1"}],
+                                  [{"address": "2001:db8::2", "remote_as": 65000},
+                                   {"interface": "eth2", "remote_as": "internal"}]]),
+        "bfd": st.booleans(),
+        "maximum_paths": st.integers(0, 128)}),
+    "agent": st.fixed_dictionaries({}, optional={
+        "resync_interval": st.floats(1, 86400),
+        "debounce": st.floats(0, 10),
+        "metrics_listen": st.sampled_from(["", "127.0.0.1:9476", "[::1]:9100"])}),
+    "log": st.fixed_dictionaries({}, optional={
+        "level": st.sampled_from(config.LOG_LEVELS),
+        "format": st.sampled_from(config.LOG_FORMATS)}),
+})
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=valid_configs)
+def test_show_output_round_trips(data):
+    cfg = config.parse(data)
+    assert config.loads(config.to_toml(cfg)) == cfg
+    assert config.parse(json.loads(json.dumps(config.to_dict(cfg)))) == cfg
