@@ -8,8 +8,12 @@ lives in its own network namespace, the OVS node removes its datapath on stop.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
+import pwd
 import socket
+import sys
 
 import pytest
 from pyroute2 import IPRoute
@@ -41,6 +45,31 @@ def test_uml_kernel_has_the_modules(modprobe):
         assert modprobe(mod) == mod
     with open("/proc/cpuinfo") as f:
         assert "User Mode Linux" in f.read()
+
+
+def test_guest_is_prepared_for_the_tests(ipr, vm_out):
+    """What tests/vm/init.sh promises: read-only host root, writable scratch, FRR's basics."""
+    with pytest.raises(OSError) as exc:
+        open("/usr/ovnbgp-vm-write-test", "w")
+    assert exc.value.errno == errno.EROFS
+    for d in ("/tmp", "/run", "/var/tmp", "/var/log", "/var/lib", "/etc"):
+        probe = os.path.join(d, f"ovnbgp-vm-probe-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("x")
+        os.unlink(probe)
+    (vm_out / "probe").write_text("written in the guest")
+    assert (vm_out / "probe").read_text() == "written in the guest"
+    (vm_out / "probe").unlink()
+
+    assert socket.gethostname() not in ("", "(none)")
+    lo = _link(ipr, "lo")
+    assert lo["flags"] & 1, "lo is not up"  # IFF_UP
+    frr = pwd.getpwnam("frr")
+    assert os.stat("/run/frr").st_uid == frr.pw_uid
+    assert os.path.isdir("/var/tmp/frr")
+    assert os.path.islink(f"/lib/modules/{os.uname().release}")
+    assert sys.dont_write_bytecode
+    assert os.environ["HYPOTHESIS_STORAGE_DIRECTORY"].startswith("/tmp/")
 
 
 def test_vrf_dummy_address_is_connected_route_in_vrf_table(modprobe, netns_factory):
