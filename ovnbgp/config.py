@@ -29,6 +29,9 @@ OVSDB_REMOTE_RE = re.compile(
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 STEERING_MODES = ("rules", "table")
+# rtnetlink protocol ids FRR's zebra uses (11 zebra, 186 bgp .. 197 openfabric; see
+# /etc/iproute2/rt_protos.d/frr.conf): 196 is staticd's. ovnbgp must not mark its routes so.
+FRR_ROUTE_PROTOCOLS = frozenset({11, *range(186, 198)})
 
 
 class ConfigError(ValueError):
@@ -64,8 +67,9 @@ class KernelConfig:
     bridge_ipv6: ipaddress.IPv6Interface = ipaddress.IPv6Interface("fd53:d91e:400:7f17::1/128")
     steering: str = "rules"
     rt_tables_file: Path = Path("/etc/iproute2/rt_tables.d/ovnbgp.conf")
-    # Route protocol id that marks routes as ovnbgp's own (rtnetlink proto; 0-255, not 0-4).
-    route_protocol: int = 196
+    # Route protocol id that marks ovnbgp's own routes, rules and neighbours (rtnetlink proto;
+    # 5-254). Not one of FRR's (FRR_ROUTE_PROTOCOLS): zebra sweeps routes with those as its own.
+    route_protocol: int = 240
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,10 @@ def _parse_kernel(s: dict[str, Any]) -> KernelConfig:
         kw["rt_tables_file"] = _path("kernel.rt_tables_file", s["rt_tables_file"])
     if "route_protocol" in s:
         kw["route_protocol"] = _int_range("kernel.route_protocol", s["route_protocol"], 5, 254)
+        if kw["route_protocol"] in FRR_ROUTE_PROTOCOLS:
+            raise ConfigError("kernel.route_protocol",
+                              f"{kw['route_protocol']} is one of FRR's route protocols (11, 186-197); "
+                              "zebra would treat those routes as its own")
     cfg = KernelConfig(**kw)
     if cfg.vrf_name == cfg.dummy_name:
         raise ConfigError("kernel.dummy_name", "must differ from kernel.vrf_name")

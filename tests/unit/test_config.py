@@ -249,7 +249,8 @@ valid_configs = st.fixed_dictionaries({}, optional={
                                          st.integers(101, 252), max_size=3),
         "bridge_ipv4": st.sampled_from(["1.1.1.1/32", "10.0.0.1/24"]),
         "steering": st.sampled_from(config.STEERING_MODES),
-        "route_protocol": st.integers(5, 254)}),
+        "route_protocol": st.integers(5, 254).filter(
+            lambda p: p not in config.FRR_ROUTE_PROTOCOLS)}),
     "bgp": st.fixed_dictionaries({}, optional={
         "asn": st.integers(1, 4294967295),
         "router_id": st.sampled_from(["", "192.0.2.1"]),
