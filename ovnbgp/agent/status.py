@@ -1,0 +1,58 @@
+"""The daemon's status record, written atomically to <state_dir>/status.json after every
+reconcile so `ovnbgp status` can show it without talking to the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+MAX_ERRORS = 20
+
+
+@dataclass
+class SyncInfo:
+    at: float = 0.0
+    duration: float = 0.0
+    trigger: str = ""
+    changes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Status:
+    pid: int = field(default_factory=os.getpid)
+    started_at: float = field(default_factory=time.time)
+    connected: dict[str, bool] = field(default_factory=dict)
+    exposures: dict[str, int] = field(default_factory=dict)
+    last_sync: SyncInfo = field(default_factory=SyncInfo)
+    syncs: int = 0
+    frr: dict[str, Any] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)  # e.g. "bridge br-ex missing"
+    errors: deque = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
+
+    def add_error(self, target: str, message: str) -> None:
+        self.errors.append({"at": time.time(), "target": target, "message": message})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["errors"] = list(self.errors)
+        return d
+
+
+def write(state_dir: Path, status: Status) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / (STATUS_FILE + ".tmp")
+    tmp.write_text(json.dumps(status.to_dict(), indent=1, default=str))
+    os.replace(tmp, state_dir / STATUS_FILE)
+
+
+def read(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir / STATUS_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
