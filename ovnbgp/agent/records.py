@@ -137,6 +137,21 @@ class FlowSpec:
     bridge_mac: str
 
 
+@dataclass(frozen=True, order=True)
+class Problem:
+    """An SB/OVS value the model could not use: it was skipped (logged once by ModelCache).
+
+    `row` is the Port_Binding uuid ("" when the problem is in the local OVS DB), `level` a
+    logging level name: "debug" for legal OVN values that carry nothing to expose (a `mac`
+    entry "unknown"), "warning" for malformed or contradictory data.
+    """
+
+    row: str
+    port: str
+    reason: str
+    level: str = "warning"
+
+
 @dataclass(frozen=True)
 class DesiredState:
     exposures: frozenset[Exposure] = frozenset()
@@ -145,6 +160,9 @@ class DesiredState:
     neighbours: frozenset[Neighbour] = frozenset()
     bridges: frozenset[BridgeSetup] = frozenset()
     flows: frozenset[FlowSpec] = frozenset()
+    # What the model skipped and why. Not part of equality: two states that expose and steer
+    # the same things are the same desired state.
+    problems: frozenset[Problem] = field(default=frozenset(), compare=False)
 
     def dummy_prefixes(self) -> frozenset[IPNetwork]:
         return frozenset(e.prefix for e in self.exposures)

@@ -1,0 +1,234 @@
+"""Strict parsers for the strings OVN and OVS put in their databases.
+
+Every function takes one raw string from the DB and returns typed values (ipaddress objects,
+normalised MACs), or raises `ParseError` saying what is wrong. Nothing here logs or knows about
+rows: the model (agent/model.py) turns a ParseError into a `Problem` naming the row's uuid.
+
+The formats (OVN 23.03, checked against a real ovn-northd):
+- VM port `Port_Binding.mac` entry: "fa:16:3e:00:00:01 172.24.4.10 2001:db8::10", or one of the
+  keywords "unknown", "router", "dynamic", "none".
+- router port / cr-lrp `mac` entry: "fa:16:3e:b5:a6:77 172.24.4.146/24 2001:db8::1/64".
+- patch port `nat_addresses` entry: 'fa:16:3e:00:00:99 172.24.4.225 is_chassis_resident("vm2")'.
+- OVS `ovn-bridge-mappings`: "physnet1:br-ex,physnet2:br-ex2".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ovnbgp.agent.records import IPAddress, IPInterface, IPNetwork
+from ovnbgp.config import IFNAME_RE
+
+MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$")
+# Address keywords a logical switch port may carry instead of (or next to) "MAC IP..." entries.
+ADDRESS_KEYWORDS = frozenset({"unknown", "router", "dynamic", "none"})
+RESIDENT_RE = re.compile(r'^is_chassis_resident\("([^"\s\\]+)"\)$')
+# Anything that may name an OVS port in an ovs-ofctl match: no separators, no spaces.
+OVS_PORT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
+_IP_CHARS_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
+_V4_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+
+
+class ParseError(ValueError):
+    """A DB string the model cannot use. `level` is "debug" for legal values that simply carry
+    nothing to expose (an "unknown" address), "warning" for malformed data."""
+
+    def __init__(self, reason: str, level: str = "warning"):
+        super().__init__(reason)
+        self.reason = reason
+        self.level = level
+
+
+def parse_mac(text: str) -> str:
+    """A unicast Ethernet address, returned lower-case."""
+    if not isinstance(text, str) or not MAC_RE.match(text):
+        raise ParseError(f"bad MAC {text!r}")
+    mac = text.lower()
+    if int(mac[:2], 16) & 1:
+        raise ParseError(f"MAC {text!r} is multicast/broadcast")
+    if mac == "00:00:00:00:00:00":
+        raise ParseError(f"MAC {text!r} is all zeros")
+    return mac
+
+
+def _check_routable(addr: IPAddress, text: str) -> IPAddress:
+    """Refuse addresses that must never be exposed or steered (they would hijack local traffic)."""
+    bad = (addr.is_unspecified or addr.is_loopback or addr.is_multicast or addr.is_link_local
+           or addr.is_reserved)
+    if addr.version == 4:
+        bad = bad or addr in _V4_THIS_NETWORK
+    elif addr.ipv4_mapped is not None:
+        bad = True
+    if bad:
+        raise ParseError(f"address {text!r} is not a routable unicast address")
+    return addr
+
+
+def parse_host_ip(text: str) -> IPAddress:
+    """A plain routable unicast IPv4/IPv6 address ("10.0.0.5"; no prefix, no zone)."""
+    if not isinstance(text, str) or not _IP_CHARS_RE.match(text):
+        raise ParseError(f"bad IP address {text!r}")
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise ParseError(f"bad IP address {text!r}") from None
+    return _check_routable(addr, text)
+
+
+def parse_interface(text: str) -> IPInterface:
+    """A router port address with its prefix length ("10.0.0.1/26").
+
+    The address part must be a usable host of its network: not the network address nor (IPv4)
+    the broadcast address, since it is used as a next hop. Prefix length 0 is refused (it would
+    make the whole address family a "tenant subnet").
+    """
+    if not isinstance(text, str) or text.count("/") != 1:
+        raise ParseError(f"bad address/prefix {text!r}")
+    addr_s, _, plen_s = text.partition("/")
+    if not plen_s.isdigit() or len(plen_s) > 3:
+        raise ParseError(f"bad prefix length in {text!r}")
+    addr = parse_host_ip(addr_s)
+    plen = int(plen_s)
+    if plen == 0 or plen > addr.max_prefixlen:
+        raise ParseError(f"prefix length out of range in {text!r}")
+    iface = ipaddress.ip_interface(f"{addr}/{plen}")
+    net = iface.network
+    if net.num_addresses > 2 and (addr == net.network_address
+                                  or (addr.version == 4 and addr == net.broadcast_address)):
+        raise ParseError(f"{text!r} is not a host address of its network")
+    return iface
+
+
+def parse_network(text: str) -> IPNetwork:
+    """A CIDR with no host bits set ("10.0.0.0/26"); "10.0.0.1/26" is refused."""
+    if not isinstance(text, str) or text.count("/") != 1:
+        raise ParseError(f"bad CIDR {text!r}")
+    addr_s, _, plen_s = text.partition("/")
+    if not _IP_CHARS_RE.match(addr_s) or not plen_s.isdigit() or len(plen_s) > 3:
+        raise ParseError(f"bad CIDR {text!r}")
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        raise ParseError(f"bad CIDR {text!r} (host bits set or malformed)") from None
+    if net.prefixlen == 0:
+        raise ParseError(f"CIDR {text!r} covers the whole address family")
+    _check_routable(net.network_address, text)
+    return net
+
+
+def _split(entry: str, what: str) -> list[str]:
+    if not isinstance(entry, str):
+        raise ParseError(f"{what} entry is not a string")
+    tokens = entry.split()
+    if not tokens:
+        raise ParseError(f"empty {what} entry")
+    return tokens
+
+
+def parse_port_addresses(entry: str) -> tuple[str, tuple[IPAddress, ...]]:
+    """One VM port `mac` entry: "MAC IP [IP...]" -> (mac, IPs).
+
+    A keyword entry ("unknown", "router", "dynamic", "none") raises ParseError at debug level:
+    it is legal OVN but names no address. Any bad token rejects the whole entry, so nothing
+    from a half-understood entry is ever exposed.
+    """
+    tokens = _split(entry, "mac")
+    if tokens[0] in ADDRESS_KEYWORDS:
+        if len(tokens) == 1:
+            raise ParseError(f"mac entry {tokens[0]!r} carries no address", level="debug")
+        raise ParseError(f"mac entry {entry!r} mixes a keyword with addresses")
+    mac = parse_mac(tokens[0])
+    ips: list[IPAddress] = []
+    for tok in tokens[1:]:
+        if tok in ADDRESS_KEYWORDS:
+            raise ParseError(f"mac entry {entry!r} mixes a keyword with addresses")
+        ip = parse_host_ip(tok)
+        if ip not in ips:
+            ips.append(ip)
+    return mac, tuple(ips)
+
+
+def parse_router_port_addresses(entry: str) -> tuple[str, tuple[IPInterface, ...]]:
+    """One router port / cr-lrp `mac` entry: "MAC IP/LEN [IP/LEN...]" -> (mac, interfaces)."""
+    tokens = _split(entry, "mac")
+    mac = parse_mac(tokens[0])
+    ifaces: list[IPInterface] = []
+    for tok in tokens[1:]:
+        iface = parse_interface(tok)
+        if iface not in ifaces:
+            ifaces.append(iface)
+    if not ifaces:
+        raise ParseError(f"router port mac entry {entry!r} has no address")
+    return mac, tuple(ifaces)
+
+
+def parse_nat_address(entry: str) -> tuple[str, tuple[IPAddress, ...], str | None]:
+    """One `nat_addresses` entry -> (mac, IPs, resident port name or None).
+
+    'fa:16:3e:00:00:99 172.24.4.225 is_chassis_resident("vm2")' means: the chassis where port
+    vm2 is bound answers for 172.24.4.225 (a distributed floating IP); with the cr-lrp as the
+    resident port the IPs live on the gateway chassis (its SNAT address, centralized FIPs).
+    """
+    tokens = _split(entry, "nat_addresses")
+    resident = None
+    m = RESIDENT_RE.match(tokens[-1])
+    if m:
+        resident = m.group(1)
+        tokens = tokens[:-1]
+    elif "is_chassis_resident" in entry:
+        raise ParseError(f"bad is_chassis_resident() in nat_addresses entry {entry!r}")
+    if not tokens:
+        raise ParseError(f"nat_addresses entry {entry!r} has no MAC")
+    mac = parse_mac(tokens[0])
+    ips: list[IPAddress] = []
+    for tok in tokens[1:]:
+        ip = parse_host_ip(tok)
+        if ip not in ips:
+            ips.append(ip)
+    if not ips:
+        raise ParseError(f"nat_addresses entry {entry!r} has no IP")
+    return mac, tuple(ips), resident
+
+
+def nat_residents(entries: tuple[str, ...]) -> frozenset[str]:
+    """The resident port names a `nat_addresses` column mentions (cheap, for indexing)."""
+    out = set()
+    for entry in entries:
+        if isinstance(entry, str):
+            tokens = entry.split()
+            if tokens:
+                m = RESIDENT_RE.match(tokens[-1])
+                if m:
+                    out.add(m.group(1))
+    return frozenset(out)
+
+
+def parse_bridge_mappings(text: str) -> tuple[dict[str, str], list[str]]:
+    """OVS `ovn-bridge-mappings` -> ({physnet: bridge} in order, [problems]).
+
+    Bad items are reported and skipped; the rest is kept. A physnet listed twice keeps its first
+    bridge (as ovn-controller does). Bridge names must be valid interface names because they
+    reach netlink.
+    """
+    mappings: dict[str, str] = {}
+    problems: list[str] = []
+    if not isinstance(text, str):
+        return mappings, ["ovn-bridge-mappings is not a string"]
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        physnet, sep, bridge = item.partition(":")
+        physnet, bridge = physnet.strip(), bridge.strip()
+        if not sep or not physnet or not bridge:
+            problems.append(f"ovn-bridge-mappings item {item!r} is not PHYSNET:BRIDGE")
+            continue
+        if not IFNAME_RE.match(bridge):
+            problems.append(f"ovn-bridge-mappings item {item!r}: bad bridge name {bridge!r}")
+            continue
+        if physnet in mappings:
+            problems.append(f"ovn-bridge-mappings maps {physnet!r} twice; keeping {mappings[physnet]!r}")
+            continue
+        mappings[physnet] = bridge
+    return mappings, problems
