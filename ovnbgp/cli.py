@@ -75,5 +75,60 @@ def config_show(ctx: click.Context, as_json: bool) -> None:
         click.echo(config_mod.to_toml(cfg), nl=False)
 
 
+# --- frr ---------------------------------------------------------------------------------
+
+
+@main.group("frr")
+def frr_group() -> None:
+    """Render, apply and bootstrap the FRR config ovnbgp owns."""
+
+
+@frr_group.command("render")
+@click.pass_context
+def frr_render(ctx: click.Context) -> None:
+    """Print the FRR config rendered from the ovnbgp config (with the operator snippet)."""
+    from ovnbgp.frr import commands
+
+    ctx.exit(commands.render(_load_config(ctx)))
+
+
+@frr_group.command("apply")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--retry", is_flag=True, help="Try again a config FRR refused before.")
+@click.pass_context
+def frr_apply(ctx: click.Context, as_json: bool, retry: bool) -> None:
+    """Check (vtysh -C), compare (frr-reload --test) and reload FRR if it differs."""
+    from ovnbgp.frr import commands
+
+    ctx.exit(commands.apply(_load_config(ctx), as_json, retry))
+
+
+@frr_group.command("bootstrap")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def frr_bootstrap(ctx: click.Context, as_json: bool) -> None:
+    """Enable the needed daemons, start FRR if it is not running, apply the config."""
+    from ovnbgp.frr import commands
+
+    ctx.exit(commands.bootstrap(_load_config(ctx), as_json))
+
+
+@main.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@click.option("--from-dummy", is_flag=True,
+              help="Expect what is on the dummy interface instead of reading OVN.")
+@click.option("--broken", "only_broken", is_flag=True, help="List only exposures with a broken link.")
+@click.pass_context
+def verify_command(ctx: click.Context, as_json: bool, from_dummy: bool, only_broken: bool) -> None:
+    """Prove each exposure: dummy -> VRF table -> default table -> every Established peer.
+
+    Exit 0 when everything holds, 1 when a link is broken, a peer is down or a leftover is
+    advertised, 3 when FRR cannot be read.
+    """
+    from ovnbgp.frr import commands
+
+    ctx.exit(commands.verify_cmd(_load_config(ctx), as_json, from_dummy, only_broken))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,119 @@
+"""What the `ovnbgp frr ...` and `ovnbgp verify` commands do (cli.py holds only the click glue).
+
+Each function returns the process exit code and prints for humans or, with as_json, one JSON
+document. No traceback reaches the user for an FRR or input problem: each is a message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from ovnbgp.config import Config
+from ovnbgp.frr.bootstrap import BootstrapError
+from ovnbgp.frr.manager import FrrManager
+from ovnbgp.frr.paths import FrrPaths
+from ovnbgp.frr.reload import RELOADED, UNCHANGED, FrrApplier, ReloadResult
+from ovnbgp.frr.render import RenderError, render_config
+from ovnbgp.frr.verify import (EXIT_BROKEN, EXIT_OK, EXIT_UNREACHABLE, expected_from_desired,
+                               expected_from_prefixes, format_text, print_rich,
+                               read_dummy_prefixes, verify)
+from ovnbgp.frr.vtysh import FrrError, FrrReader, Vtysh
+
+log = logging.getLogger(__name__)
+
+EXIT_RENDER = 1
+
+
+def _echo_result(r: ReloadResult, as_json: bool) -> int:
+    if as_json:
+        click.echo(json.dumps(r.to_dict(), indent=2))
+    else:
+        click.echo(f"{r.action}: {r.message}", err=not r.ok)
+        for d in r.deltas:
+            click.echo("  " + d.replace("\n", "\n  "))
+    return 0 if r.ok and r.action in (RELOADED, UNCHANGED) else 1
+
+
+def render(cfg: Config) -> int:
+    try:
+        click.echo(render_config(cfg), nl=False)
+    except RenderError as e:
+        click.echo(f"ovnbgp: {e}", err=True)
+        return EXIT_RENDER
+    return 0
+
+
+def apply(cfg: Config, as_json: bool, retry: bool) -> int:
+    try:
+        text = render_config(cfg)
+    except RenderError as e:
+        click.echo(f"ovnbgp: {e}", err=True)
+        return EXIT_RENDER
+    applier = FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
+                         state_dir=cfg.agent.state_dir)
+    return _echo_result(applier.apply(text, retry_refused=retry), as_json)
+
+
+def bootstrap(cfg: Config, as_json: bool) -> int:
+    mgr = FrrManager(cfg)
+    try:
+        r = mgr.bootstrap()
+    except BootstrapError as e:
+        click.echo(f"ovnbgp: FRR bootstrap failed: {e}", err=True)
+        return 1
+    return _echo_result(r, as_json)
+
+
+def _desired(cfg: Config, from_dummy: bool, dummy_prefixes) -> tuple[list, str]:
+    """The exposures verify expects, and where they came from."""
+    if from_dummy:
+        return expected_from_prefixes(dummy_prefixes or ()), "dummy"
+    try:
+        from ovnbgp.agent import ovn  # the OVN side; may be absent in a partial install
+        read = getattr(ovn, "read_desired", None)
+    except ImportError:
+        read = None
+    if read is None:
+        return expected_from_prefixes(dummy_prefixes or ()), "dummy (OVN reader not available)"
+    return expected_from_desired(read(cfg)), "OVN southbound"
+
+
+def verify_cmd(cfg: Config, as_json: bool, from_dummy: bool, only_broken: bool) -> int:
+    try:
+        dummy_prefixes = read_dummy_prefixes(cfg.kernel.dummy_name)
+    except Exception as e:  # netlink errors: permission, no such netns, ...
+        click.echo(f"ovnbgp verify: cannot read the addresses of {cfg.kernel.dummy_name!r}: {e}",
+                   err=True)
+        return EXIT_UNREACHABLE
+    try:
+        expected, source = _desired(cfg, from_dummy, dummy_prefixes)
+    except Exception as e:
+        click.echo(f"ovnbgp verify: cannot read the desired state: {e}", err=True)
+        return EXIT_UNREACHABLE
+    reader = FrrReader(Vtysh(FrrPaths.from_config(cfg.frr)))
+    try:
+        report = verify(expected, cfg, reader, dummy_prefixes)
+    except FrrError as e:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": str(e), "exit": EXIT_UNREACHABLE}))
+        else:
+            click.echo(f"ovnbgp verify: cannot read FRR: {e}", err=True)
+        return EXIT_UNREACHABLE
+    if as_json:
+        d: dict[str, Any] = report.to_dict() | {"source": source}
+        click.echo(json.dumps(d, indent=2))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        console.print(f"[dim]expected exposures from: {source}[/]")
+        print_rich(report, console, only_broken)
+    else:
+        click.echo(f"expected exposures from: {source}")
+        click.echo(format_text(report, only_broken), nl=False)
+    return EXIT_OK if report.ok else EXIT_BROKEN

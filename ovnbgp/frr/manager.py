@@ -1,0 +1,171 @@
+"""The FRR side of the agent in one object: bootstrap, apply, restart detection, status.
+
+    frr = FrrManager(cfg)
+    frr.bootstrap()            # at start: daemons file, FRR running, config applied
+    frr.tick()                 # every loop turn: cheap; re-applies after an FRR restart
+    frr.check_drift()          # on the periodic resync: frr-reload --test, re-apply if drifted
+    frr.set_config(new_cfg)    # on SIGHUP: re-render, apply only if the text changed
+    frr.status()               # dict for `ovnbgp status` and metrics
+
+Only config changes, FRR restarts and drift reload FRR; exposures never do (they are addresses
+on the dummy interface, which FRR picks up by itself). A restart is seen as a change of the pid
+or start time of zebra or bgpd (pid files in FRR's run dir).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ovnbgp.config import Config
+from ovnbgp.frr import bootstrap as boot
+from ovnbgp.frr.paths import FrrPaths
+from ovnbgp.frr.reload import (FAILED, REFUSED, UNAVAILABLE, FrrApplier, ReloadResult,
+                               process_start_time, read_pid)
+from ovnbgp.frr.render import RenderError, render_config
+
+log = logging.getLogger(__name__)
+
+WATCHED = ("zebra", "bgpd")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """(pid, start time) of each watched daemon; None for a daemon that is not running."""
+
+    daemons: tuple[tuple[str, tuple[int, int] | None], ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(v is not None for _, v in self.daemons)
+
+    def describe(self) -> str:
+        return ", ".join(f"{d} pid {v[0]}" if v else f"{d} down" for d, v in self.daemons)
+
+
+def fingerprint(paths: FrrPaths, daemons: tuple[str, ...] = WATCHED) -> Fingerprint:
+    out = []
+    for d in daemons:
+        pid = read_pid(paths, d)
+        start = process_start_time(pid) if pid else None
+        out.append((d, (pid, start) if pid and start is not None else None))
+    return Fingerprint(tuple(out))
+
+
+class FrrManager:
+    def __init__(self, cfg: Config, *, runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+                 systemd: bool | None = None):
+        self.cfg = cfg
+        self.paths = FrrPaths.from_config(cfg.frr)
+        self._runner = runner
+        self._systemd = systemd
+        self.applier = FrrApplier(self.paths, vrf=cfg.kernel.vrf_name, state_dir=cfg.agent.state_dir,
+                                  runner=runner)
+        self.text: str | None = None  # the rendered config ovnbgp wants FRR to run
+        self.render_error: str | None = None
+        self._applied_fp: Fingerprint | None = None  # FRR processes the config was applied to
+        self._down_logged = False
+        self.restarts_detected = 0
+        self.last_check: float | None = None
+
+    # --- rendering ---
+
+    def _render(self) -> str | None:
+        try:
+            self.text = render_config(self.cfg)
+            self.render_error = None
+        except RenderError as e:
+            self.render_error = str(e)
+            log.error("FRR config not rendered: %s", e)
+        return self.text
+
+    # --- operations ---
+
+    def bootstrap(self, timeout: float = 60.0) -> ReloadResult:
+        """Daemons file, FRR running, config applied. BootstrapError if FRR cannot be started."""
+        text = self._render()
+        if text is None:
+            return self._unrendered()
+        boot.ensure_daemons_file(self.paths.daemons_file, boot.needed_daemons(self.cfg))
+        started = boot.ensure_running(self.paths, boot.needed_daemons(self.cfg), runner=self._runner,
+                                      systemd=self._systemd, timeout=timeout)
+        if started.action != "running":
+            log.info("FRR %s", started.action)
+        return self._apply_now(retry_refused=True)
+
+    def tick(self) -> ReloadResult | None:
+        """Cheap check (pid files): re-apply when FRR restarted. None when nothing was done."""
+        fp = fingerprint(self.paths)
+        if not fp.complete:
+            if not self._down_logged:
+                log.warning("FRR is down (%s); will re-apply the config when it is back", fp.describe())
+                self._down_logged = True
+            return None
+        self._down_logged = False
+        if fp == self._applied_fp:
+            return None
+        if self._applied_fp is not None:
+            self.restarts_detected += 1
+            log.warning("FRR restarted (%s, was %s): re-applying the config", fp.describe(),
+                        self._applied_fp.describe())
+            self.applier.forget_refused()
+        return self._apply_now()
+
+    def check_drift(self) -> ReloadResult | None:
+        """Compare FRR's running config with ours (frr-reload --test); reload only if it differs."""
+        if self.text is None and self._render() is None:
+            return self._unrendered()
+        fp = fingerprint(self.paths)
+        if not fp.complete:
+            return None
+        return self._apply_now()
+
+    def set_config(self, cfg: Config) -> ReloadResult | None:
+        """A new agent config (SIGHUP): apply if the rendered FRR config changed."""
+        old = self.text
+        self.cfg = cfg
+        self.applier.vrf = cfg.kernel.vrf_name
+        new_paths = FrrPaths.from_config(cfg.frr)
+        if new_paths != self.paths:
+            self.paths = new_paths
+            self.applier.paths = new_paths
+            self._applied_fp = None
+        text = self._render()
+        if text is None:
+            return self._unrendered()
+        if text == old and self._applied_fp is not None:
+            return None
+        return self._apply_now(retry_refused=True)
+
+    def _apply_now(self, retry_refused: bool = False) -> ReloadResult:
+        assert self.text is not None
+        fp = fingerprint(self.paths)
+        result = self.applier.apply(self.text, retry_refused=retry_refused)
+        self.last_check = time.time()
+        if result.action != UNAVAILABLE and result.action != FAILED:
+            # Applied, unchanged, or refused: FRR as it runs now has been dealt with.
+            self._applied_fp = fp
+        return result
+
+    def _unrendered(self) -> ReloadResult:
+        return ReloadResult(time=time.time(), ok=False, action=REFUSED,
+                            message=f"FRR config not rendered: {self.render_error}")
+
+    # --- reporting ---
+
+    def status(self) -> dict:
+        r = self.applier.last_result
+        fp = fingerprint(self.paths)
+        return {
+            "running": fp.complete,
+            "daemons": {d: (v[0] if v else None) for d, v in fp.daemons},
+            "last_reload": r.to_dict() if r else None,
+            "last_good_config": self.applier.last_good is not None,
+            "render_error": self.render_error,
+            "reloads": self.applier.reloads,
+            "errors": self.applier.errors,
+            "restarts_detected": self.restarts_detected,
+        }
