@@ -1,0 +1,315 @@
+"""Pure diff: DesiredState + what the kernel has -> KernelPlan. No I/O.
+
+Ownership (what ovnbgp may change or remove; everything else is left alone):
+- the VRF and the dummy, by name; every address on the dummy except IPv6 link-local;
+- rules, routes and neighbours whose rtnetlink protocol is `route_protocol` (ovnbgp sets it
+  on everything it creates, so a rule, route or neighbour the operator made is never ours,
+  whatever its table or priority);
+- bridge IPs that the state file says ovnbgp added;
+- rt_tables lines with the `# ovnbgp` marker.
+
+Adoption: an object that is already as wanted counts as done whoever made it (an operator's
+identical rule is not duplicated and never removed). A kernel-learned (non-PERMANENT)
+neighbour is taken over. An object of someone else's that is in the way (a foreign route for
+the same destination in a bridge table, a foreign PERMANENT neighbour with another MAC, an
+rt_tables line with another name for the id) is a conflict: reported as a notice, not touched,
+and the exposures that depend on it are held back.
+
+A provider bridge whose device does not exist yet: its rules, routes, neighbours, bridge IPs,
+sysctls and new exposures wait (a notice); what is already in place for it is kept (no
+withdrawal while OVS recreates the bridge). They are applied once the device is there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from typing import Iterable
+
+from ovnbgp.agent.records import DesiredState, IPInterface, IPNetwork
+from ovnbgp.kernel import rt_tables, sysctl
+from ovnbgp.kernel.objects import (
+    DEFAULT_METRIC,
+    Action,
+    AddrOp,
+    KernelPlan,
+    KernelState,
+    LinkOp,
+    NeighObj,
+    NeighOp,
+    Notice,
+    RouteObj,
+    RouteOp,
+    RtTablesOp,
+    RuleObj,
+    RuleOp,
+    SysctlOp,
+    iface_of,
+)
+from ovnbgp.kernel.settings import KernelSettings, validate
+
+_LINK_LOCAL6 = ipaddress.IPv6Network("fe80::/10")
+
+
+def ours_on_dummy(addr: IPInterface) -> bool:
+    """Addresses on the dummy that ovnbgp manages: all but the kernel's IPv6 link-local."""
+    return not (addr.version == 6 and addr.ip in _LINK_LOCAL6)
+
+
+def overlaps(a: IPNetwork | None, b: IPNetwork) -> bool:
+    """`a` None means "all of the family" (a rule without `to`)."""
+    if a is None:
+        return True
+    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+
+
+def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings) -> KernelPlan:
+    """The changes that make `observed` match `desired` (see the module docstring)."""
+    settings.check()
+    validate(desired, settings)
+    proto = settings.route_protocol
+    p = KernelPlan()
+
+    # --- provider bridges: present or waiting ----------------------------------------
+    bridges = {b.name: b for b in desired.bridges}
+    missing = {name for name in bridges if name not in observed.links}
+    missing_tables = {bridges[n].table for n in missing}
+    table_of = {b.name: b.table for b in desired.bridges}
+    for name in sorted(missing):
+        n_exp = sum(1 for e in desired.exposures if e.bridge == name) if settings.advertise else 0
+        p.notices.append(Notice("waiting", f"bridge {name}",
+                                f"device not found; its steering and {n_exp} new exposures wait"))
+
+    # --- VRF and dummy -----------------------------------------------------------------
+    dummy_ours, can_add = False, False
+    if settings.advertise:
+        dummy_ours, can_add = _links(p, observed, settings)
+
+    # --- rt_tables ---------------------------------------------------------------------
+    if observed.rt_tables_error is not None:
+        p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}",
+                                observed.rt_tables_error))
+    else:
+        upd = rt_tables.update(observed.rt_tables_text, {b.name: b.table for b in desired.bridges})
+        for c in upd.conflicts:
+            p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}", c))
+        if upd.changed:
+            p.rt_tables = RtTablesOp(str(settings.rt_tables_file), upd.text, upd.added, upd.removed)
+
+    # --- sysctls and bridge IPs of present bridges --------------------------------------
+    present = sorted(set(bridges) - missing)
+    for path, value in sysctl.desired(present).items():
+        old = observed.sysctls.get(path)
+        if old != value:
+            p.sysctls.append(SysctlOp(path, value, old))
+    for name in present:
+        have = observed.addrs.get(name, set())
+        for a in sorted(bridges[name].addresses, key=_addr_sort):
+            if a not in have:
+                p.bridge_addr_add.append(AddrOp(Action.ADD, name, a, role="bridge"))
+    for dev, created in sorted(observed.created_addrs.items()):
+        if dev not in observed.links:
+            continue  # the device is gone and its addresses with it
+        wanted = set(bridges[dev].addresses) if dev in bridges else set()
+        have = observed.addrs.get(dev, set())
+        for a in sorted(created - wanted, key=_addr_sort):
+            if a in have:
+                p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
+
+    # --- steering: neighbours, routes, rules ---------------------------------------------
+    conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
+    _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
+    _routes(p, desired, observed, proto, missing, missing_tables, conflicts)
+    _rules(p, desired, observed, proto, missing_tables)
+
+    # --- exposures on the dummy ----------------------------------------------------------
+    if settings.advertise:
+        _exposures(p, desired, observed, settings, dummy_ours, can_add, missing, table_of,
+                   conflicts)
+    return p
+
+
+def _addr_sort(a: IPInterface) -> tuple:
+    return (a.version, a)
+
+
+def _links(p: KernelPlan, observed: KernelState, s: KernelSettings) -> tuple[bool, bool]:
+    """Plan the VRF and the dummy. Returns (the dummy is ovnbgp's: its stale addresses may be
+    removed, the dummy can take new addresses after the plan: it is in the VRF)."""
+    vrf = observed.links.get(s.vrf_name)
+    dummy = observed.links.get(s.dummy_name)
+    vrf_ok = True
+    if vrf is None:
+        p.links.append(LinkOp(Action.ADD, s.vrf_name, "vrf", vrf_table=s.vrf_table, up=True))
+    elif vrf.kind != "vrf":
+        p.notices.append(Notice("conflict", f"device {s.vrf_name}",
+                                f"exists and is a {vrf.kind or 'device of unknown kind'}, not a VRF; "
+                                "left alone, nothing is advertised"))
+        vrf_ok = False
+    else:
+        if vrf.vrf_table != s.vrf_table:
+            p.notices.append(Notice("conflict", f"VRF {s.vrf_name}",
+                                    f"uses table {vrf.vrf_table}, config says {s.vrf_table}; "
+                                    "not recreated (that would break FRR's import vrf)"))
+        if not vrf.up:
+            p.links.append(LinkOp(Action.SET, s.vrf_name, up=True))
+    if dummy is None:
+        p.links.append(LinkOp(Action.ADD, s.dummy_name, "dummy",
+                              master=s.vrf_name if vrf_ok else None, up=True))
+        return True, vrf_ok
+    if dummy.kind != "dummy":
+        p.notices.append(Notice("conflict", f"device {s.dummy_name}",
+                                f"exists and is a {dummy.kind or 'device of unknown kind'}, not a "
+                                "dummy; left alone, nothing is advertised"))
+        return False, False
+    want_master = vrf_ok and (vrf is None or dummy.master != vrf.index)
+    if want_master or not dummy.up:
+        p.links.append(LinkOp(Action.SET, s.dummy_name, master=s.vrf_name if want_master else None,
+                              up=not dummy.up))
+    return True, vrf_ok
+
+
+def _neighbours(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
+                missing: set[str], table_of: dict[str, int], conflicts: list) -> None:
+    wanted = {(n.dev, n.ip): n for n in desired.neighbours}
+    for key, n in sorted(wanted.items(), key=lambda kv: (kv[0][0], kv[0][1].version, kv[0][1])):
+        if n.dev in missing:
+            continue
+        obj = NeighObj(n.dev, n.ip, n.mac, True, proto)
+        have = observed.neighbours.get(key)
+        if have is not None and have.permanent and have.mac == n.mac:
+            continue  # already right (ours or adopted)
+        if have is not None and have.permanent and have.protocol != proto:
+            p.notices.append(Notice("conflict", f"neigh {n.ip} dev {n.dev}",
+                                    f"a PERMANENT entry with lladdr {have.mac} that ovnbgp did "
+                                    "not create is there; left alone"))
+            conflicts.append((table_of.get(n.dev), ipaddress.ip_network(n.ip), n.ip.version))
+            continue
+        p.steer_add.append(NeighOp(Action.REPLACE, obj, table_of.get(n.dev)))
+    for key, have in sorted(observed.neighbours.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        if have.protocol == proto and key not in wanted:
+            p.steer_del.append(NeighOp(Action.DEL, have, table_of.get(have.dev)))
+
+
+def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
+            missing: set[str], missing_tables: set[int], conflicts: list) -> None:
+    wanted: dict[tuple, RouteObj] = {}
+    for r in desired.routes:
+        obj = RouteObj(r.table, r.dst, r.dev, r.gateway, bool(r.scope_link) and r.dst.version == 4,
+                       proto, DEFAULT_METRIC[r.dst.version])
+        wanted[obj.key] = obj
+    groups: dict[tuple, list[RouteObj]] = defaultdict(list)
+    for r in observed.routes:
+        if r.protocol == proto or r.key in wanted:
+            groups[r.key].append(r)
+    adds: list[RouteOp] = []
+    dels: list[RouteOp] = []
+    for key in sorted(set(wanted) | set(groups), key=lambda k: (k[0], k[1], k[2])):
+        want = wanted.get(key)
+        obs = sorted(groups.get(key, []))
+        owned = [r for r in obs if r.protocol == proto]
+        if want is not None and (want.table in missing_tables or want.dev in missing):
+            continue  # waits for its bridge; keep what is there
+        if want is None:
+            dels += [RouteOp(Action.DEL, r) for r in owned]
+            continue
+        match = next((r for r in obs if r.same_path(want)), None)
+        if match is not None:
+            dels += [RouteOp(Action.DEL, r) for r in owned if r is not match]
+            continue
+        default_metric = DEFAULT_METRIC[want.family]
+        blockers = [r for r in obs if r.protocol != proto and r.metric == default_metric]
+        if blockers:
+            p.notices.append(Notice("conflict", str(want),
+                                    f"'{blockers[0]}' (not ovnbgp's) is in the way; left alone"))
+            conflicts.append((want.table, want.dst, want.family))
+            dels += [RouteOp(Action.DEL, r) for r in owned]
+            continue
+        same_slot = [r for r in owned if r.metric == default_metric]
+        if same_slot:
+            adds.append(RouteOp(Action.REPLACE, want))
+            dels += [RouteOp(Action.DEL, r) for r in owned if r is not same_slot[0]]
+        else:
+            adds.append(RouteOp(Action.ADD, want))
+            dels += [RouteOp(Action.DEL, r) for r in owned]
+    # Device routes first: a gateway route needs its gateway reachable in the table.
+    adds.sort(key=lambda op: (op.route.gateway is not None, op.route.key))
+    dels.sort(key=lambda op: (op.route.gateway is None, op.route.key))
+    p.steer_add += adds
+    p.steer_del += dels
+
+
+def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
+           missing_tables: set[int]) -> None:
+    wanted = {}
+    for r in desired.rules:
+        obj = RuleObj(r.family, r.priority, r.table, r.dst, proto)
+        wanted[obj.key] = obj
+    satisfied = {r.key for r in observed.rules if r.plain}
+    for key in sorted(wanted, key=_rule_sort):
+        obj = wanted[key]
+        if key in satisfied or obj.table in missing_tables:
+            continue
+        p.steer_add.append(RuleOp(Action.ADD, obj))
+    kept: set[tuple] = set()
+    for r in sorted(observed.rules, key=lambda r: _rule_sort(r.key)):
+        if r.protocol != proto:
+            continue
+        if r.plain and r.key in wanted and r.key not in kept:
+            kept.add(r.key)
+            continue
+        p.steer_del.append(RuleOp(Action.DEL, r))
+
+
+def _rule_sort(key: tuple) -> tuple:
+    family, priority, table, dst = key
+    return (family, priority, table, dst is not None, dst or 0)
+
+
+def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: KernelSettings,
+               dummy_ours: bool, can_add: bool, missing: set[str], table_of: dict[str, int],
+               conflicts: list) -> None:
+    if not dummy_ours:
+        return  # someone else's device has the name: reported by _links, not touched
+    have = {a for a in observed.addrs.get(s.dummy_name, set()) if ours_on_dummy(a)}
+    wanted: dict[IPInterface, int] = {}
+    waiting = 0
+    held: list[IPNetwork] = []
+    for e in sorted(desired.exposures):
+        addr = iface_of(e.prefix)
+        table = table_of[e.bridge]
+        if addr in wanted:
+            continue
+        wanted[addr] = table
+        if addr in have:
+            continue
+        if e.bridge in missing:
+            waiting += 1
+            continue
+        if any(t == table and overlaps(dst, e.prefix) for t, dst, fam in conflicts
+               if fam == e.prefix.version):
+            held.append(e.prefix)
+            continue
+        if can_add:
+            p.dummy_add.append(AddrOp(Action.ADD, s.dummy_name, addr, table))
+    if held:
+        p.notices.append(Notice("conflict", f"{len(held)} exposures",
+                                "held back: their steering conflicts with objects ovnbgp does not "
+                                f"own (first {held[0]})"))
+    if not can_add and any(a not in have for a in wanted):
+        p.notices.append(Notice("waiting", f"dummy {s.dummy_name}",
+                                f"not in VRF {s.vrf_name}; new exposures wait"))
+    for a in sorted(have - set(wanted), key=_addr_sort):
+        p.dummy_del.append(AddrOp(Action.DEL, s.dummy_name, a))
+    p.dummy_add.sort(key=lambda op: _addr_sort(op.address))
+
+
+def bridge_tables(desired: DesiredState) -> set[int]:
+    return {b.table for b in desired.bridges}
+
+
+def all_devices(desired: DesiredState) -> Iterable[str]:
+    names = {b.name for b in desired.bridges}
+    names |= {r.dev for r in desired.routes}
+    names |= {n.dev for n in desired.neighbours}
+    return names

@@ -1,0 +1,512 @@
+"""Kernel reconciler: VRF + dummy, exposed addresses, rt_tables, rules, routes, neighbours,
+sysctls and bridge IPs, all over one long-lived rtnetlink socket (pyroute2; no `ip` commands).
+
+    rec = KernelReconciler(cfg)                  # netns="name" to work in a namespace
+    observed = rec.observe(desired)              # one dump of each table
+    plan = rec.diff(desired, observed)           # pure (kernel/diff.py); plan.lines() prints it
+    result = rec.apply(plan)                     # result.failed / result.held / result.ok
+    plan, result = rec.reconcile(desired)        # the three, reusing the last observation
+
+Ownership and adoption are described in kernel/diff.py: ovnbgp marks the rules, routes and
+neighbours it creates with its route protocol (kernel.route_protocol), owns the VRF and the
+dummy by name, the bridge IPs listed in its state file and the rt_tables lines with its
+marker. A fresh reconciler on a node that already has the right objects plans nothing
+(nothing is deleted and re-added, no address flaps) and removes only stale objects it owns.
+
+Order of apply (each step waits for the kernel's answers before the next):
+ 1. VRF and dummy (created, enslaved, up; never deleted or recreated);
+ 2. rt_tables file, 3. sysctls, 4. bridge IPs added;
+ 5. withdrawn exposures: addresses removed from the dummy;
+ 6. steering added: neighbours, device routes, gateway routes, rules;
+ 7. stale steering removed: rules, gateway routes, device routes, neighbours;
+ 8. new exposures: addresses added to the dummy;
+ 9. stale bridge IPs removed.
+So an address is on the dummy (advertised) only while its steering is in place: a new
+exposure whose rule or route failed in step 6 is held back (ApplyResult.held), and the
+steering of a withdrawn exposure whose address could not be removed in step 5 is kept.
+A failure on one object (ENODEV, EEXIST from a foreign object, ...) is reported with that
+object; the rest of the plan still applies. EEXIST on an add and ENOENT/ESRCH/EADDRNOTAVAIL on
+a delete mean "already done".
+
+Scale: requests are pipelined (nltransport.py), so 10k exposures apply in about the time
+`ip -batch` needs for the same objects (bench/bench_kernel.py). observe() dumps the tables
+once; reconcile() keeps that observation current with the changes it makes and dumps again
+only when asked (refresh=True, e.g. on the periodic resync), after a failure, when the desired
+state names devices or tables it did not look at, or when a watched device appeared, went or
+changed (a link monitor socket; `link_changes()` for the daemon's loop).
+
+One thread owns a reconciler.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import socket
+from pathlib import Path
+from typing import Iterable
+
+from pyroute2 import netns as pyroute2_netns
+from pyroute2.netlink.rtnl import RTMGRP_LINK
+from pyroute2.netlink.rtnl.fibmsg import fibmsg
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.ndmsg import ndmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+from ovnbgp.agent.records import DesiredState, IPNetwork
+from ovnbgp.config import Config, KernelConfig
+from ovnbgp.kernel import diff as diff_mod
+from ovnbgp.kernel import messages as M
+from ovnbgp.kernel import rt_tables, state, sysctl
+from ovnbgp.kernel.diff import overlaps
+from ovnbgp.kernel.nltransport import NetlinkTransport, Result, _iter_headers
+from ovnbgp.kernel.objects import (
+    Action,
+    AddrOp,
+    ApplyResult,
+    KernelPlan,
+    KernelState,
+    LinkOp,
+    LinkState,
+    NeighOp,
+    RouteOp,
+    RuleOp,
+    SteeringOp,
+)
+from ovnbgp.kernel.settings import KernelSettings
+
+log = logging.getLogger(__name__)
+
+# Answers that mean the change is already in place.
+_DONE_ON_ADD = {errno.EEXIST}
+_DONE_ON_DEL = {errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL}
+
+
+class KernelReconciler:
+    """observe() / diff() / apply() for the node's kernel state (see the module docstring)."""
+
+    def __init__(self, cfg: Config | KernelConfig | KernelSettings, *, netns: str | None = None,
+                 state_path: Path | str | None = None, advertise: bool = True,
+                 rt_tables_file: Path | str | None = None, window: int = 256):
+        """cfg: the agent Config (or its KernelConfig, or ready KernelSettings).
+        netns: network namespace name (default: the current one).
+        state_path: JSON record of bridge IPs ovnbgp added (default
+        <agent.state_dir>/kernel-state.json with a Config; None disables it).
+        advertise=False: steering only, no VRF/dummy (kernels without dummy/vrf).
+        KernelInputError is raised for unusable settings."""
+        if isinstance(cfg, KernelSettings):
+            self.settings = cfg
+        else:
+            self.settings = KernelSettings.from_config(
+                cfg, advertise=advertise,
+                rt_tables_file=Path(rt_tables_file) if rt_tables_file else None)
+            if state_path is None and isinstance(cfg, Config):
+                state_path = cfg.agent.state_dir / "kernel-state.json"
+        self.settings.check()
+        self.netns = netns
+        self.state_path = Path(state_path) if state_path else None
+        self.nl = NetlinkTransport(netns, window=window)
+        self._monitor = _LinkMonitor(netns)
+        self._observed: KernelState | None = None
+        self._cache_ok = False
+        self._link_dirty: set[str] = set()
+
+    def close(self) -> None:
+        self.nl.close()
+        self._monitor.close()
+
+    def __enter__(self) -> "KernelReconciler":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- observe ---------------------------------------------------------------------------
+
+    def observe(self, desired: DesiredState | None = None) -> KernelState:
+        """Read the kernel objects ovnbgp manages or must look at (desired's devices and
+        tables, plus those its rt_tables lines and state file name)."""
+        s = self.settings
+        st = KernelState()
+        try:
+            st.rt_tables_text = rt_tables.read(s.rt_tables_file)
+        except OSError as e:
+            st.rt_tables_error = f"cannot read: {e.strerror or e}"
+        owned_tables = rt_tables.owned(st.rt_tables_text)
+        st.created_addrs = state.load(self.state_path)
+
+        devs = {s.vrf_name, s.dummy_name} if s.advertise else set()
+        devs |= set(owned_tables) | set(st.created_addrs)
+        tables = set(owned_tables.values())
+        if desired is not None:
+            devs |= set(diff_mod.all_devices(desired))
+            tables |= diff_mod.bridge_tables(desired)
+            tables |= {r.table for r in desired.rules} | {r.table for r in desired.routes}
+        st.watched_devs = frozenset(devs)
+        st.watched_tables = frozenset(tables)
+
+        self._drain_monitor()
+        self._link_dirty.clear()
+        st.links = self._read_links()
+        names = {ln.index: ln.name for ln in st.links.values()}
+        watched_idx = {st.links[d].index for d in devs if d in st.links}
+
+        for m in self.nl.dump(M.addr_dump(), ifaddrmsg, what="addresses",
+                              accept=lambda b, o: M.peek_addr_index(b, o) in watched_idx):
+            got = M.decode_addr(m)
+            if got is not None:
+                st.addrs.setdefault(names[got[0]], set()).add(got[1])
+
+        for m in self.nl.dump(M.rule_dump(), fibmsg, what="rules"):
+            r = M.decode_rule(m)
+            if r is not None:
+                st.rules.add(r)
+
+        proto = s.route_protocol
+
+        def want_route(b: bytes, o: int) -> bool:
+            fam, table, rproto, rtype = M.peek_route(b, o)
+            return (fam in M.VERSION and rtype == 1
+                    and (rproto == proto or table in tables or table == M.RT_TABLE_COMPAT))
+
+        for m in self.nl.dump(M.route_dump(), rtmsg, what="routes", accept=want_route):
+            r = M.decode_route(m, names)
+            if r is not None and (r.protocol == proto or r.table in tables):
+                st.routes.add(r)
+
+        def want_neigh(b: bytes, o: int) -> bool:
+            fam, index, nstate = M.peek_neigh(b, o)
+            return fam in M.VERSION and (index in watched_idx or bool(nstate & M.NUD_PERMANENT))
+
+        for m in self.nl.dump(M.neigh_dump(), ndmsg, what="neighbours", accept=want_neigh):
+            n = M.decode_neigh(m, names)
+            if n is not None and (n.protocol == proto or n.dev in devs):
+                st.neighbours[n.key] = n
+
+        present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name} if d in st.links]
+        st.sysctls = sysctl.read(sysctl.desired(present_bridges) or sysctl.GLOBAL, self.netns)
+        self._observed = st
+        self._cache_ok = True
+        return st
+
+    # --- diff ------------------------------------------------------------------------------
+
+    def diff(self, desired: DesiredState, observed: KernelState) -> KernelPlan:
+        """Pure: the plan that makes `observed` match `desired`. Raises KernelInputError
+        (naming every invalid object) before anything is changed."""
+        return diff_mod.plan(desired, observed, self.settings)
+
+    # --- apply -----------------------------------------------------------------------------
+
+    def apply(self, plan: KernelPlan) -> ApplyResult:
+        """Make the changes of `plan` in the documented order; never raises for a kernel
+        error on one object (it is in the result)."""
+        res = ApplyResult()
+        cache = self._observed
+        s = self.settings
+
+        # 1. VRF and dummy
+        if plan.links:
+            self._apply_links(plan.links, res)
+        current = self._read_links()
+        links = {name: ln.index for name, ln in current.items()}
+        if cache is not None:
+            cache.links = current
+
+        # 2. rt_tables, 3. sysctls
+        if plan.rt_tables is not None:
+            try:
+                rt_tables.write(plan.rt_tables.path, plan.rt_tables.text)
+                res.applied += 1
+                if cache is not None:
+                    cache.rt_tables_text = plan.rt_tables.text
+            except OSError as e:
+                res.add_failure(plan.rt_tables, f"cannot write: {e.strerror or e}")
+        if plan.sysctls:
+            errors = sysctl.write({op.path: op.value for op in plan.sysctls}, self.netns)
+            for op in plan.sysctls:
+                if op.path in errors:
+                    res.add_failure(op, errors[op.path])
+                else:
+                    res.applied += 1
+                    if cache is not None:
+                        cache.sysctls[op.path] = op.value
+
+        # 4. bridge IPs
+        created = {d: set(a) for d, a in (cache.created_addrs if cache else
+                                           state.load(self.state_path)).items()}
+        created_before = {d: set(a) for d, a in created.items()}
+        for op, r in self._run_addrs(plan.bridge_addr_add, links, res):
+            if r.errno == 0:  # EEXIST: the address was there already, not ours to record
+                created.setdefault(op.dev, set()).add(op.address)
+
+        # 5. withdrawn exposures off the dummy
+        not_withdrawn: list[IPNetwork] = []
+        for op, r in self._run_addrs(plan.dummy_del, links, res):
+            if r.errno and r.errno not in _DONE_ON_DEL:
+                not_withdrawn.append(op.address.network)
+
+        # 6. steering added
+        failed_steering: list[tuple[int | None, IPNetwork | None, int]] = []
+        for op, r in self._run_steering(plan.steer_add, links, res):
+            if not self._ok(op, r):
+                failed_steering.append(_scope(op))
+
+        # 7. stale steering removed (not for exposures still on the dummy)
+        dels: list[SteeringOp] = []
+        for op in plan.steer_del:
+            dst = _scope(op)[1]
+            if not_withdrawn and any(overlaps(dst, n) for n in not_withdrawn):
+                res.held.append((op, "kept: an exposure it steers for is still on the dummy"))
+            else:
+                dels.append(op)
+        list(self._run_steering(dels, links, res))
+
+        # 8. new exposures onto the dummy (only with their steering in place)
+        adds: list[AddrOp] = []
+        for op in plan.dummy_add:
+            net = op.address.network
+            bad = next((f for f in failed_steering
+                        if f[2] == net.version and (f[0] is None or f[0] == op.table)
+                        and overlaps(f[1], net)), None)
+            if bad is not None:
+                res.held.append((op, f"held back: steering for {bad[1] or 'all'} "
+                                     f"(table {bad[0]}) failed"))
+            else:
+                adds.append(op)
+        list(self._run_addrs(adds, links, res))
+
+        # 9. stale bridge IPs
+        for op, r in self._run_addrs(plan.bridge_addr_del, links, res):
+            if r.errno == 0 or r.errno in _DONE_ON_DEL:
+                created.get(op.dev, set()).discard(op.address)
+        created = {d: a for d, a in created.items() if a and d in links}
+        if created != created_before:
+            try:
+                state.save(self.state_path, created)
+            except OSError as e:
+                log.error("kernel: cannot write state file %s: %s", self.state_path, e)
+        if cache is not None:
+            cache.created_addrs = created
+
+        if res.failed:
+            self._cache_ok = False
+        for line in res.lines():
+            log.warning("kernel: %s", line)
+        for n in plan.notices:
+            (log.warning if n.kind == "conflict" else log.info)("kernel: %s", n.describe()[2:])
+        if res.applied:
+            log.info("kernel: %d changes applied (%d failed, %d held)", res.applied,
+                     len(res.failed), len(res.held))
+        return res
+
+    def reconcile(self, desired: DesiredState, *, refresh: bool = False
+                  ) -> tuple[KernelPlan, ApplyResult]:
+        """diff + apply against the last observation, observing again when needed."""
+        self._drain_monitor()
+        obs = self._observed
+        if (refresh or obs is None or not self._cache_ok or self._link_dirty & obs.watched_devs
+                or not set(diff_mod.all_devices(desired)) <= obs.watched_devs
+                or not diff_mod.bridge_tables(desired) <= obs.watched_tables):
+            obs = self.observe(desired)
+        plan = self.diff(desired, obs)
+        if plan.empty():
+            return plan, ApplyResult()
+        return plan, self.apply(plan)
+
+    def link_changes(self) -> set[str]:
+        """Names of devices that appeared, disappeared or changed since the last observe()
+        (drains the link monitor). The daemon can poll this (or select on
+        `link_monitor_fileno()`) to reconcile at once when a provider bridge appears."""
+        self._drain_monitor()
+        return set(self._link_dirty)
+
+    def link_monitor_fileno(self) -> int:
+        return self._monitor.fileno()
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _drain_monitor(self) -> None:
+        changed = self._monitor.drain()
+        if changed is None:  # events lost: everything may have changed
+            self._cache_ok = False
+        else:
+            self._link_dirty |= changed
+
+    def _read_links(self) -> dict[str, LinkState]:
+        links = [M.decode_link(m) for m in self.nl.dump(M.link_dump(), ifinfmsg, what="links")]
+        return {ln.name: ln for ln in links if ln.name}
+
+    def _apply_links(self, ops: list[LinkOp], res: ApplyResult) -> None:
+        for op in ops:
+            index = {name: ln.index for name, ln in self._read_links().items()}
+            master = index.get(op.master) if op.master else None
+            if op.master and master is None:
+                res.add_failure(op, f"master {op.master} does not exist")
+                continue
+            if op.action is Action.ADD:
+                msg = M.link_create(op.name, op.kind or "", vrf_table=op.vrf_table,
+                                    master=master, up=op.up)
+            elif op.name in index:
+                msg = M.link_set(index[op.name], master=master, up=op.up)
+            else:
+                res.add_failure(op, "device does not exist")
+                continue
+            r = self.nl.execute([msg])[0]
+            if r.errno == 0 or (op.action is Action.ADD and r.errno == errno.EEXIST):
+                res.applied += 1
+            else:
+                res.add_failure(op, r)
+
+    def _run_addrs(self, ops: list[AddrOp], links: dict[str, int], res: ApplyResult):
+        if not ops:
+            return []
+        msgs, sent = [], []
+        for op in ops:
+            if op.dev not in links:
+                res.add_failure(op, Result(errno.ENODEV, f"device {op.dev} not found"))
+                continue
+            msgs.append(M.addr(op.action is Action.ADD, links[op.dev], op.address))
+            sent.append(op)
+        out = []
+        cache = self._observed
+        for op, r in zip(sent, self.nl.execute(msgs)):
+            add = op.action is Action.ADD
+            done = r.errno == 0 or r.errno in (_DONE_ON_ADD if add else _DONE_ON_DEL)
+            if done:
+                res.applied += 1
+                if cache is not None:
+                    have = cache.addrs.setdefault(op.dev, set())
+                    (have.add if add else have.discard)(op.address)
+            else:
+                res.add_failure(op, r)
+            out.append((op, r))
+        return out
+
+    def _ok(self, op: SteeringOp, r: Result) -> bool:
+        if r.errno == 0:
+            return True
+        if op.action is Action.DEL:
+            return r.errno in _DONE_ON_DEL
+        # An identical rule is "already there"; a route add that finds one is a conflict
+        # (something not observed took the slot), a neighbour replace never answers EEXIST.
+        return isinstance(op, RuleOp) and r.errno == errno.EEXIST
+
+    def _run_steering(self, ops: list[SteeringOp], links: dict[str, int], res: ApplyResult):
+        msgs, sent = [], []
+        for op in ops:
+            msg = self._steering_msg(op, links)
+            if msg is None:
+                dev = op.neigh.dev if isinstance(op, NeighOp) else op.route.dev  # type: ignore[union-attr]
+                r = Result(errno.ENODEV, f"device {dev} not found")
+                res.add_failure(op, r)
+                yield op, r
+                continue
+            msgs.append(msg)
+            sent.append(op)
+        cache = self._observed
+        for op, r in zip(sent, self.nl.execute(msgs) if msgs else []):
+            if self._ok(op, r):
+                res.applied += 1
+                if cache is not None:
+                    _update_cache(cache, op)
+            else:
+                res.add_failure(op, r)
+            yield op, r
+
+    def _steering_msg(self, op: SteeringOp, links: dict[str, int]):
+        if isinstance(op, RuleOp):
+            return M.rule(op.action is Action.ADD, op.rule)
+        if isinstance(op, RouteOp):
+            dev = op.route.dev
+            oif = None
+            if dev is not None:
+                if dev.startswith("#"):
+                    oif = int(dev[1:])
+                elif dev in links:
+                    oif = links[dev]
+                elif op.action is not Action.DEL:
+                    return None
+            return M.route({Action.ADD: "add", Action.REPLACE: "replace",
+                            Action.DEL: "del"}[op.action], op.route, oif)
+        if op.neigh.dev not in links:
+            return None
+        return M.neigh(op.action is Action.REPLACE, op.neigh, links[op.neigh.dev])
+
+
+def _scope(op: SteeringOp) -> tuple[int | None, IPNetwork | None, int]:
+    """(table, destination, family) a steering op is about, for holding exposures back."""
+    if isinstance(op, RuleOp):
+        return op.rule.table, op.rule.dst, op.rule.family
+    if isinstance(op, RouteOp):
+        return op.route.table, op.route.dst, op.route.family
+    return op.table, ipaddress.ip_network(op.neigh.ip), op.neigh.ip.version
+
+
+def _update_cache(cache: KernelState, op: SteeringOp) -> None:
+    if isinstance(op, RuleOp):
+        if op.action is Action.ADD:
+            cache.rules.add(op.rule)
+        else:
+            cache.rules.discard(op.rule)
+    elif isinstance(op, RouteOp):
+        if op.action is Action.REPLACE:
+            for r in [r for r in cache.routes if r.key == op.route.key
+                      and r.metric == op.route.metric and r.protocol == op.route.protocol]:
+                cache.routes.discard(r)
+        if op.action is Action.DEL:
+            cache.routes.discard(op.route)
+        else:
+            cache.routes.add(op.route)
+    else:
+        if op.action is Action.DEL:
+            cache.neighbours.pop(op.neigh.key, None)
+        else:
+            cache.neighbours[op.neigh.key] = op.neigh
+
+
+class _LinkMonitor:
+    """A second rtnetlink socket subscribed to link events (RTMGRP_LINK)."""
+
+    def __init__(self, netns: str | None):
+        self.sock = pyroute2_netns.create_socket(
+            netns, family=socket.AF_NETLINK, socket_type=socket.SOCK_RAW, proto=0)
+        self.sock.bind((0, RTMGRP_LINK))
+        self.sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def drain(self) -> set[str] | None:
+        """Names in the link events queued so far; None if events were lost (ENOBUFS)."""
+        names: set[str] = set()
+        lost = False
+        while True:
+            try:
+                buf = self.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as e:
+                if e.errno == errno.ENOBUFS:
+                    lost = True
+                    continue
+                raise
+            for mtype, _f, _s, off, length in _iter_headers(buf):
+                if mtype in (16, 17):  # RTM_NEWLINK, RTM_DELLINK
+                    m = ifinfmsg(buf, offset=off, length=length)
+                    m.decode()
+                    name = m.get_attr("IFLA_IFNAME")
+                    if name:
+                        names.add(name)
+        return None if lost else names
+
+
+def describe_plan(plan: KernelPlan) -> Iterable[str]:
+    """The plan as text lines (for `ovnbgp plan`)."""
+    yield plan.summary()
+    yield from plan.lines()

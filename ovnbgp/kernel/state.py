@@ -1,0 +1,62 @@
+"""ovnbgp's record of the bridge IPs it added (e.g. 1.1.1.1/32 on br-ex).
+
+A bridge IP carries no owner mark the kernel keeps (IFA_PROTO needs Linux 6.3), and the
+operator or the deployment tool may have put the same address there first. So ovnbgp writes
+down the ones it added itself, and only those are removed when a bridge stops being a provider
+bridge or the configured address changes. A small JSON file in agent.state_dir.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+from ovnbgp.agent.records import IPInterface
+
+log = logging.getLogger(__name__)
+VERSION = 1
+
+
+def load(path: Path | None) -> dict[str, set[IPInterface]]:
+    """dev -> addresses ovnbgp added. A missing or unreadable file is an empty record (logged):
+    ovnbgp then removes no bridge IP, which is the safe side."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+        out: dict[str, set[IPInterface]] = {}
+        for dev, addrs in data.get("bridge_addresses", {}).items():
+            out[str(dev)] = {ipaddress.ip_interface(a) for a in addrs}
+        return out
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, AttributeError, TypeError) as e:
+        log.warning("kernel state file %s unreadable (%s); treating as empty", path, e)
+        return {}
+
+
+def save(path: Path | None, created: Mapping[str, set[IPInterface]]) -> None:
+    if path is None:
+        return
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    data = {"version": VERSION,
+            "bridge_addresses": {dev: sorted(str(a) for a in addrs)
+                                 for dev, addrs in sorted(created.items()) if addrs}}
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
