@@ -7,9 +7,14 @@ User-Mode Linux the kernel datapath exists: pass datapath_type="system" (or over
 datapath even there, because the UML datapath lacks conntrack zones.
 
 Every tool call gets this node's OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR, so `ofctl("dump-flows",
-"br0")` finds <rundir>/br0.mgmt of this vswitchd, not the packaged one. A netdev bridge's
-internal port is a tap device named after the bridge in the node's namespace: in the root
-namespace use unique bridge names (other test runs share it), or give the node a netns.
+"br0")` finds <rundir>/br0.mgmt of this vswitchd, not the packaged one.
+
+Namespaces: the netdev datapath opens a tap device called `ovs-netdev`, and each netdev bridge
+is a tap named after the bridge, in vswitchd's network namespace. So only ONE netdev
+vswitchd can run per namespace (a second one logs "creating tap device failed: Device or
+resource busy" and creates no bridge). The `ovs_node` fixture therefore gives each node its
+own netns (`node.netns`); bridge devices such as br-ex live there. Tools (vsctl/ofctl/appctl)
+talk over unix sockets and need no netns.
 """
 
 from __future__ import annotations
@@ -164,9 +169,17 @@ class OvsNode:
                    env=self.env, timeout=20).stdout
 
     def add_bridge(self, name: str, datapath_type: str | None = None) -> None:
-        """Create a bridge with this node's datapath type (netdev on the host)."""
+        """Create a bridge with this node's datapath type (netdev on the host).
+
+        vswitchd reports a bridge it could not create only in its log, so check that the
+        bridge's own port got its OpenFlow number and fail loudly with the log tail if not.
+        """
         self.vsctl("--may-exist", "add-br", name, "--", "set", "Bridge", name,
                    f"datapath_type={datapath_type or self.datapath_type}")
+        ofport = self.vsctl("--if-exists", "get", "Interface", name, "ofport").strip()
+        if ofport != "65534":
+            raise DaemonError("ovs-vswitchd", f"bridge {name} was not created (ofport {ofport!r})",
+                              self.vswitchd.log_path if self.vswitchd else None)
 
 
 @pytest.fixture
@@ -176,9 +189,9 @@ def ovs_datapath_type() -> str:
 
 
 @pytest.fixture
-def ovs_node(tmp_path: Path, ovs_datapath_type: str) -> Iterator[OvsNode]:
-    """A started OvsNode in the current namespace for one test; stopped afterwards."""
-    node = OvsNode(tmp_path / "ovs", datapath_type=ovs_datapath_type)
+def ovs_node(tmp_path: Path, ovs_datapath_type: str, netns_factory) -> Iterator[OvsNode]:
+    """A started OvsNode in its own netns (`node.netns`) for one test; stopped afterwards."""
+    node = OvsNode(tmp_path / "ovs", netns_factory("ovs").name, datapath_type=ovs_datapath_type)
     try:
         node.start()
         yield node

@@ -6,6 +6,7 @@ import pytest
 
 from tests.harness.frr import (FrrInstance, bgp_config, bgp_peer_state, bgp_prefixes,
                                wait_bgp_established, wait_bgp_prefix)
+from tests.harness.netns import unique_name
 from tests.harness.proc import DaemonError, run, wait_for
 
 HOST_PREFIX = "203.0.113.7/32"
@@ -73,19 +74,19 @@ def test_vtysh_pathspace_form_reaches_the_instance(frr_pair):
 
 
 def test_bad_config_fails_loudly(tmp_path, netns_factory):
-    inst = FrrInstance("badcfg", tmp_path / "frr", netns_factory("frr"))
+    inst = FrrInstance(unique_name("badcfg"), tmp_path / "frr", netns_factory("frr"))
     with pytest.raises(DaemonError) as exc:
         inst.start("router bgp 64999\n neighbor 192.0.2.2 remote-as banana\n")
     msg = str(exc.value)
-    assert "badcfg" in msg and "vtysh" in msg
+    assert inst.name in msg and "vtysh" in msg
     assert "Unknown command" in msg and "banana" in msg
     assert inst.base is None and not inst.procs
 
 
 def test_daemon_that_cannot_start_fails_loudly(tmp_path, netns_factory):
-    inst = FrrInstance("nodaemon", tmp_path / "frr", netns_factory("frr"),
+    inst = FrrInstance(unique_name("nodaemon"), tmp_path / "frr", netns_factory("frr"),
                        daemons=("zebra", "no-such-frr-daemon"))
     with pytest.raises(DaemonError) as exc:
         inst.start("hostname x\n")
-    assert "no-such-frr-daemon" in str(exc.value) and "nodaemon" in str(exc.value)
+    assert "no-such-frr-daemon" in str(exc.value) and inst.name in str(exc.value)
     assert inst.base is None and not inst.procs  # zebra was stopped again

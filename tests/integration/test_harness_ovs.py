@@ -6,7 +6,7 @@ import pytest
 
 from tests.harness.netns import unique_name, veth
 from tests.harness.ovs import OvsNode
-from tests.harness.proc import CommandError, DaemonError
+from tests.harness.proc import CommandError, DaemonError, run
 
 COOKIE = "0xfeed0001"
 
@@ -17,9 +17,11 @@ def _flows_with_cookie(node: OvsNode, bridge: str) -> list[str]:
 
 
 def test_netdev_bridge_flow_with_cookie(ovs_node):
-    br = unique_name("brt", 6)  # a netdev bridge is a tap device in this (shared) namespace
+    br = unique_name("brt", 6)
     ovs_node.add_bridge(br)
     assert ovs_node.vsctl("get", "Bridge", br, "datapath_type").strip() == "netdev"
+    # the fixture's node has its own namespace, where the bridge's tap device lives
+    assert ovs_node.netns and br in run(["ip", "-o", "link", "show", br], netns=ovs_node.netns).stdout
 
     ovs_node.ofctl("add-flow", br, f"cookie={COOKIE},table=0,priority=900,ip,in_port=LOCAL,"
                                    "actions=mod_dl_dst:02:00:00:00:00:01,NORMAL")
@@ -59,6 +61,25 @@ def test_ovs_node_inside_netns(tmp_path, netns_factory):
     finally:
         node.stop()
     assert node.rundir is None
+
+
+def test_second_netdev_vswitchd_in_one_namespace_fails_loudly(tmp_path, netns_factory):
+    # Both would need the `ovs-netdev` tap device: the harness must say so, not hang later.
+    ns = netns_factory("ovs")
+    first = OvsNode(tmp_path / "a", netns=ns.name)
+    second = OvsNode(tmp_path / "b", netns=ns.name)
+    try:
+        first.start()
+        first.add_bridge("br-a")
+        second.start()
+        with pytest.raises(DaemonError) as exc:
+            second.add_bridge("br-b")
+        assert exc.value.name == "ovs-vswitchd"
+        assert "br-b was not created" in str(exc.value)
+        assert "Device or resource busy" in str(exc.value)  # from vswitchd's log tail
+    finally:
+        second.stop()
+        first.stop()
 
 
 def test_vswitchd_that_cannot_start_fails_loudly(tmp_path):
