@@ -206,7 +206,7 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
     dels: list[RouteOp] = []
     for key in sorted(set(wanted) | set(groups), key=lambda k: (k[0], k[1], k[2])):
         want = wanted.get(key)
-        obs = sorted(groups.get(key, []))
+        obs = sorted(groups.get(key, []), key=lambda r: (r.metric, r.protocol, str(r)))
         owned = [r for r in obs if r.protocol == proto]
         if want is not None and (want.table in missing_tables or want.dev in missing):
             continue  # waits for its bridge; keep what is there
@@ -275,7 +275,7 @@ def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: K
     wanted: dict[IPInterface, int] = {}
     waiting = 0
     held: list[IPNetwork] = []
-    for e in sorted(desired.exposures):
+    for e in sorted(desired.exposures, key=lambda e: (e.prefix.version, e.prefix, e.bridge)):
         addr = iface_of(e.prefix)
         table = table_of[e.bridge]
         if addr in wanted:
