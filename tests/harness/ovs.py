@@ -12,13 +12,14 @@ Every tool call gets this node's OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR, so `ofctl("dum
 Namespaces: the netdev datapath opens a tap device called `ovs-netdev`, and each netdev bridge
 is a tap named after the bridge, in vswitchd's network namespace. So only ONE netdev
 vswitchd can run per namespace (a second one logs "creating tap device failed: Device or
-resource busy" and creates no bridge). The `ovs_node` fixture therefore gives each node its
-own netns (`node.netns`); bridge devices such as br-ex live there. Tools (vsctl/ofctl/appctl)
-talk over unix sockets and need no netns.
+resource busy" and creates no bridge). The `ovs_node` fixture therefore gives a netdev node
+its own netns (`node.netns`, see the `ovs_netns` fixture); bridge devices such as br-ex live
+there. Tools (vsctl/ofctl/appctl) talk over unix sockets and need no netns.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -70,6 +71,9 @@ class OvsNode:
 
     def start(self, timeout: float = 20) -> "OvsNode":
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.datapath_type == "netdev" and not os.path.exists("/dev/net/tun"):
+            # UML boots without tun loaded; the userspace datapath's ports are tap devices.
+            run(["modprobe", "tun"], check=False)
         self.rundir = short_rundir("ovnbgp-ovs")
         try:
             self._start_ovsdb(timeout)
@@ -189,9 +193,17 @@ def ovs_datapath_type() -> str:
 
 
 @pytest.fixture
-def ovs_node(tmp_path: Path, ovs_datapath_type: str, netns_factory) -> Iterator[OvsNode]:
-    """A started OvsNode in its own netns (`node.netns`) for one test; stopped afterwards."""
-    node = OvsNode(tmp_path / "ovs", netns_factory("ovs").name, datapath_type=ovs_datapath_type)
+def ovs_netns(ovs_datapath_type: str, netns_factory) -> str | None:
+    """Namespace for `ovs_node`: a fresh one for the netdev datapath (one `ovs-netdev` tap per
+    namespace, and other test runs share the host's root namespace), None (the current
+    namespace) otherwise, e.g. the kernel datapath in UML. Override in a conftest to choose."""
+    return netns_factory("ovs").name if ovs_datapath_type == "netdev" else None
+
+
+@pytest.fixture
+def ovs_node(tmp_path: Path, ovs_datapath_type: str, ovs_netns: str | None) -> Iterator[OvsNode]:
+    """A started OvsNode (in `ovs_netns`, see there) for one test; stopped afterwards."""
+    node = OvsNode(tmp_path / "ovs", ovs_netns, datapath_type=ovs_datapath_type)
     try:
         node.start()
         yield node
