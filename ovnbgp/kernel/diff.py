@@ -120,7 +120,7 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
     conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
     _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
     _routes(p, desired, observed, proto, missing, missing_tables, conflicts)
-    _rules(p, desired, observed, proto, missing_tables)
+    _rules(p, desired, observed, proto, missing_tables, conflicts)
 
     # --- exposures on the dummy ----------------------------------------------------------
     if settings.advertise:
@@ -240,17 +240,22 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
 
 
 def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-           missing_tables: set[int]) -> None:
+           missing_tables: set[int], conflicts: list) -> None:
+    """Rules to add and remove.
+
+    The kernel compares a new rule with the existing ones treating an absent `to`/`from` as a
+    wildcard: `from all lookup 200 priority 32000` answers EEXIST while any `to X lookup 200
+    priority 32000` exists, and deleting it without `to` removes the first rule of that
+    priority and table. So when a rule without `to` ("table" steering) shares its priority and
+    table with rules that have one (switching steering modes), the stale ones of the slot are
+    removed first, just before the adds, and a foreign one in the slot is a conflict.
+    """
     wanted = {}
     for r in desired.rules:
         obj = RuleObj(r.family, r.priority, r.table, r.dst, proto)
         wanted[obj.key] = obj
     satisfied = {r.key for r in observed.rules if r.plain}
-    for key in sorted(wanted, key=_rule_sort):
-        obj = wanted[key]
-        if key in satisfied or obj.table in missing_tables:
-            continue
-        p.steer_add.append(RuleOp(Action.ADD, obj))
+    stale: list[RuleObj] = []
     kept: set[tuple] = set()
     for r in sorted(observed.rules, key=lambda r: _rule_sort(r.key)):
         if r.protocol != proto:
@@ -258,7 +263,44 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
         if r.plain and r.key in wanted and r.key not in kept:
             kept.add(r.key)
             continue
-        p.steer_del.append(RuleOp(Action.DEL, r))
+        stale.append(r)
+    stale_set = set(stale)
+
+    def slot(r: RuleObj) -> tuple[int, int, int]:
+        return (r.family, r.priority, r.table)
+
+    def wildcard_clash(r: RuleObj) -> bool:
+        """r would make a catch-all rule of its slot answer EEXIST."""
+        return (r.action == obj.action and r.key != obj.key
+                and all(k in ("from", "tos") for k, _v in r.selectors))
+
+    first: list[RuleOp] = []
+    adds: list[RuleOp] = []
+    for key in sorted(wanted, key=_rule_sort):
+        obj = wanted[key]
+        if key in satisfied or obj.table in missing_tables:
+            continue
+        if obj.dst is None:
+            clash = [r for r in observed.rules if slot(r) == slot(obj) and wildcard_clash(r)]
+            foreign = [r for r in clash if r not in stale_set]
+            if foreign:
+                p.notices.append(Notice("conflict", str(obj),
+                                        f"'{foreign[0]}' has the same priority and table (the "
+                                        "kernel would refuse the rule); left alone"))
+                conflicts.append((obj.table, None, obj.family))
+                continue
+            first += [RuleOp(Action.DEL, r) for r in clash]
+        adds.append(RuleOp(Action.ADD, obj))
+    early = {op.rule for op in first}
+    add_slots = {slot(op.rule) for op in adds if op.rule.dst is not None}
+    for r in stale:
+        if r in early:
+            continue
+        if r.dst is None and not r.selectors and slot(r) in add_slots:
+            first.append(RuleOp(Action.DEL, r))  # before rules its delete could match
+        else:
+            p.steer_del.append(RuleOp(Action.DEL, r))
+    p.steer_add += first + adds
 
 
 def _rule_sort(key: tuple) -> tuple:

@@ -390,9 +390,10 @@ class KernelReconciler:
             return True
         if op.action is Action.DEL:
             return r.errno in _DONE_ON_DEL
-        # An identical rule is "already there"; a route add that finds one is a conflict
-        # (something not observed took the slot), a neighbour replace never answers EEXIST.
-        return isinstance(op, RuleOp) and r.errno == errno.EEXIST
+        # EEXIST for a rule with `to` means an identical rule is there. Without `to` it may be
+        # any rule of the same priority and table (diff.py, _rules), and a route add that
+        # finds its slot taken is a conflict; a neighbour replace never answers EEXIST.
+        return isinstance(op, RuleOp) and op.rule.dst is not None and r.errno == errno.EEXIST
 
     def _run_steering(self, ops: list[SteeringOp], links: dict[str, int], res: ApplyResult):
         msgs, sent = [], []

@@ -330,3 +330,33 @@ def test_plan_lines_read_like_iproute2():
     assert "~ neigh 172.24.4.146 lladdr fa:16:3e:00:00:01 dev br-ex PERMANENT proto 240" in text
     assert "+ addr 10.0.0.0/26 dev ovn" in text
     assert isinstance(p.dummy_add[0], AddrOp)
+
+
+def test_catch_all_rule_clears_its_slot_first():
+    """Switching rules -> table: the stale `to X` rules of the same priority/table go before
+    the catch-all is added (the kernel would answer EEXIST otherwise)."""
+    st = realise(desired(steering="rules"), node("br-ex"))
+    p = plan(desired(steering="table"), st, S)
+    rule_ops = [op for op in p.steer_add if isinstance(op, RuleOp)]
+    dels = [i for i, op in enumerate(rule_ops) if op.action is Action.DEL]
+    adds = [i for i, op in enumerate(rule_ops) if op.action is Action.ADD]
+    assert dels and adds and max(dels) < min(adds)
+    assert {op.rule.dst for op in rule_ops if op.action is Action.ADD} == {None}
+    assert not [op for op in p.steer_del if isinstance(op, RuleOp)]
+
+
+def test_stale_catch_all_goes_before_specific_rules_are_added():
+    st = realise(desired(steering="table"), node("br-ex"))
+    p = plan(desired(steering="rules"), st, S)
+    rule_ops = [op for op in p.steer_add if isinstance(op, RuleOp)]
+    assert rule_ops[0].action is Action.DEL and rule_ops[0].rule.dst is None
+    assert all(op.action is Action.ADD for op in rule_ops[2:])
+
+
+def test_foreign_rule_in_catch_all_slot_is_a_conflict():
+    st = node("br-ex")
+    st.rules.add(RuleObj(4, 32000, 200, N("192.0.2.7/32"), 0))
+    p = plan(desired(steering="table"), st, S)
+    assert any(n.kind == "conflict" for n in p.notices)
+    assert {op.rule.family for op in p.steer_add if isinstance(op, RuleOp)} == {6}
+    assert not any(op.address.version == 4 for op in p.dummy_add)
