@@ -9,7 +9,7 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
 from tests.harness.ovn import OvnCentral
-from tests.harness.proc import DaemonError
+from tests.harness.proc import DaemonError, wait_for
 
 ADDRESSES = "fa:16:3e:00:00:01 172.24.4.10 2001:db8::10"
 
@@ -33,8 +33,6 @@ def test_nb_port_reaches_sb_port_binding(ovn_central, sb_api):
     ovn_central.sync()
 
     # The IDL's connection thread applies updates asynchronously; poll its cache briefly.
-    from tests.harness.proc import wait_for
-
     rows = wait_for(
         lambda: sb_api.db_find_rows("Port_Binding", ("logical_port", "=", "vm1")).execute(
             check_error=True),
