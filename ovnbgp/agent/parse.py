@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 from ovnbgp.agent.records import IPAddress, IPInterface, IPNetwork
 from ovnbgp.config import IFNAME_RE
@@ -27,6 +28,8 @@ RESIDENT_RE = re.compile(r'^is_chassis_resident\("([^"\s\\]+)"\)$')
 # Anything that may name an OVS port in an ovs-ofctl match: no separators, no spaces.
 OVS_PORT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 _IP_CHARS_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD_RE = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")
 _V4_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 
 
@@ -42,7 +45,7 @@ class ParseError(ValueError):
 
 def parse_mac(text: str) -> str:
     """A unicast Ethernet address, returned lower-case."""
-    if not isinstance(text, str) or not MAC_RE.match(text):
+    if not isinstance(text, str) or not MAC_RE.fullmatch(text):
         raise ParseError(f"bad MAC {text!r}")
     mac = text.lower()
     if int(mac[:2], 16) & 1:
@@ -53,13 +56,20 @@ def parse_mac(text: str) -> str:
 
 
 def _check_routable(addr: IPAddress, text: str) -> IPAddress:
-    """Refuse addresses that must never be exposed or steered (they would hijack local traffic)."""
-    bad = (addr.is_unspecified or addr.is_loopback or addr.is_multicast or addr.is_link_local
-           or addr.is_reserved)
+    """Refuse addresses that must never be exposed or steered (they would hijack local traffic).
+
+    Same verdict as ipaddress' is_unspecified/is_loopback/is_multicast/is_link_local/is_reserved
+    (plus 0.0.0.0/8 and IPv4-mapped IPv6), in integer arithmetic: the properties are slow and
+    this runs for every address of every port (tests/unit/test_parse.py checks they agree).
+    """
+    x = int(addr)
     if addr.version == 4:
-        bad = bad or addr in _V4_THIS_NETWORK
-    elif addr.ipv4_mapped is not None:
-        bad = True
+        top = x >> 24
+        bad = top == 0 or top == 127 or top >= 224 or (x >> 16) == 0xA9FE
+    else:
+        # Global unicast 2000::/3, unique local fc00::/7 and (deprecated) site-local fec0::/10
+        # are the only ranges ipaddress does not call reserved/link-local/multicast/loopback.
+        bad = not ((x >> 125) == 1 or (x >> 121) == 0x7E or (x >> 118) == 0x3FB)
     if bad:
         raise ParseError(f"address {text!r} is not a routable unicast address")
     return addr
@@ -67,8 +77,10 @@ def _check_routable(addr: IPAddress, text: str) -> IPAddress:
 
 def parse_host_ip(text: str) -> IPAddress:
     """A plain routable unicast IPv4/IPv6 address ("10.0.0.5"; no prefix, no zone)."""
-    if not isinstance(text, str) or not _IP_CHARS_RE.match(text):
+    if not isinstance(text, str) or not _IP_CHARS_RE.fullmatch(text):
         raise ParseError(f"bad IP address {text!r}")
+    if _DOTTED_QUAD_RE.fullmatch(text):  # fast path, the common case (no leading zeros, <= 255)
+        return _check_routable(ipaddress.IPv4Address(socket.inet_aton(text)), text)
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
@@ -86,7 +98,7 @@ def parse_interface(text: str) -> IPInterface:
     if not isinstance(text, str) or text.count("/") != 1:
         raise ParseError(f"bad address/prefix {text!r}")
     addr_s, _, plen_s = text.partition("/")
-    if not plen_s.isdigit() or len(plen_s) > 3:
+    if not (plen_s.isascii() and plen_s.isdigit()) or len(plen_s) > 3:
         raise ParseError(f"bad prefix length in {text!r}")
     addr = parse_host_ip(addr_s)
     plen = int(plen_s)
@@ -105,7 +117,7 @@ def parse_network(text: str) -> IPNetwork:
     if not isinstance(text, str) or text.count("/") != 1:
         raise ParseError(f"bad CIDR {text!r}")
     addr_s, _, plen_s = text.partition("/")
-    if not _IP_CHARS_RE.match(addr_s) or not plen_s.isdigit() or len(plen_s) > 3:
+    if not _IP_CHARS_RE.fullmatch(addr_s) or not (plen_s.isascii() and plen_s.isdigit()) or len(plen_s) > 3:
         raise ParseError(f"bad CIDR {text!r}")
     try:
         net = ipaddress.ip_network(text, strict=True)
@@ -172,7 +184,7 @@ def parse_nat_address(entry: str) -> tuple[str, tuple[IPAddress, ...], str | Non
     """
     tokens = _split(entry, "nat_addresses")
     resident = None
-    m = RESIDENT_RE.match(tokens[-1])
+    m = RESIDENT_RE.fullmatch(tokens[-1])
     if m:
         resident = m.group(1)
         tokens = tokens[:-1]
@@ -198,7 +210,7 @@ def nat_residents(entries: tuple[str, ...]) -> frozenset[str]:
         if isinstance(entry, str):
             tokens = entry.split()
             if tokens:
-                m = RESIDENT_RE.match(tokens[-1])
+                m = RESIDENT_RE.fullmatch(tokens[-1])
                 if m:
                     out.add(m.group(1))
     return frozenset(out)
@@ -224,7 +236,7 @@ def parse_bridge_mappings(text: str) -> tuple[dict[str, str], list[str]]:
         if not sep or not physnet or not bridge:
             problems.append(f"ovn-bridge-mappings item {item!r} is not PHYSNET:BRIDGE")
             continue
-        if not IFNAME_RE.match(bridge):
+        if not IFNAME_RE.fullmatch(bridge):
             problems.append(f"ovn-bridge-mappings item {item!r}: bad bridge name {bridge!r}")
             continue
         if physnet in mappings:

@@ -61,6 +61,8 @@ def test_keywords_are_debug_level(kw):
     "fa:16:3e:00:00:01 0.0.0.0",
     "fa:16:3e:00:00:01 ::ffff:10.0.0.5",
     "fa:16:3e:00:00:01 010.0.0.5",      # leading zero: ambiguous
+    "fa:16:3e:00:00:01 10.0.0.05",
+    "fa:16:3e:00:00:01 10.0.0.256",
     "fa:16:3e:00:00:01 10.0.0.5 unknown",
     "unknown 10.0.0.5",
 ])
@@ -78,6 +80,7 @@ def test_router_port_entry():
 
 @pytest.mark.parametrize("text", ["10.0.0.0/24", "10.0.0.255/24", "10.0.0.1/0", "10.0.0.1/33",
                                   "10.0.0.1", "10.0.0.1/ 24", "10.0.0.1/024x", "2001:db8::/64",
+                                  "10.0.0.1/\u0662\u0664", "10.0.0.1/24\n",
                                   "fe80::1/64", "10.0.0.1/24/1"])
 def test_bad_router_port_interfaces(text):
     with pytest.raises(ParseError):
@@ -137,7 +140,7 @@ def test_bridge_mappings():
 
 def test_mac_rules():
     assert parse_mac("AA:BB:CC:00:00:01") == "aa:bb:cc:00:00:01"
-    for bad in ("aa:bb:cc:00:00", "aa-bb-cc-00-00-01", "aa:bb:cc:00:00:01 ", 7, None):
+    for bad in ("aa:bb:cc:00:00", "aa-bb-cc-00-00-01", "aa:bb:cc:00:00:01 ", "aa:bb:cc:00:00:01\n", 7, None):
         with pytest.raises(ParseError):
             parse_mac(bad)  # type: ignore[arg-type]
 
@@ -164,3 +167,31 @@ def test_host_ip_round_trip(addr):
                 or (addr.version == 6 and addr.ipv4_mapped is not None))
     else:
         assert parsed == addr
+
+
+def _oracle_bad(addr) -> bool:
+    return (addr.is_loopback or addr.is_multicast or addr.is_link_local or addr.is_reserved
+            or addr.is_unspecified or (addr.version == 4 and addr in ipaddress.ip_network("0.0.0.0/8"))
+            or (addr.version == 6 and addr.ipv4_mapped is not None))
+
+
+BOUNDARY_NETS = ["0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+                 "10.0.0.0/8", "100.64.0.0/10", "::/8", "100::/8", "200::/7", "400::/6", "800::/5",
+                 "1000::/4", "2000::/3", "4000::/3", "6000::/3", "8000::/3", "a000::/3", "c000::/3",
+                 "e000::/4", "f000::/5", "f800::/6", "fc00::/7", "fe00::/9", "fe80::/10", "fec0::/10",
+                 "ff00::/8", "::ffff:0:0/96", "2002::/16", "2001:db8::/32"]
+
+
+@pytest.mark.parametrize("cidr", BOUNDARY_NETS)
+def test_fast_routable_check_agrees_with_ipaddress_at_range_edges(cidr):
+    n = ipaddress.ip_network(cidr)
+    top = 2 ** n.max_prefixlen - 1
+    for x in {int(n[0]) - 1, int(n[0]), int(n[0]) + 1, int(n[-1]) - 1, int(n[-1]), int(n[-1]) + 1}:
+        if 0 <= x <= top:
+            addr = ipaddress.ip_address(x) if n.version == 4 else ipaddress.IPv6Address(x)
+            try:
+                parse_host_ip(str(addr))
+                bad = False
+            except ParseError:
+                bad = True
+            assert bad == _oracle_bad(addr), addr

@@ -1,0 +1,146 @@
+"""Benchmark of the pure model: full computation at 10k ports and single-event incremental updates.
+
+    .venv/bin/python bench/bench_model.py [--ports 10000] [--routers 50] [--repeat 5]
+
+Builds a hand-made Southbound snapshot shaped like a busy chassis: `ports` provider VM ports
+(dual-stack, 80% bound here), `routers` routers whose gateway is on this chassis, each with two
+tenant subnets and tenant VMs, and DVR floating IPs. Prints the median time of:
+- desired_state(snapshot, cfg) (the reference, everything from scratch);
+- ModelCache(snapshot, cfg) (the same plus the incremental indexes);
+- ModelCache.update() for one event of each kind (VM bound, VM unbound, FIP set, tenant port
+  created, router interface attached, gateway failover), on one long-lived cache, with and
+  without gc.freeze() after the initial build.
+Not a pass/fail test; figures go in the engineer's notes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ovnbgp.agent.model import Changes, ModelCache, desired_state  # noqa: E402
+from ovnbgp.config import Config  # noqa: E402
+from tests.unit.sb_builder import SbBuilder, resident, uid  # noqa: E402
+
+
+def build(ports: int, routers: int) -> SbBuilder:
+    b = SbBuilder(chassis=[f"ch{i}" for i in range(1, 51)])
+    pub = b.provider_network("public")
+    for i in range(ports):
+        a, c = divmod(i, 250)
+        b.vm(f"vm{i}", pub, f"fa:16:3e:00:{a // 256:02x}:{a % 256:02x} 172.{16 + a // 256}.{a % 256}.{c + 1} "
+             f"2001:db8::{i + 1:x}", chassis="ch1" if i % 5 else "ch2")
+    for r in range(routers):
+        rdp = b.router(f"r{r}", pub, "fa:16:3e:b5:%02x:%02x" % divmod(r, 256),
+                       f"100.64.{r // 200}.{r % 200 + 1}/16", chassis="ch1")
+        nat = []
+        for s in range(2):
+            t = b.tenant_network(f"t{r}-{s}")
+            b.router_interface(f"r{r}", rdp, t, f"t{s}", "fa:16:3e:01:%02x:%02x" % (r % 256, s),
+                               f"10.{r % 250}.{s}.1/24")
+            for v in range(20):
+                name = f"tvm{r}-{s}-{v}"
+                b.vm(name, t, f"fa:16:3e:02:{r % 256:02x}:{s * 32 + v:02x} 10.{r % 250}.{s}.{v + 10}",
+                     chassis=f"ch{v % 50 + 1}")
+                if v < 5:
+                    nat.append(f"fa:16:3e:03:{r % 256:02x}:{s * 32 + v:02x} "
+                               f"100.65.{r % 250}.{s * 32 + v} {resident(name)}")
+        b.set_nat(f"r{r}", *nat)
+    return b
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ports", type=int, default=10000)
+    ap.add_argument("--routers", type=int, default=50)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--events", type=int, default=50)
+    args = ap.parse_args()
+    cfg = Config()
+    b = build(args.ports, args.routers)
+    snap = b.snapshot()
+    print(f"snapshot: {len(snap.port_bindings)} Port_Binding rows "
+          f"({args.ports} provider VM ports, {args.routers} routers with local gateways)")
+    t_full, state = timed(lambda: desired_state(snap, cfg), args.repeat)
+    print(f"desired_state (full):       {t_full * 1000:8.1f} ms  -> {len(state.exposures)} exposures, "
+          f"{len(state.rules)} rules, {len(state.routes)} routes, {len(state.neighbours)} neighbours")
+    t_cache, cache = timed(lambda: ModelCache(snap, cfg, log_problems=False), args.repeat)
+    print(f"ModelCache build:           {t_cache * 1000:8.1f} ms")
+
+    pub = uid("dp:public")
+
+    # Each event is a (do, undo) pair of row changes, applied to ONE long-lived cache, as the
+    # daemon does; the median over repeats includes the garbage collector's amortised share.
+    def vm_bound():
+        u = uid("pb:newvm")
+        row = dataclasses.replace(b.row("vm1"), uuid=u, logical_port="newvm",
+                                  mac=("fa:16:3e:aa:00:01 198.51.100.10",), chassis="ch1")
+        return {u: row}, {u: None}
+
+    def vm_unbound():
+        row = b.row("vm1")
+        return {row.uuid: dataclasses.replace(row, chassis=None, up=False)}, {row.uuid: row}
+
+    def fip_set():
+        row = b.row("gw-r0")
+        entry = f"fa:16:3e:aa:00:02 100.66.0.1 {resident('vm2')}"
+        return {row.uuid: dataclasses.replace(row, nat_addresses=row.nat_addresses + (entry,))}, {row.uuid: row}
+
+    def tenant_port():
+        u = uid("pb:newtvm")
+        row = dataclasses.replace(b.row("tvm0-0-1"), uuid=u, logical_port="newtvm",
+                                  mac=("fa:16:3e:aa:00:03 10.0.0.200",))
+        return {u: row}, {u: None}
+
+    def attach():
+        lrp = dataclasses.replace(b.row("lrp-r0-t0"), uuid=uid("pb:lrp-new"), logical_port="lrp-new",
+                                  mac=("fa:16:3e:aa:00:04 10.200.0.1/24",), options={"peer": "sw-new"})
+        sw = dataclasses.replace(b.row("r0-t0"), uuid=uid("pb:sw-new"), logical_port="sw-new",
+                                 datapath=uid("dp:t-new"), options={"peer": "lrp-new"})
+        return {lrp.uuid: lrp, sw.uuid: sw}, {lrp.uuid: None, sw.uuid: None}
+
+    def failover():
+        row = b.row("cr-lrp-r1-gw")
+        return {row.uuid: dataclasses.replace(row, chassis="ch2")}, {row.uuid: row}
+
+    events = [("VM port bound here", vm_bound), ("VM port unbound", vm_unbound), ("FIP set", fip_set),
+              ("tenant port created", tenant_port), ("router interface attached", attach),
+              ("gateway failover (cr-lrp moves away)", failover)]
+    for freeze in (False, True):
+        cache = ModelCache(snap, cfg, log_problems=False)
+        if freeze:
+            gc.collect()
+            gc.freeze()  # what a daemon can do after its initial build
+        print(f"-- single-event ModelCache.update(), median of {args.events} (gc.freeze() after build: {freeze})")
+        for name, make in events:
+            do, undo = make()
+            times = []
+            for _ in range(args.events):
+                t = time.perf_counter()
+                new = cache.update(Changes(port_bindings=do))
+                times.append(time.perf_counter() - t)
+                delta = len(new.exposures ^ state.exposures)
+                cache.update(Changes(port_bindings=undo))
+            print(f"update: {name:38s} {statistics.median(times) * 1000:8.2f} ms  max {max(times) * 1000:6.1f} ms "
+                  f"({delta} exposures changed)")
+        gc.unfreeze()
+
+
+if __name__ == "__main__":
+    main()
