@@ -187,6 +187,10 @@ class FrrInstance:
         if self.base is not None:
             shutil.rmtree(self.base, ignore_errors=True)
             self.base = None
+        try:  # the daemons create /run/frr/<name> for -N (empty with our paths)
+            os.rmdir(f"/run/frr/{self.name}")
+        except OSError:
+            pass
 
     def stop_daemon(self, daemon: str) -> None:
         """Stop one daemon (e.g. bgpd, to simulate a crash with kill=True use kill_daemon)."""
