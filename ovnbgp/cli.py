@@ -113,6 +113,22 @@ def frr_bootstrap(ctx: click.Context, as_json: bool) -> None:
     ctx.exit(commands.bootstrap(_load_config(ctx), as_json))
 
 
+@main.command("desired")
+@click.option("--json", "as_json", is_flag=True, help="The whole desired state as JSON.")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for the SB and local OVS DB dumps.")
+@click.pass_context
+def desired_command(ctx: click.Context, as_json: bool, timeout: float) -> None:
+    """Read the SB and the local OVS DB (read-only) and print what this chassis must expose.
+
+    One line per exposure: kind, prefix, bridge, table and the Port_Binding that causes it.
+    Exit 3 when OVN cannot be read.
+    """
+    from ovnbgp.agent import desired_cmd
+
+    ctx.exit(desired_cmd.run(_load_config(ctx), as_json, timeout))
+
+
 @main.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
 @click.option("--from-dummy", is_flag=True,
