@@ -173,16 +173,20 @@ class _BatchIdl(connection.OvsdbIdl):
         self.syncs = 0
 
     def notify(self, event, row, updates=None):
-        self._notices.append((event, row, updates))
+        # The library also notifies rows of its own _Server database: not ours.
+        if row._table.name in self.tables:
+            self._notices.append((event, row, updates))
 
     def run(self):
         monitoring_before = self.state == self.IDL_S_MONITORING
         changed = super().run()
-        resynced = self.state == self.IDL_S_MONITORING and not monitoring_before
+        monitoring = self.state == self.IDL_S_MONITORING
+        resynced = monitoring and not monitoring_before
         if resynced:
             self.syncs += 1
         notices, self._notices = self._notices, []
-        if notices or resynced:
+        # Before the data monitor reply nothing is complete; the reply comes with resynced.
+        if monitoring and (notices or resynced):
             self._on_batch(self, notices, resynced)
         return changed
 
@@ -355,6 +359,8 @@ class OvnWatcher:
             LOG.exception("on_dirty callback failed (%s)", cause)
 
     def _on_ovs_batch(self, idl: _BatchIdl, notices: list, resynced: bool) -> None:
+        if not self._ovs_synced.is_set() and not resynced:
+            return
         local, problems = local_ovs_from_idl(idl.tables)
         for p in problems:
             if p not in self._local_problems_logged:
@@ -378,12 +384,14 @@ class OvnWatcher:
 
     def _on_sb_batch(self, idl: _BatchIdl, notices: list, resynced: bool) -> None:
         first = not self._sb_synced.is_set()
+        if first and not resynced:
+            return
         chassis_changed = False
         pb_notices = []
         for event, row, updates in notices:
             if row._table.name == "Chassis":
                 chassis_changed = True
-            else:
+            elif row._table.name == "Port_Binding":
                 pb_notices.append((event, row))
         with self._lock:
             if chassis_changed:
