@@ -10,6 +10,10 @@ tenant subnets and tenant VMs, and DVR floating IPs. Prints the median time of:
 - ModelCache.update() for one event of each kind (VM bound, VM unbound, FIP set, tenant port
   created, router interface attached, gateway failover), on one long-lived cache, with and
   without gc.freeze() after the initial build.
+With --real-sb it instead starts a real OVN central + OVS (tests/harness), creates and binds
+`ports` VM ports, and times OvnWatcher.start() (the cold initial load), snapshot(),
+desired_state() on that snapshot, and one SB write -> on_dirty -> ModelCache.update().
+
 Not a pass/fail test; figures go in the engineer's notes.
 """
 
@@ -142,5 +146,115 @@ def main() -> None:
         gc.unfreeze()
 
 
+def real_sb(ports: int, repeat: int) -> None:  # noqa: C901
+    """The watcher against a real SB: cold load of `ports` bound VM ports, snapshot, one event."""
+    import json
+    import resource
+    import subprocess
+    import tempfile
+    import threading
+
+    from ovnbgp.agent.ovn import OvnWatcher
+    from ovnbgp.config import OvnConfig
+    from tests.harness.netns import Netns, unique_name
+    from tests.harness.ovn import OvnCentral
+    from tests.harness.ovs import OvsNode
+
+    work = Path(tempfile.mkdtemp(prefix="ovnbgp-bench-"))
+    central = OvnCentral(work / "ovn").start()
+    ovs = ns = None
+    try:
+        ns = Netns(unique_name("bench")).create()  # the netdev bridge's tap lives there
+        ovs = OvsNode(work / "ovs", netns=ns.name).start()
+        ovs.vsctl("set", "open", ".", "external_ids:system-id=ch1",
+                  "external_ids:ovn-bridge-mappings=public:br-ex")
+        ovs.add_bridge("br-ex")
+        central.sbctl("chassis-add", "ch1", "geneve", "127.0.0.1")
+        nb = ["ls-add", "public", "--", "lsp-add", "public", "ln-public", "--", "lsp-set-type",
+              "ln-public", "localnet", "--", "lsp-set-options", "ln-public", "network_name=public"]
+        for i in range(ports):
+            a, c = divmod(i, 250)
+            nb += ["--", "lsp-add", "public", f"vm{i}", "--", "lsp-set-addresses", f"vm{i}",
+                   f"fa:16:3e:00:{a // 256:02x}:{a % 256:02x} 172.{16 + a // 256}.{a % 256}.{c + 1}"]
+        t = time.perf_counter()
+        central.nbctl(*nb, timeout=300)
+        central.sync(timeout=300)
+        print(f"real SB: {ports} ports created and northd synced in {time.perf_counter() - t:.1f} s")
+        ch = central.sbctl("--bare", "--columns=_uuid", "find", "Chassis", "name=ch1").strip()
+        uuids = central.sbctl("--bare", "--columns=_uuid", "find", "Port_Binding", "type=\"\"",
+                              timeout=120).split()
+        t = time.perf_counter()
+        for i in range(0, len(uuids), 1000):  # by uuid: no per-command table search
+            cmds = []
+            for u in uuids[i:i + 1000]:
+                cmds += ["--", "set", "Port_Binding", u, f"chassis={ch}", "up=true"]
+            central.sbctl(*cmds[1:], timeout=300)
+        print(f"real SB: {len(uuids)} ports bound in {time.perf_counter() - t:.1f} s")
+
+        cfg = Config(ovn=OvnConfig(sb_remotes=(central.sb_remote,), ovs_remote=ovs.remote))
+        seen = threading.Event()
+        target: dict = {}
+
+        def on_dirty(keys, cause):
+            if target.get("uuid") in keys:
+                seen.set()
+
+        loads = []
+        for _ in range(repeat):
+            w = OvnWatcher(cfg, on_dirty=on_dirty)
+            t = time.perf_counter()
+            w.start(timeout=300)
+            loads.append(time.perf_counter() - t)
+            if _ != repeat - 1:
+                w.stop()
+        print(f"watcher start (connect + initial dump of {ports} ports, mirrored): "
+              f"median {statistics.median(loads):.2f} s (of {repeat})")
+        t_snap, snap = timed(w.snapshot, repeat)
+        print(f"watcher snapshot():          {t_snap * 1000:8.1f} ms")
+        t_full, state = timed(lambda: desired_state(snap, cfg), repeat)
+        print(f"desired_state on it:         {t_full * 1000:8.1f} ms -> {len(state.exposures)} exposures")
+        gc.collect()
+        gc.freeze()  # the IDL's rows are long-lived: keep them out of the collector's way
+        t_full, state = timed(lambda: desired_state(snap, cfg), repeat)
+        print(f"  same after gc.freeze():    {t_full * 1000:8.1f} ms")
+        cache = ModelCache(snap, cfg, log_problems=False)
+        lat = []
+        for i in range(repeat * 4):
+            u = uuids[i]
+            target["uuid"] = u
+            seen.clear()
+            t = time.perf_counter()
+            # ovsdb-client, not ovn-sbctl: ovn-sbctl first downloads the whole table (~0.5 s here)
+            txn = json.dumps(["OVN_Southbound", {"op": "update", "table": "Port_Binding",
+                                                 "where": [["_uuid", "==", ["uuid", u]]],
+                                                 "row": {"up": False}}])  # a bound VM goes down
+            subprocess.run(["ovsdb-client", "transact", central.sb_remote, txn], check=True,
+                           capture_output=True)
+            if not seen.wait(10):
+                raise SystemExit("the watcher did not report the change")
+            t_dirty = time.perf_counter()
+            cache.update(w.changes({u}))
+            lat.append((t_dirty - t, time.perf_counter() - t_dirty))
+        print(f"one SB write (ovsdb-client transact) -> on_dirty: median "
+              f"{statistics.median(x for x, _ in lat) * 1000:.1f} ms; -> ModelCache.update done: "
+              f"+{statistics.median(y for _, y in lat) * 1000:.1f} ms")
+        print(f"max RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        w.stop()
+    finally:
+        if ovs is not None:
+            ovs.stop()
+        if ns is not None:
+            ns.delete()
+        central.stop()
+
+
 if __name__ == "__main__":
-    main()
+    if "--real-sb" in sys.argv:
+        sys.argv.remove("--real-sb")
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--ports", type=int, default=10000)
+        ap.add_argument("--repeat", type=int, default=3)
+        a = ap.parse_args()
+        real_sb(a.ports, a.repeat)
+    else:
+        main()
