@@ -16,7 +16,14 @@ API for the daemon
     cache.snapshot()                         # the Snapshot the cache currently reflects
 
 `ModelCache` logs every `Problem` (a row it skipped, with the row's uuid) once, when it
-appears; `desired_state()` only returns them in `DesiredState.problems`.
+appears; `desired_state()` only returns them in `DesiredState.problems`. A ModelCache is not
+thread-safe: use it from the reconcile loop's thread only (OvnWatcher.changes() is safe to call
+from there). After the first build, `gc.freeze()` halves later full computations at 10k ports
+(bench/bench_model.py): the collector stops re-scanning the long-lived IDL rows.
+
+Not modelled: gateway routers pinned with options:chassis (l3gateway ports; Neutron uses
+distributed gateway ports), Port_Binding.additional_chassis during live migration (the port
+counts where `chassis` says), virtual/external/localport ports.
 
 What is exposed (reference design, v4 and v6)
 ---------------------------------------------
@@ -286,7 +293,7 @@ def _port_ips(row: PortBindingRow, problems: list[Problem]) -> list[IPAddress]:
         try:
             _, addrs = parse_port_addresses(entry)
         except ParseError as e:
-            problems.append(_problem(row, f"mac entry skipped: {e.reason}", e.level))
+            problems.append(_problem(row, f"mac: {e.reason}", e.level))
             continue
         for ip in addrs:
             if ip not in ips:
@@ -300,7 +307,7 @@ def _router_port_addrs(row: PortBindingRow, problems: list[Problem]) -> list[tup
         try:
             mac, ifaces = parse_router_port_addresses(entry)
         except ParseError as e:
-            problems.append(_problem(row, f"mac entry skipped: {e.reason}", e.level))
+            problems.append(_problem(row, f"mac: {e.reason}", e.level))
             continue
         for iface in ifaces:
             if all(iface.ip != o.ip for _, o in out):
@@ -770,7 +777,7 @@ class ModelCache:
             try:
                 _, ips, resident_name = parse_nat_address(entry)
             except ParseError as e:
-                problems.append(_problem(row, f"nat_addresses entry skipped: {e.reason}", e.level))
+                problems.append(_problem(row, f"nat_addresses: {e.reason}", e.level))
                 continue
             if resident_name is None:
                 problems.append(_problem(row, f"nat_addresses entry {entry!r} has no "
