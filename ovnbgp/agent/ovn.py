@@ -305,6 +305,16 @@ class OvnWatcher:
             self._handler.notify_thread.join(timeout=5)
             self._handler = None
 
+    def events_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every named event queued so far has run (for tests and shutdown)."""
+        end = time.monotonic() + timeout
+        handler = self._handler
+        while handler is not None and handler.notifications.unfinished_tasks:
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.01)
+        return True
+
     # -- state -----------------------------------------------------------------------------
 
     @property

@@ -154,8 +154,10 @@ class Env:
         return {str(e.prefix): (e.kind, e.bridge, e.port) for e in self.state().exposures}
 
     def events(self) -> Counter:
-        """Named events seen since the last call (event thread is asynchronous: settle first)."""
-        time.sleep(0.3)
+        """Named events seen since the last call, once every change made so far was matched
+        and every matching event has run (the events run in their own thread)."""
+        self.barrier()
+        assert self.watcher.events_idle(WAIT)
         with self.lock:
             out = Counter({k: v for k, v in self.causes.items() if k.endswith("Event")})
             self.causes.clear()
@@ -483,6 +485,7 @@ def test_snapshot_mirrors_the_southbound_exactly(env):
     assert len(got) == 9  # 2 localnets, 2 VMs, gateway patch pair + cr-lrp, interface patch pair
 
 
+@pytest.mark.filterwarnings("ignore:ssl.PROTOCOL_TLS is deprecated:DeprecationWarning")  # OVS library
 def test_ssl_remote(env, tmp_path):
     """ssl: remotes work (an OVSDB relay serving the SB over SSL with a private CA)."""
     import socket
