@@ -12,6 +12,7 @@ Fixtures added here:
                 overrides the harness's "netdev": OvsNode bridges use the kernel datapath
                 ("system") here, with the openvswitch module loaded
   vm_out        the host directory the guest may write to (mounted on /mnt)
+  lab           session: the spine-leaf lab (tests/lab/fixtures.py), built once, removed at the end
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.harness.proc import run
+from tests.lab.fixtures import lab  # noqa: F401  (fixture)
 
 RUNNER_HINT = "run via python -m tests.vm.runner (tests/vm needs the User-Mode Linux kernel)"
 PYTEST_START_FILE = "pytest-session-start"  # read by tests/vm/runner.py

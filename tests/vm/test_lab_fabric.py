@@ -1,0 +1,169 @@
+"""The spine-leaf lab itself, before any ovnbgp agent runs (tests/lab, vagrant/topology.json).
+
+One lab per vm session (the `lab` fixture): spine, leaf1, leaf2, node1 (rack 1), node2
+(rack 2), an outside host behind the spine, OVN central in the root namespace. These tests
+prove what the end-to-end tests with the agent stand on: the BGP fabric, routes both ways
+between the outside and the nodes, the nodes' FRR running ovnbgp's own rendering, real
+ovn-controllers registering chassis and binding ports, and geneve between racks over the
+fabric. The lab is shared with later tests: everything made here is removed at the end.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from tests.harness.proc import run, wait_for
+
+FAB_TENANT = {"cidr4": "10.99.0.0/24", "cidr6": "fd99::/64"}
+FAB_PROVIDER = {"cidr4": "198.51.100.0/24", "gateway4": "198.51.100.1",
+                "cidr6": "2001:db8:51::/64", "gateway6": "2001:db8:51::1"}
+
+
+@pytest.fixture(scope="module")
+def nets(lab):
+    """A tenant (overlay) and a provider (localnet on physnet public) network of this module."""
+    sc = lab.scenario
+    tenant = sc.tenant_network("fabnet", **FAB_TENANT)
+    provider = sc.provider_network("fabpub", **FAB_PROVIDER)
+    yield {"tenant": tenant, "provider": provider}
+    for vm in [v for v in lab.vms.values() if v.network.name in ("fabnet", "fabpub")]:
+        lab.delete_vm(vm)
+    sc.delete_network(tenant)
+    sc.delete_network(provider)
+
+
+def _routes(lab, host: str, family: str, prefix: str) -> list[dict]:
+    out = lab.exec(host, "ip", "-j", family, "route", "show", prefix).stdout
+    return json.loads(out or "[]")
+
+
+def test_fabric_bgp_sessions_are_established(lab):
+    sessions = lab.bgp_sessions()
+    assert {(router, peer) for router, _, peer in sessions} == {
+        ("spine", "leaf1"), ("leaf1", "spine"), ("spine", "leaf2"), ("leaf2", "spine"),
+        ("leaf1", "node1"), ("node1", "leaf1"), ("leaf2", "node2"), ("node2", "leaf2")}
+    for router, addr, peer in sessions:
+        assert lab.bgp_state(router, addr) == "Established", f"{router} -> {peer}"
+    # IPv4 and IPv6 unicast both negotiated on every node session (one session, v4 transport).
+    for node in lab.nodes.values():
+        info = node.frr.vtysh_json(f"show bgp neighbors {node.uplink.peer_addr4} json")
+        afs = info[str(node.uplink.peer_addr4)]["addressFamilyInfo"]
+        assert {"ipv4Unicast", "ipv6Unicast"} <= set(afs), f"{node.name}: {sorted(afs)}"
+
+
+def test_outside_networks_reach_every_node(lab):
+    outside = lab.topo.ends_of("outside")[0]
+    for name, node in lab.nodes.items():
+        uplink = node.uplink
+        r4 = _routes(lab, name, "-4", str(outside.addr4.network))
+        assert r4 and r4[0]["protocol"] == "bgp", f"{name}: {r4}"
+        assert r4[0]["gateway"] == str(uplink.peer_addr4) and r4[0]["dev"] == uplink.l3_dev
+        r6 = _routes(lab, name, "-6", str(outside.addr6.network))
+        assert r6 and r6[0]["protocol"] == "bgp" and r6[0]["dev"] == uplink.l3_dev, f"{name}: {r6}"
+        # Packets, both families, from the node's loopbacks (what the fabric knows of the node).
+        assert lab.ping(name, outside.addr4.ip, source=node.encap_ip, count=2), f"{name} -> outside v4"
+        assert lab.ping(name, outside.addr6.ip, source=node.loopback6, count=2), f"{name} -> outside v6"
+
+
+def test_node_loopbacks_reach_outside(lab):
+    spine_routes = lab.frr["spine"].vtysh_json("show bgp ipv4 unicast json")["routes"]
+    for name, node in lab.nodes.items():
+        assert lab.ping("outside", node.encap_ip, count=2), f"outside -> {name} loopback"
+        assert lab.ping("outside", node.loopback6, count=2), f"outside -> {name} loopback6"
+        # The spine learnt it from the node's leaf, originated by the node's AS.
+        paths = spine_routes[f"{node.encap_ip}/32"]
+        leaf_as = lab.topo.host(node.leaf).asn
+        assert any(p["path"] == f"{leaf_as} {node.asn}" for p in paths), paths
+
+
+def test_node_frr_runs_exactly_what_ovnbgp_renders(lab):
+    for name, node in lab.nodes.items():
+        rendered = node.ovnbgp("frr", "render").stdout
+        assert node.frr.config_path.read_text() == rendered
+        running = node.frr.running_config()
+        assert f"router bgp {node.asn} vrf ovn-bgp-vrf" in running
+        assert "route-map ovnbgp-out-v4 permit 5" in running  # the lab's snippet entry
+        # ovnbgp's outbound policy plus the snippet: only the loopbacks leave the node.
+        for afi, lo in (("ipv4", f"{node.encap_ip}/32"), ("ipv6", f"{node.loopback6}/128")):
+            adv = node.frr.vtysh_json(
+                f"show bgp {afi} unicast neighbors {node.uplink.peer_addr4} advertised-routes json")
+            assert set(adv.get("advertisedRoutes", {})) == {lo}, f"{name} {afi}: {adv}"
+        cfg = node.config_path.read_text()
+        assert f"asn = {node.asn}" in cfg and str(node.frr.vty_dir) in cfg
+
+
+def test_chassis_registered_with_loopback_encap_ip(lab):
+    chassis = lab.chassis()
+    assert set(lab.nodes) <= set(chassis)
+    for name, node in lab.nodes.items():
+        assert chassis[name]["hostname"] == name
+        assert chassis[name]["encap_type"] == "geneve"
+        assert chassis[name]["encap_ip"] == str(node.encap_ip)
+        others = {str(n.encap_ip) for m, n in lab.nodes.items() if m != name}
+        tunnels = lab.tunnels(name).values()
+        assert {t["remote_ip"] for t in tunnels} == others
+        assert {t["local_ip"] for t in tunnels} == {str(node.encap_ip)}
+
+
+def test_vm_ports_are_bound_by_the_real_ovn_controller(lab, nets):
+    vm = lab.add_vm("fabv1", nets["tenant"], "node1")
+    pvm = lab.add_vm("fabp1", nets["provider"], "node2")
+    idle = lab.scenario.add_port(nets["tenant"], "fabidle")  # no VM plugged: stays unbound
+    lab.wait_bound("fabv1", "node1")
+    lab.wait_bound("fabp1", "node2")
+    assert lab.port_binding("fabv1") == {"chassis": "node1", "up": True, "type": ""}
+    assert lab.port_binding("fabp1")["chassis"] == "node2"
+    assert lab.port_binding(idle.name)["chassis"] is None
+    # The provider network reaches br-ex through the bridge mapping public:br-ex.
+    def patched():
+        return [p for p in lab.nodes["node2"].vsctl("list-ports", "br-ex").split()
+                if p.startswith("patch-")]
+
+    wait_for(patched, timeout=20, what="patch port br-ex <-> br-int on node2")
+    # Unplugging releases the binding; plugging it elsewhere binds it there.
+    lab.migrate(vm, "node2")
+    lab.wait_bound("fabv1", "node2")
+    lab.unbind(vm)
+    lab.wait_bound("fabv1", None)
+    lab.scenario.delete_port(idle)
+
+
+def _tunnel_tx(lab, node: str) -> int:
+    total = 0
+    for port in lab.tunnels(node):
+        total += int(lab.nodes[node].vsctl("get", "Interface", port, "statistics:tx_packets").strip() or 0)
+    return total
+
+
+def test_geneve_overlay_between_racks(lab, nets):
+    a = lab.add_vm("fabva", nets["tenant"], "node1")
+    b = lab.add_vm("fabvb", nets["tenant"], "node2")
+    lab.wait_bound("fabva", "node1")
+    lab.wait_bound("fabvb", "node2")
+    assert lab.topo.host("node1").rack != lab.topo.host("node2").rack
+    before = _tunnel_tx(lab, "node1"), _tunnel_tx(lab, "node2")
+    lab.wait_ping("fabva", b.ip4, timeout=30)
+    assert a.ping(b.ip4, count=3)
+    assert b.ping(a.ip4, count=3)
+    lab.wait_ping("fabva", b.ip6, timeout=30)
+    assert b.ping(a.ip6, count=3)
+    # The packets went through the geneve ports, i.e. across leaf1 - spine - leaf2.
+    assert _tunnel_tx(lab, "node1") >= before[0] + 6
+    assert _tunnel_tx(lab, "node2") >= before[1] + 6
+    assert ipaddress.ip_address(a.ip4) in nets["tenant"].cidr4
+
+
+def test_provisioning_scripts_rerun_cleanly(lab):
+    """`vagrant provision` runs the scripts again: they must not fail or change the state."""
+    def addrs(host):
+        return run(["ip", "-br", "addr"], netns=lab.ns_name(host)).stdout
+
+    before = {h: addrs(h) for h in ("leaf1", "node1")}
+    lab.provision("net.sh", "leaf1")
+    lab.provision("net.sh", "node1")
+    assert {h: addrs(h) for h in before} == before
+    wait_for(lambda: not lab.down_sessions(), timeout=30, what="sessions still up",
+             details=lambda: "\n".join(lab.down_sessions()))
