@@ -150,6 +150,7 @@ def real_sb(ports: int, repeat: int) -> None:  # noqa: C901
     """The watcher against a real SB: cold load of `ports` bound VM ports, snapshot, one event."""
     import json
     import resource
+    import shutil
     import subprocess
     import tempfile
     import threading
@@ -246,6 +247,7 @@ def real_sb(ports: int, repeat: int) -> None:  # noqa: C901
         if ns is not None:
             ns.delete()
         central.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
