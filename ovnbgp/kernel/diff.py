@@ -56,6 +56,13 @@ def ours_on_dummy(addr: IPInterface) -> bool:
     return not (addr.version == 6 and addr.ip in _LINK_LOCAL6)
 
 
+def net_key(n: IPNetwork | None) -> tuple[int, int, int]:
+    """A cheap sort key (comparing ipaddress objects is slow at 10k)."""
+    if n is None:
+        return (0, -1, -1)
+    return (n.version, int(n.network_address), n.prefixlen)
+
+
 def overlaps(a: IPNetwork | None, b: IPNetwork) -> bool:
     """`a` None means "all of the family" (a rule without `to`)."""
     if a is None:
@@ -130,7 +137,7 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
 
 
 def _addr_sort(a: IPInterface) -> tuple:
-    return (a.version, a)
+    return (a.version, int(a.ip), a.network.prefixlen)
 
 
 def _links(p: KernelPlan, observed: KernelState, s: KernelSettings) -> tuple[bool, bool]:
@@ -204,7 +211,7 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
             groups[r.key].append(r)
     adds: list[RouteOp] = []
     dels: list[RouteOp] = []
-    for key in sorted(set(wanted) | set(groups), key=lambda k: (k[0], k[1], k[2])):
+    for key in sorted(set(wanted) | set(groups), key=lambda k: (k[0], net_key(k[2]))):
         want = wanted.get(key)
         obs = sorted(groups.get(key, []), key=lambda r: (r.metric, r.protocol, str(r)))
         owned = [r for r in obs if r.protocol == proto]
@@ -233,8 +240,8 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
             adds.append(RouteOp(Action.ADD, want))
             dels += [RouteOp(Action.DEL, r) for r in owned]
     # Device routes first: a gateway route needs its gateway reachable in the table.
-    adds.sort(key=lambda op: (op.route.gateway is not None, op.route.key))
-    dels.sort(key=lambda op: (op.route.gateway is None, op.route.key))
+    adds.sort(key=lambda op: (op.route.gateway is not None, op.route.table, net_key(op.route.dst)))
+    dels.sort(key=lambda op: (op.route.gateway is None, op.route.table, net_key(op.route.dst)))
     p.steer_add += adds
     p.steer_del += dels
 
@@ -305,7 +312,7 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
 
 def _rule_sort(key: tuple) -> tuple:
     family, priority, table, dst = key
-    return (family, priority, table, dst is not None, dst or 0)
+    return (family, priority, table, net_key(dst))
 
 
 def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: KernelSettings,
@@ -317,7 +324,7 @@ def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: K
     wanted: dict[IPInterface, int] = {}
     waiting = 0
     held: list[IPNetwork] = []
-    for e in sorted(desired.exposures, key=lambda e: (e.prefix.version, e.prefix, e.bridge)):
+    for e in sorted(desired.exposures, key=lambda e: (net_key(e.prefix), e.bridge)):
         addr = iface_of(e.prefix)
         table = table_of[e.bridge]
         if addr in wanted:

@@ -326,3 +326,216 @@ def decode_neigh(m: ndmsg, names: dict[int, str]) -> NeighObj | None:
     mac = m.get_attr("NDA_LLADDR")
     return NeighObj(names[m["ifindex"]], ipaddress.ip_address(ip), mac.lower() if mac else None,
                     bool(m["state"] & NUD_PERMANENT), m.get_attr("NDA_PROTOCOL") or 0)
+
+
+# --- bulk encoding -------------------------------------------------------------------------
+
+_ATTR = struct.Struct("=HH")
+
+
+def _attr_offsets(data: bytes, fixed: int) -> dict[int, tuple[int, int]]:
+    """attr type -> (payload offset, payload length) of a top-level attribute list."""
+    out = {}
+    pos = _NLHDR + fixed
+    while pos + 4 <= len(data):
+        alen, atype = _ATTR.unpack_from(data, pos)
+        if alen < 4:
+            break
+        out[atype & 0x3FFF] = (pos + 4, alen - 4)
+        pos += (alen + 3) & ~3
+    return out
+
+
+class Encoder:
+    """Encodes address, rule and route messages at ~10x pyroute2's speed, byte-identical.
+
+    pyroute2 encodes one message per shape (everything but the addresses and prefix
+    lengths: family, table, priority, device, flags, ...); each further message of that
+    shape is a copy of those bytes with the destination/local/gateway address and the
+    prefix length written in. At 10k objects inside User-Mode Linux pyroute2's encoding was
+    the largest part of apply (230 us a message); tests/unit/test_kernel_messages.py checks
+    that the bytes are the ones pyroute2 would make.
+    """
+
+    # fixed header sizes after the netlink header
+    _FIXED = {"addr": 8, "rule": 12, "route": 12}
+    _IFA_ADDRESS, _IFA_LOCAL = 1, 2
+    _FRA_DST = 1
+    _RTA_DST, _RTA_GATEWAY = 1, 5
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple, tuple[bytes, dict[int, tuple[int, int]]]] = {}
+
+    def _template(self, key: tuple, build) -> tuple[bytes, dict[int, tuple[int, int]]]:
+        t = self._templates.get(key)
+        if t is None:
+            msg = build()
+            msg["header"]["pid"] = 0
+            msg["header"]["sequence_number"] = 0
+            msg.reset()
+            msg.encode()
+            data = bytes(msg.data)
+            t = (data, _attr_offsets(data, self._FIXED[key[0]]))
+            self._templates[key] = t
+        return t
+
+    @staticmethod
+    def _put(buf: bytearray, offs: dict, atype: int, packed: bytes) -> None:
+        off, length = offs[atype]
+        if length != len(packed):
+            raise ValueError(f"attribute {atype}: template has {length} bytes, value {len(packed)}")
+        buf[off:off + length] = packed
+
+    def addr(self, add: bool, index: int, a: IPInterface) -> bytes:
+        placeholder = ipaddress.ip_interface("0.0.0.0/32" if a.version == 4 else "::/128")
+        data, offs = self._template(("addr", add, index, a.version),
+                                    lambda: addr(add, index, placeholder))
+        buf = bytearray(data)
+        buf[_NLHDR + 1] = a.network.prefixlen
+        packed = a.ip.packed
+        for atype in (self._IFA_LOCAL, self._IFA_ADDRESS):
+            if atype in offs:
+                self._put(buf, offs, atype, packed)
+        return bytes(buf)
+
+    def rule(self, add: bool, r: RuleObj) -> bytes:
+        if r.dst is None or r.selectors:
+            return _encoded(rule(add, r))
+        zero = ipaddress.ip_network("0.0.0.0/32" if r.family == 4 else "::/128")
+        key = ("rule", add, r.family, r.priority, r.table, r.protocol, r.action)
+        data, offs = self._template(key, lambda: rule(add, RuleObj(
+            r.family, r.priority, r.table, zero, r.protocol, (), r.action)))
+        buf = bytearray(data)
+        buf[_NLHDR + 1] = r.dst.prefixlen
+        self._put(buf, offs, self._FRA_DST, r.dst.network_address.packed)
+        return bytes(buf)
+
+    def route(self, op: str, r: RouteObj, oif: int | None) -> bytes:
+        fam = r.family
+        zero_net = ipaddress.ip_network("0.0.0.0/32" if fam == 4 else "::/128")
+        zero_ip = ipaddress.ip_address("0.0.0.0" if fam == 4 else "::")
+        has_dst = r.dst.prefixlen > 0
+        key = ("route", op, fam, r.table, r.protocol, r.type, r.scope_link, r.metric, oif,
+               has_dst, r.gateway is not None)
+        data, offs = self._template(key, lambda: route(op, RouteObj(
+            r.table, zero_net if has_dst else r.dst, r.dev,
+            zero_ip if r.gateway is not None else None, r.scope_link, r.protocol, r.metric,
+            r.type), oif))
+        buf = bytearray(data)
+        buf[_NLHDR + 1] = r.dst.prefixlen
+        if has_dst:
+            self._put(buf, offs, self._RTA_DST, r.dst.network_address.packed)
+        if r.gateway is not None:
+            self._put(buf, offs, self._RTA_GATEWAY, r.gateway.packed)
+        return bytes(buf)
+
+
+def _encoded(msg) -> bytes:
+    msg["header"]["pid"] = 0
+    msg["header"]["sequence_number"] = 0
+    msg.reset()
+    msg.encode()
+    return bytes(msg.data)
+
+
+# --- fast dump parsing ---------------------------------------------------------------------
+#
+# The same results as the pyroute2-based decode_* functions above (tests check both on the
+# same bytes), read with struct: pyroute2's generic decoder took ~150 us a message inside
+# User-Mode Linux, which made observe() 5-6 s at 10k exposures. Anything outside the plain
+# shapes ovnbgp cares about goes to the pyroute2 decoder.
+
+_ADDR_HDR = struct.Struct("=BBBBI")
+_RULE_HDR = struct.Struct("=BBBBBBBBI")
+_ROUTE_HDR = struct.Struct("=BBBBBBBBI")
+_U32 = struct.Struct("=I")
+_IP = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
+_NET = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
+_IFACE = {4: ipaddress.IPv4Interface, 6: ipaddress.IPv6Interface}
+# fib rule attributes parse_rule reads itself (others: pyroute2); 14 is checked for "unset".
+_RULE_FAST = frozenset({1, 2, 3, 6, 10, 11, 14, 15, 16, 17, 18, 21})
+
+
+def _tlvs(buf: bytes, pos: int, end: int) -> dict[int, tuple[int, int]]:
+    out = {}
+    while pos + 4 <= end:
+        alen, atype = _ATTR.unpack_from(buf, pos)
+        if alen < 4:
+            break
+        out[atype & 0x3FFF] = (pos + 4, alen - 4)
+        pos += (alen + 3) & ~3
+    return out
+
+
+def _raw(buf: bytes, a: tuple[int, int]) -> bytes:
+    return bytes(buf[a[0]:a[0] + a[1]])
+
+
+def parse_addr(buf: bytes, off: int, length: int) -> tuple[int, IPInterface] | None:
+    """(ifindex, address) of an RTM_NEWADDR; = decode_addr(ifaddrmsg)."""
+    fam, plen, _flags, _scope, index = _ADDR_HDR.unpack_from(buf, off + _NLHDR)
+    v = VERSION.get(fam)
+    if v is None:
+        return None
+    attrs = _tlvs(buf, off + _NLHDR + 8, off + length)
+    a = attrs.get(2) or attrs.get(1)  # IFA_LOCAL, else IFA_ADDRESS
+    if a is None:
+        return None
+    return index, _IFACE[v]((_IP[v](_raw(buf, a)), plen))
+
+
+def parse_rule(buf: bytes, off: int, length: int) -> RuleObj | None:
+    """An RTM_NEWRULE as a RuleObj; = decode_rule(fibmsg)."""
+    fam, dst_len, src_len, tos, table, _r1, _r2, action, _fl = _RULE_HDR.unpack_from(buf, off + _NLHDR)
+    v = VERSION.get(fam)
+    if v is None:
+        return None
+    attrs = _tlvs(buf, off + _NLHDR + 12, off + length)
+    if not attrs.keys() <= _RULE_FAST or (14 in attrs and _U32.unpack_from(buf, attrs[14][0])[0]
+                                          != 0xFFFFFFFF):
+        m = fibmsg(buf, offset=off, length=length)
+        m.decode()
+        return decode_rule(m)
+    dst = None
+    if dst_len or 1 in attrs:
+        dst = _NET[v]((_IP[v](_raw(buf, attrs[1])), dst_len), strict=False)
+    sel: list[tuple[str, str]] = []
+    if src_len or 2 in attrs:
+        sel.append(("from", str(_NET[v]((_IP[v](_raw(buf, attrs[2])), src_len), strict=False))))
+    for atype, name in ((3, "iif"), (17, "oif")):
+        if atype in attrs:
+            text = _raw(buf, attrs[atype]).split(b"\0", 1)[0].decode(errors="replace")
+            if text:
+                sel.append((name, text))
+    if 10 in attrs:
+        mark = _U32.unpack_from(buf, attrs[10][0])[0]
+        if mark:
+            sel.append(("fwmark", hex(mark)))
+    if tos:
+        sel.append(("tos", hex(tos)))
+    if 15 in attrs:
+        table = _U32.unpack_from(buf, attrs[15][0])[0] or table
+    prio = _U32.unpack_from(buf, attrs[6][0])[0] if 6 in attrs else 0
+    proto = buf[attrs[21][0]] if 21 in attrs else 0
+    return RuleObj(v, prio, table, dst, proto, tuple(sel), action)
+
+
+def parse_route(buf: bytes, off: int, length: int, names: dict[int, str]) -> RouteObj | None:
+    """An RTM_NEWROUTE as a RouteObj; = decode_route(rtmsg)."""
+    fam, dst_len, _sl, _tos, table, proto, scope, rtype, _fl = _ROUTE_HDR.unpack_from(buf, off + _NLHDR)
+    v = VERSION.get(fam)
+    if v is None:
+        return None
+    attrs = _tlvs(buf, off + _NLHDR + 12, off + length)
+    if 9 in attrs:  # RTA_MULTIPATH: not a shape ovnbgp makes
+        return None
+    dst_ip = _IP[v](_raw(buf, attrs[1])) if 1 in attrs else _IP[v](0)
+    if 15 in attrs:
+        table = _U32.unpack_from(buf, attrs[15][0])[0] or table
+    oif = _U32.unpack_from(buf, attrs[4][0])[0] if 4 in attrs else 0
+    gw = _IP[v](_raw(buf, attrs[5])) if 5 in attrs else None
+    metric = _U32.unpack_from(buf, attrs[6][0])[0] if 6 in attrs else 0
+    return RouteObj(table=table, dst=_NET[v]((dst_ip, dst_len), strict=False),
+                    dev=names.get(oif, f"#{oif}") if oif else None, gateway=gw,
+                    scope_link=v == 4 and scope == RT_SCOPE_LINK, protocol=proto, metric=metric,
+                    type=rtype)

@@ -43,17 +43,12 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
-import socket
 from pathlib import Path
 from typing import Iterable
 
-from pyroute2 import netns as pyroute2_netns
 from pyroute2.netlink.rtnl import RTMGRP_LINK
-from pyroute2.netlink.rtnl.fibmsg import fibmsg
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ovnbgp.agent.records import DesiredState, IPNetwork
 from ovnbgp.config import Config, KernelConfig
@@ -61,7 +56,8 @@ from ovnbgp.kernel import diff as diff_mod
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel import rt_tables, state, sysctl
 from ovnbgp.kernel.diff import overlaps
-from ovnbgp.kernel.nltransport import NetlinkTransport, Result, _iter_headers
+from ovnbgp.kernel.nltransport import (NetlinkTransport, Result, _iter_headers, netlink_socket,
+                                       pyroute2_parser)
 from ovnbgp.kernel.objects import (
     Action,
     AddrOp,
@@ -108,6 +104,7 @@ class KernelReconciler:
         self.netns = netns
         self.state_path = Path(state_path) if state_path else None
         self.nl = NetlinkTransport(netns, window=window)
+        self.enc = M.Encoder()
         self._monitor = _LinkMonitor(netns)
         self._observed: KernelState | None = None
         self._cache_ok = False
@@ -153,16 +150,11 @@ class KernelReconciler:
         names = {ln.index: ln.name for ln in st.links.values()}
         watched_idx = {st.links[d].index for d in devs if d in st.links}
 
-        for m in self.nl.dump(M.addr_dump(), ifaddrmsg, what="addresses",
-                              accept=lambda b, o: M.peek_addr_index(b, o) in watched_idx):
-            got = M.decode_addr(m)
-            if got is not None:
-                st.addrs.setdefault(names[got[0]], set()).add(got[1])
+        for index, addr in self.nl.dump(M.addr_dump(), M.parse_addr, what="addresses",
+                                        accept=lambda b, o: M.peek_addr_index(b, o) in watched_idx):
+            st.addrs.setdefault(names[index], set()).add(addr)
 
-        for m in self.nl.dump(M.rule_dump(), fibmsg, what="rules"):
-            r = M.decode_rule(m)
-            if r is not None:
-                st.rules.add(r)
+        st.rules.update(self.nl.dump(M.rule_dump(), M.parse_rule, what="rules"))
 
         proto = s.route_protocol
 
@@ -171,16 +163,17 @@ class KernelReconciler:
             return (fam in M.VERSION and rtype == 1
                     and (rproto == proto or table in tables or table == M.RT_TABLE_COMPAT))
 
-        for m in self.nl.dump(M.route_dump(), rtmsg, what="routes", accept=want_route):
-            r = M.decode_route(m, names)
-            if r is not None and (r.protocol == proto or r.table in tables):
+        for r in self.nl.dump(M.route_dump(), lambda b, o, n: M.parse_route(b, o, n, names),
+                              what="routes", accept=want_route):
+            if r.protocol == proto or r.table in tables:
                 st.routes.add(r)
 
         def want_neigh(b: bytes, o: int) -> bool:
             fam, index, nstate = M.peek_neigh(b, o)
             return fam in M.VERSION and (index in watched_idx or bool(nstate & M.NUD_PERMANENT))
 
-        for m in self.nl.dump(M.neigh_dump(), ndmsg, what="neighbours", accept=want_neigh):
+        for m in self.nl.dump(M.neigh_dump(), pyroute2_parser(ndmsg), what="neighbours",
+                              accept=want_neigh):
             n = M.decode_neigh(m, names)
             if n is not None and (n.protocol == proto or n.dev in devs):
                 st.neighbours[n.key] = n
@@ -336,7 +329,8 @@ class KernelReconciler:
             self._link_dirty |= changed
 
     def _read_links(self) -> dict[str, LinkState]:
-        links = [M.decode_link(m) for m in self.nl.dump(M.link_dump(), ifinfmsg, what="links")]
+        links = self.nl.dump(M.link_dump(), lambda b, o, n: M.decode_link(
+            pyroute2_parser(ifinfmsg)(b, o, n)), what="links")
         return {ln.name: ln for ln in links if ln.name}
 
     def _apply_links(self, ops: list[LinkOp], res: ApplyResult) -> None:
@@ -368,7 +362,7 @@ class KernelReconciler:
             if op.dev not in links:
                 res.add_failure(op, Result(errno.ENODEV, f"device {op.dev} not found"))
                 continue
-            msgs.append(M.addr(op.action is Action.ADD, links[op.dev], op.address))
+            msgs.append(self.enc.addr(op.action is Action.ADD, links[op.dev], op.address))
             sent.append(op)
         out = []
         cache = self._observed
@@ -419,7 +413,7 @@ class KernelReconciler:
 
     def _steering_msg(self, op: SteeringOp, links: dict[str, int]):
         if isinstance(op, RuleOp):
-            return M.rule(op.action is Action.ADD, op.rule)
+            return self.enc.rule(op.action is Action.ADD, op.rule)
         if isinstance(op, RouteOp):
             dev = op.route.dev
             oif = None
@@ -430,8 +424,8 @@ class KernelReconciler:
                     oif = links[dev]
                 elif op.action is not Action.DEL:
                     return None
-            return M.route({Action.ADD: "add", Action.REPLACE: "replace",
-                            Action.DEL: "del"}[op.action], op.route, oif)
+            return self.enc.route({Action.ADD: "add", Action.REPLACE: "replace",
+                                   Action.DEL: "del"}[op.action], op.route, oif)
         if op.neigh.dev not in links:
             return None
         return M.neigh(op.action is Action.REPLACE, op.neigh, links[op.neigh.dev])
@@ -472,8 +466,7 @@ class _LinkMonitor:
     """A second rtnetlink socket subscribed to link events (RTMGRP_LINK)."""
 
     def __init__(self, netns: str | None):
-        self.sock = pyroute2_netns.create_socket(
-            netns, family=socket.AF_NETLINK, socket_type=socket.SOCK_RAW, proto=0)
+        self.sock = netlink_socket(netns)
         self.sock.bind((0, RTMGRP_LINK))
         self.sock.setblocking(False)
 

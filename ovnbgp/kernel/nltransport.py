@@ -1,8 +1,9 @@
 """Pipelined rtnetlink requests and dumps on one long-lived socket.
 
-pyroute2 does the netlink work here: the socket is created by `pyroute2.netns.create_socket`
-(inside the target network namespace when one is given) and every message is encoded and
-decoded by pyroute2's message classes (ifaddrmsg, fibmsg, rtmsg, ndmsg, ifinfmsg). What this
+pyroute2 does the netlink work here: every message is encoded and decoded by pyroute2's
+message classes (ifaddrmsg, fibmsg, rtmsg, ndmsg, ifinfmsg), and for a network namespace the
+calling thread enters it with pyroute2's setns while the socket is made (pyroute2's own
+create_socket forks a helper for that, which costs ~0.2 s inside User-Mode Linux). What this
 module adds is the one thing pyroute2's request API does not do: keep many requests in flight.
 `IPRoute.addr()` waits for each ACK before sending the next request, which measured 4x the
 `ip -batch` time at 10k objects inside User-Mode Linux (design.md, "Netlink cost facts"); here
@@ -27,9 +28,9 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
-from pyroute2 import netns as pyroute2_netns
+from ovnbgp.kernel.nsenter import in_netns
 from pyroute2.netlink import (
     NLM_F_DUMP,
     NLM_F_REQUEST,
@@ -39,6 +40,7 @@ from pyroute2.netlink import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NETLINK_ROUTE = 0
 NLM_F_DUMP_INTR = 0x10
@@ -87,11 +89,9 @@ class NetlinkTransport:
 
     def __init__(self, netns: str | None = None, *, window: int = 256, timeout: float = 30.0,
                  rcvbuf: int = 8 << 20, retries: int = 3):
-        # pyroute2 creates the socket inside the namespace (a short-lived helper process
-        # enters it); afterwards the socket talks to that namespace's kernel tables.
+        # A socket made inside a namespace talks to that namespace's tables for good.
         self.netns = netns
-        self.sock = pyroute2_netns.create_socket(
-            netns, family=socket.AF_NETLINK, socket_type=socket.SOCK_RAW, proto=NETLINK_ROUTE)
+        self.sock = netlink_socket(netns)
         self.sock.bind((0, 0))
         self.sock.setblocking(False)
         try:  # ACKs of a full window must fit; root may exceed net.core.rmem_max.
@@ -118,8 +118,9 @@ class NetlinkTransport:
 
     # --- requests ------------------------------------------------------------------------
 
-    def execute(self, msgs: Sequence[nlmsg]) -> list[Result]:
-        """Send every message (header type/flags already set, NLM_F_ACK among the flags).
+    def execute(self, msgs: Sequence[nlmsg | bytes]) -> list[Result]:
+        """Send every message (header type/flags already set, NLM_F_ACK among the flags):
+        pyroute2 message objects, or bytes they encoded to (messages.Encoder).
 
         Returns one Result per message, in order. EBUSY/EINTR/EAGAIN answers are retried a
         few times. If the socket fails (ENOBUFS lost ACKs: resent; no answer within `timeout`
@@ -127,7 +128,7 @@ class NetlinkTransport:
         """
         results = [Result()] * len(msgs)
         todo = list(range(len(msgs)))
-        encoded = [self._encode(m) for m in msgs]
+        encoded = [m if isinstance(m, bytes) else self._encode(m) for m in msgs]
         for attempt in range(self.retries + 1):
             if not todo:
                 break
@@ -221,12 +222,13 @@ class NetlinkTransport:
 
     # --- dumps ---------------------------------------------------------------------------
 
-    def dump(self, msg: nlmsg, decode: type[nlmsg], *, what: str,
-             accept: Callable[[bytes, int], bool] | None = None, attempts: int = 5) -> list[nlmsg]:
-        """Dump (NLM_F_DUMP) and decode the answers with `decode`.
+    def dump(self, msg: nlmsg, parse: Callable[[bytes, int, int], T | None], *, what: str,
+             accept: Callable[[bytes, int], bool] | None = None, attempts: int = 5) -> list[T]:
+        """Dump (NLM_F_DUMP) and turn each answer into a value with `parse(buf, offset,
+        length)` (None values are dropped); `pyroute2_parser(cls)` gives pyroute2 messages.
 
         `accept(buf, offset)` is called with the raw buffer and the message offset before
-        decoding and may skip uninteresting messages cheaply. An interrupted dump
+        parsing and may skip uninteresting messages cheaply. An interrupted dump
         (NLM_F_DUMP_INTR: the table changed meanwhile) or EINTR/EBUSY is done again, up to
         `attempts` times; then NetlinkDumpError naming `what` is raised.
         """
@@ -240,7 +242,7 @@ class NetlinkTransport:
             try:
                 self._drain()
                 self._send(bytes(buf))
-                out, interrupted, code = self._read_dump(seq, decode, accept)
+                out, interrupted, code = self._read_dump(seq, parse, accept)
             except OSError as e:
                 code, interrupted, out = e.errno or errno.EIO, False, []
                 if code not in RETRY_ERRNOS and code != errno.ENOBUFS:
@@ -256,9 +258,9 @@ class NetlinkTransport:
             return out
         raise NetlinkDumpError(errno.EINTR, f"dump of {what} failed after {attempts} attempts: {last}")
 
-    def _read_dump(self, seq: int, decode: type[nlmsg],
-                   accept: Callable[[bytes, int], bool] | None) -> tuple[list[nlmsg], bool, int]:
-        out: list[nlmsg] = []
+    def _read_dump(self, seq: int, parse: Callable[[bytes, int, int], T | None],
+                   accept: Callable[[bytes, int], bool] | None) -> tuple[list[T], bool, int]:
+        out: list[T] = []
         interrupted = False
         while True:
             buf = self._recv()
@@ -273,9 +275,9 @@ class NetlinkTransport:
                     return out, interrupted, -_ERR.unpack_from(buf, off + 16)[0]
                 if accept is not None and not accept(buf, off):
                     continue
-                m = decode(buf, offset=off, length=length)
-                m.decode()
-                out.append(m)
+                value = parse(buf, off, length)
+                if value is not None:
+                    out.append(value)
 
     def _drain(self) -> None:
         """Drop anything left on the socket (answers to requests that timed out earlier)."""
@@ -286,6 +288,23 @@ class NetlinkTransport:
                 return
             except OSError:
                 return
+
+
+def pyroute2_parser(cls: type[nlmsg]) -> Callable[[bytes, int, int], nlmsg]:
+    """A dump parser that decodes each message with a pyroute2 message class."""
+
+    def parse(buf: bytes, off: int, length: int) -> nlmsg:
+        m = cls(buf, offset=off, length=length)
+        m.decode()
+        return m
+
+    return parse
+
+
+def netlink_socket(netns: str | None) -> socket.socket:
+    """A NETLINK_ROUTE socket in `netns` (None: the current namespace)."""
+    with in_netns(netns):
+        return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
 
 
 def _iter_headers(buf: bytes) -> Iterator[tuple[int, int, int, int, int]]:

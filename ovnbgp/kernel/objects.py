@@ -28,7 +28,8 @@ def family_of(value: IPAddress | IPNetwork | IPInterface) -> int:
 
 def iface_of(prefix: IPNetwork) -> IPInterface:
     """The address put on the dummy for a prefix: its network address with its prefix length."""
-    return ipaddress.ip_interface(f"{prefix.network_address}/{prefix.prefixlen}")
+    cls = ipaddress.IPv4Interface if prefix.version == 4 else ipaddress.IPv6Interface
+    return cls((prefix.network_address, prefix.prefixlen))
 
 
 # --- observed ------------------------------------------------------------------------------

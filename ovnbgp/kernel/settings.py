@@ -107,23 +107,24 @@ def validate(desired: DesiredState, settings: KernelSettings) -> None:
     for r in desired.rules:
         problems += _check_rule(r, settings)
     seen_routes: dict[tuple, Route] = {}
-    for rt in sorted(desired.routes, key=repr):
+    for rt in desired.routes:
         problems += _check_route(rt, settings)
         k = (rt.table, rt.dst)
         if k in seen_routes and seen_routes[k] != rt:
+            pair = sorted((str(seen_routes[k]), str(rt)))
             problems.append(f"route {rt.dst} table {rt.table}: two different routes wanted "
-                            f"({seen_routes[k]} and {rt})")
+                            f"({pair[0]} and {pair[1]})")
         seen_routes.setdefault(k, rt)
     seen_neigh: dict[tuple, Neighbour] = {}
-    for n in sorted(desired.neighbours, key=repr):
+    for n in desired.neighbours:
         problems += _check_neigh(n)
         k = (n.dev, n.ip)
         if k in seen_neigh and seen_neigh[k] != n:
-            problems.append(f"neighbour {n.ip} dev {n.dev}: two MACs wanted "
-                            f"({seen_neigh[k].mac}, {n.mac})")
+            macs = sorted((str(seen_neigh[k].mac), str(n.mac)))
+            problems.append(f"neighbour {n.ip} dev {n.dev}: two MACs wanted ({macs[0]}, {macs[1]})")
         seen_neigh.setdefault(k, n)
     if problems:
-        raise KernelInputError(problems)
+        raise KernelInputError(sorted(set(problems)))
 
 
 def _check_bridge(b: BridgeSetup, s: KernelSettings) -> list[str]:
@@ -143,6 +144,12 @@ def _check_bridge(b: BridgeSetup, s: KernelSettings) -> list[str]:
 
 
 def _check_rule(r: Rule, s: KernelSettings) -> list[str]:
+    ok = (r.family in (4, 6) and (r.dst is None or _is_net(r.dst, r.family))
+          and valid_table(r.table) and r.table != s.vrf_table
+          and isinstance(r.priority, int) and not isinstance(r.priority, bool)
+          and 0 < r.priority < 2**32)
+    if ok:
+        return []
     out = []
     what = f"rule to {r.dst} lookup {r.table}"
     if r.family not in (4, 6):

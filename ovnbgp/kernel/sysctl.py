@@ -11,11 +11,10 @@ namespace of the thread that opens the file.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from typing import Iterable, Iterator, Mapping
+from typing import Iterable, Mapping
 
-from pyroute2 import netns as pyroute2_netns
+from ovnbgp.kernel.nsenter import in_netns
 
 PROC_SYS = "/proc/sys"
 
@@ -43,23 +42,6 @@ def desired(bridges: Iterable[str]) -> dict[str, str]:
     for b in names:
         out.update(per_bridge(b))
     return out
-
-
-@contextlib.contextmanager
-def in_netns(netns: str | None) -> Iterator[None]:
-    """Run the body with the calling thread in `netns` (no-op for None)."""
-    if netns is None:
-        yield
-        return
-    saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        pyroute2_netns.setns(netns, flags=0)
-        try:
-            yield
-        finally:
-            pyroute2_netns.setns(saved, flags=0)
-    finally:
-        os.close(saved)
 
 
 def read(paths: Iterable[str], netns: str | None = None) -> dict[str, str | None]:

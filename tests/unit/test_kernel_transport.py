@@ -13,7 +13,8 @@ import pytest
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
 from ovnbgp.kernel import messages as M
-from ovnbgp.kernel.nltransport import NLM_F_DUMP_INTR, NetlinkDumpError, NetlinkTransport
+from ovnbgp.kernel.nltransport import (NLM_F_DUMP_INTR, NetlinkDumpError, NetlinkTransport,
+                                       pyroute2_parser)
 
 HDR = struct.Struct("=IHHII")
 
@@ -142,7 +143,7 @@ def test_interrupted_dump_is_done_again(transport):
         return addr_msg(seq, "10.0.0.1", flags) + addr_msg(seq, "10.0.0.2") + done(seq)
 
     swap(transport, FakeSock(answer))
-    out = transport.dump(M.addr_dump(), ifaddrmsg, what="addresses")
+    out = transport.dump(M.addr_dump(), pyroute2_parser(ifaddrmsg), what="addresses")
     assert len(calls) == 2
     assert [M.decode_addr(m)[1] for m in out] == [ipaddress.ip_interface("10.0.0.1/32"),
                                                   ipaddress.ip_interface("10.0.0.2/32")]
@@ -156,11 +157,11 @@ def test_dump_accept_filter_skips_decoding(transport):
         seen.append(off)
         return len(seen) == 2
 
-    out = transport.dump(M.addr_dump(), ifaddrmsg, what="addresses", accept=accept)
+    out = transport.dump(M.addr_dump(), pyroute2_parser(ifaddrmsg), what="addresses", accept=accept)
     assert len(seen) == 2 and [M.decode_addr(m)[1] for m in out] == [ipaddress.ip_interface("10.0.0.2/32")]
 
 
 def test_dump_that_keeps_failing_names_what(transport):
     swap(transport, FakeSock(lambda seq, t, n: ack(seq, errno.EINTR)))
     with pytest.raises(NetlinkDumpError, match="dump of rules"):
-        transport.dump(M.rule_dump(), ifaddrmsg, what="rules", attempts=3)
+        transport.dump(M.rule_dump(), pyroute2_parser(ifaddrmsg), what="rules", attempts=3)
