@@ -146,5 +146,34 @@ def verify_command(ctx: click.Context, as_json: bool, from_dummy: bool, only_bro
     ctx.exit(commands.verify_cmd(_load_config(ctx), as_json, from_dummy, only_broken))
 
 
+# --- the daemon and its operations --------------------------------------------------------
+
+
+@main.command("run")
+@click.pass_context
+def run_command(ctx: click.Context) -> None:
+    """Run the agent: reconcile the node to the SB until SIGTERM (which leaves the node as it is).
+
+    SIGHUP reloads the config file (a bad file is refused and the running config kept).
+    """
+    from ovnbgp.agent import commands
+
+    cfg = _load_config(ctx)
+    ctx.exit(commands.run(cfg, ctx.find_root().obj["config_path"]))
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@click.pass_context
+def status_command(ctx: click.Context, as_json: bool) -> None:
+    """Show the running agent's state: DB connections, exposures by kind, last sync, errors, peers.
+
+    Exit 0 when the agent runs and is connected, 1 when it is not running or not connected.
+    """
+    from ovnbgp.agent import commands
+
+    ctx.exit(commands.status(_load_config(ctx), as_json))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,367 @@
+"""`ovnbgp run`: the level-triggered reconcile loop that ties the OVN side to the node.
+
+    Agent(cfg, config_path).run()   # blocks until SIGTERM/SIGINT; returns the exit status
+
+Start-up, in order (design.md "Architecture"):
+ 1. lock file (one agent per node), metrics exporter;
+ 2. FRR bootstrap (daemons file, FRR running, config applied); a failure is logged and retried
+    on every loop turn: steering and the dummy addresses do not need FRR to be up;
+ 3. connect the SB and local OVS IDLs and wait for the initial dump of every monitored table
+    (a sync against a half-loaded DB would withdraw valid routes); retried until it works;
+ 4. one full reconcile: the kernel reconciler observes what is on the node and adopts it (no
+    flush, nothing deleted and re-added), removing only stale objects ovnbgp owns.
+Then events (IDL threads) mark keys dirty in the WorkQueue; the loop takes debounced batches and
+reconciles the dirty keys through ModelCache.update(); a periodic full resync, a reconnect or a
+SIGHUP runs the same path with a rebuilt model. Every loop turn (at most `TICK` apart) also
+checks FRR for a restart (re-applies its config), the OVS flows for a vswitchd restart, and the
+kernel link monitor for a provider bridge that appeared.
+
+Stopping (SIGTERM/SIGINT) leaves the node exactly as it is: exposures stay advertised while the
+agent is down, and the next start adopts them. A lost DB connection changes nothing either: the
+watcher keeps the last rows it had until the DB says otherwise.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Hashable
+
+from ovnbgp import config as config_mod
+from ovnbgp.agent import status as status_mod
+from ovnbgp.agent.lockfile import LockFile
+from ovnbgp.agent.metrics import Metrics
+from ovnbgp.agent.model import ModelCache
+from ovnbgp.agent.records import DesiredState, Exposure, ExposureKind
+from ovnbgp.agent.workqueue import Batch, WorkQueue
+
+LOG = logging.getLogger("ovnbgp.agent")
+
+TICK = 1.0  # seconds between housekeeping checks (FRR restart, flows, links)
+FLOW_CHECK_INTERVAL = 5.0  # seconds between dumps of our flows (a vswitchd restart wipes them)
+START_RETRY = 5.0
+
+
+class Agent:
+    def __init__(self, cfg: config_mod.Config, config_path: Path | None = None, *,
+                 netns: str | None = None):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.netns = netns
+        self.metrics = Metrics()
+        self.status = status_mod.Status()
+        self.queue = WorkQueue(cfg.agent.debounce, cfg.agent.resync_interval)
+        self._stop = threading.Event()
+        self._reload_requested = False
+        self._key_causes: dict[Hashable, str] = {}
+        self._causes_lock = threading.Lock()
+        self.watcher = None
+        self.cache: ModelCache | None = None
+        self.kernel = None
+        self.flows = None
+        self.frr = None
+        self._desired = DesiredState()
+        self._next_flow_check = 0.0
+
+    # --- signals -----------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop("SIGTERM"))
+        signal.signal(signal.SIGINT, lambda *_: self.stop("SIGINT"))
+        signal.signal(signal.SIGHUP, lambda *_: self._request_reload())
+
+    def stop(self, why: str = "stop") -> None:
+        LOG.info("%s: stopping; the node keeps what it has", why)
+        self._stop.set()
+        self.queue.stop()
+
+    def _request_reload(self) -> None:
+        self._reload_requested = True
+
+    # --- event callbacks (IDL threads) ---------------------------------------------------------
+
+    def _on_dirty(self, keys, cause: str) -> None:
+        if cause.endswith("Event"):  # a named event: remember it as the cause for logging
+            self.metrics.events.labels(cause).inc()
+            with self._causes_lock:
+                for k in keys:
+                    self._key_causes[k] = cause
+        self.queue.mark(keys, cause)
+
+    def _on_resync(self, reason: str) -> None:
+        self.queue.request_full(reason)
+
+    # --- life cycle ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        lock = LockFile(self.cfg.agent.lock_file)
+        lock.acquire()
+        try:
+            if self.cfg.agent.metrics_listen:
+                self.metrics.serve(self.cfg.agent.metrics_listen)
+                LOG.info("metrics on http://%s/metrics", self.cfg.agent.metrics_listen)
+            self._start_frr()
+            if not self._start_ovn():
+                return 0  # stopped while waiting for the DBs
+            self._build_reconcilers()
+            self.reconcile(Batch(full=True, reasons=["start"]))
+            self._loop()
+            return 0
+        finally:
+            self._shutdown()
+            lock.release()
+
+    def _start_frr(self) -> None:
+        from ovnbgp.frr.manager import FrrManager
+
+        self.frr = FrrManager(self.cfg)
+        try:
+            result = self.frr.bootstrap()
+            self._record_frr(result)
+        except Exception as e:  # FRR missing or not startable: keep steering, retry later
+            LOG.error("FRR bootstrap failed: %s (will retry)", e)
+            self.status.add_error("frr", str(e))
+
+    def _start_ovn(self) -> bool:
+        from ovnbgp.agent.ovn import OvnError, OvnWatcher
+
+        while not self._stop.is_set():
+            watcher = OvnWatcher(self.cfg, on_dirty=self._on_dirty, on_resync=self._on_resync)
+            try:
+                watcher.start(timeout=max(60.0, self.cfg.agent.resync_interval))
+            except OvnError as e:
+                LOG.error("OVN side not ready: %s; retrying in %.0fs", e, START_RETRY)
+                self.status.add_error("ovn", str(e))
+                self._write_status()
+                self._stop.wait(START_RETRY)
+                continue
+            self.watcher = watcher
+            self.cache = ModelCache(watcher.snapshot(), self.cfg)
+            # The first model build makes most long-lived objects; freezing them out of the
+            # collector halves later full rebuilds at 10k ports (measured in bench_model).
+            gc.freeze()
+            LOG.info("initial dump read: %d port bindings", len(self.cache.snapshot().port_bindings))
+            return True
+        return False
+
+    def _build_reconcilers(self) -> None:
+        from ovnbgp.kernel.flows import FlowReconciler
+        from ovnbgp.kernel.netlink import KernelReconciler
+
+        self.kernel = KernelReconciler(self.cfg, netns=self.netns)
+        self.flows = FlowReconciler(self.cfg)
+
+    def _shutdown(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.kernel is not None:
+            self.kernel.close()
+        self._write_status()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self.queue.get(timeout=TICK)
+            if self._stop.is_set():
+                break
+            if self._reload_requested:
+                self._reload_requested = False
+                self._reload_config()
+                continue
+            self._housekeeping()
+            if batch is not None and not batch.empty:
+                self.reconcile(batch)
+            else:
+                self._write_status()
+
+    def _housekeeping(self) -> None:
+        """Cheap checks every turn; each one queues work rather than doing it here."""
+        if self.frr is not None:
+            try:
+                result = self.frr.tick()
+            except Exception as e:
+                LOG.error("FRR check failed: %s", e)
+                result = None
+            if result is not None:
+                self._record_frr(result)
+        changed = self.kernel.link_changes() if self.kernel is not None else set()
+        watched = {b.name for b in self._desired.bridges} | {
+            self.cfg.kernel.vrf_name, self.cfg.kernel.dummy_name}
+        if changed & watched:
+            self.queue.mark([("links",)], "link change: " + ", ".join(sorted(changed & watched)))
+        now = time.monotonic()
+        if self.flows is not None and now >= self._next_flow_check:
+            self._next_flow_check = now + FLOW_CHECK_INTERVAL
+            self._apply_flows(self._desired, "flow check")
+        for db, up in (("sb", self.watcher.sb_connected), ("ovs", self.watcher.ovs_connected)):
+            self.metrics.db_connected.labels(db).set(1 if up else 0)
+
+    def reconcile(self, batch: Batch) -> DesiredState:
+        """Bring the node to the desired state for this batch (full or the dirty keys)."""
+        started = time.monotonic()
+        trigger = "resync" if batch.full else "event"
+        with self._causes_lock:
+            causes, self._key_causes = self._key_causes, {}
+        previous = self._desired
+        if batch.full:
+            self.cache.rebuild(self.watcher.snapshot())
+            if self.frr is not None and "start" not in batch.reasons:
+                self._record_frr(self.frr.check_drift())
+        else:
+            self.cache.update(self.watcher.changes(k for k in batch.keys if isinstance(k, str)))
+        desired = self.cache.state
+        self._desired = desired
+        changes: Counter = Counter()
+        self._apply_flows(desired, trigger, changes)
+        self._apply_kernel(desired, previous, causes, batch, changes)
+        duration = time.monotonic() - started
+        self.metrics.reconcile_seconds.labels(trigger).observe(duration)
+        self.metrics.last_sync.set(time.time())
+        self._update_counts(desired)
+        self.status.last_sync = status_mod.SyncInfo(at=time.time(), duration=round(duration, 4),
+                                                   trigger=trigger, changes=dict(changes))
+        self.status.syncs += 1
+        if changes or batch.full:
+            LOG.info("reconciled (%s%s) in %.3fs: %s", trigger,
+                     f": {', '.join(batch.reasons)}" if batch.reasons else "", duration,
+                     ", ".join(f"{k}={v}" for k, v in sorted(changes.items())) or "no change")
+        self._write_status()
+        return desired
+
+    def _apply_kernel(self, desired: DesiredState, previous: DesiredState,
+                      causes: dict[Hashable, str], batch: Batch, changes: Counter) -> None:
+        try:
+            plan, result = self.kernel.reconcile(desired, refresh=batch.full)
+        except OSError as e:
+            LOG.error("kernel reconcile failed: %s", e)
+            self.metrics.apply_errors.labels("kernel").inc()
+            self.status.add_error("kernel", str(e))
+            return
+        by_prefix = {e.prefix: e for e in desired.exposures}
+        old_by_prefix = {e.prefix: e for e in previous.exposures}
+        failed = {id(op) for op, _ in result.failed} | {id(op) for op, _ in result.held}
+        for op in plan.ops():
+            if id(op) in failed:
+                continue
+            action = getattr(op, "action", None)
+            verb = action.value if action is not None else "set"
+            self.metrics.changes.labels("kernel", verb).inc()
+            changes[f"kernel_{verb}"] += 1
+            role = getattr(op, "role", None)
+            if role == "dummy":
+                prefix = op.address.network
+                exp = (by_prefix if verb == "add" else old_by_prefix).get(prefix)
+                self._log_exposure(verb, prefix, exp, causes)
+            else:
+                LOG.debug("kernel: %s", op.describe())
+        for op, why in result.failed:
+            LOG.error("kernel: %s failed: %s", op.describe(), why)
+            self.metrics.apply_errors.labels("kernel").inc()
+            self.status.add_error("kernel", f"{op.describe()}: {why}")
+        for op, why in result.held:
+            LOG.warning("kernel: %s held back: %s", op.describe(), why)
+        self.status.waiting = [n.describe() if hasattr(n, "describe") else str(n)
+                               for n in plan.notices]
+
+    def _log_exposure(self, verb: str, prefix, exp: Exposure | None,
+                      causes: dict[Hashable, str]) -> None:
+        what = "exposed" if verb == "add" else "withdrawn"
+        if exp is None:
+            LOG.info("%s %s (stale, not in the desired state)", what, prefix,
+                     extra={"fields": {"change": what, "prefix": str(prefix)}})
+            return
+        cause = causes.get(exp.row, "resync")
+        LOG.info("%s %s (%s, port %s, bridge %s, cause %s)", what, prefix, exp.kind.value,
+                 exp.port, exp.bridge, cause,
+                 extra={"fields": {"change": what, "prefix": str(prefix), "kind": exp.kind.value,
+                                   "port": exp.port, "bridge": exp.bridge, "cause": cause}})
+
+    def _apply_flows(self, desired: DesiredState, trigger: str, changes: Counter | None = None) -> None:
+        try:
+            result = self.flows.reconcile(desired)
+        except Exception as e:  # ovs-ofctl missing or vswitchd down: retried on the next check
+            LOG.error("flows reconcile failed: %s", e)
+            self.metrics.apply_errors.labels("flows").inc()
+            self.status.add_error("flows", str(e))
+            return
+        added = len(getattr(result, "added", ()) or ())
+        removed = len(getattr(result, "removed", ()) or ())
+        for err in getattr(result, "errors", ()) or ():
+            LOG.error("flows: %s", err)
+            self.metrics.apply_errors.labels("flows").inc()
+            self.status.add_error("flows", str(err))
+        if added or removed:
+            LOG.info("flows (%s): %d installed, %d removed", trigger, added, removed)
+            self.metrics.changes.labels("flows", "add").inc(added)
+            self.metrics.changes.labels("flows", "del").inc(removed)
+            if changes is not None:
+                changes["flows_add"] += added
+                changes["flows_del"] += removed
+
+    # --- config reload -------------------------------------------------------------------------
+
+    def _reload_config(self) -> None:
+        """SIGHUP: a new config applies in full; a bad one is refused and the old one stays."""
+        try:
+            new = config_mod.load(self.config_path, missing_ok=self.config_path is None)
+        except config_mod.ConfigError as e:
+            LOG.error("SIGHUP: config not reloaded, keeping the running one: %s", e)
+            self.status.add_error("config", str(e))
+            return
+        if new == self.cfg:
+            LOG.info("SIGHUP: config unchanged")
+            return
+        LOG.info("SIGHUP: config reloaded")
+        self.cfg = new
+        self.queue.debounce = new.agent.debounce
+        self.queue.resync_interval = new.agent.resync_interval
+        if self.frr is not None:
+            self._record_frr(self.frr.set_config(new))
+        self.kernel.close()
+        self._build_reconcilers()
+        self.cache = ModelCache(self.watcher.snapshot(), new)
+        self.reconcile(Batch(full=True, reasons=["SIGHUP"]))
+
+    # --- reporting -----------------------------------------------------------------------------
+
+    def _record_frr(self, result) -> None:
+        if result is None:
+            return
+        from ovnbgp.frr import reload as frr_reload
+
+        if result.action == frr_reload.RELOADED:
+            self.metrics.frr_reloads.labels("ok").inc()
+        elif result.action in (frr_reload.REFUSED, frr_reload.FAILED):
+            self.metrics.frr_reloads.labels("error").inc()
+        if not result.ok:
+            self.status.add_error("frr", result.message)
+        restarts = getattr(self.frr, "restarts_detected", 0)
+        seen = self.metrics.frr_restarts._value.get()
+        if restarts > seen:
+            self.metrics.frr_restarts.inc(restarts - seen)
+
+    def _update_counts(self, desired: DesiredState) -> None:
+        counts = Counter(e.kind for e in desired.exposures)
+        for kind in ExposureKind:
+            self.metrics.exposures.labels(kind.value).set(counts.get(kind, 0))
+        self.status.exposures = {k.value: counts.get(k, 0) for k in ExposureKind}
+
+    def _write_status(self) -> None:
+        if self.watcher is not None:
+            self.status.connected = {"sb": self.watcher.sb_connected,
+                                     "ovs": self.watcher.ovs_connected}
+        if self.frr is not None:
+            try:
+                self.status.frr = self.frr.status()
+            except Exception as e:
+                self.status.frr = {"error": str(e)}
+        try:
+            status_mod.write(self.cfg.agent.state_dir, self.status)
+        except OSError as e:
+            LOG.warning("cannot write status to %s: %s", self.cfg.agent.state_dir, e)
