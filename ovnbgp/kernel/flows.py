@@ -1,0 +1,323 @@
+"""OVS flow reconciler: on each provider bridge, traffic from OVN's patch port gets the bridge's
+own MAC as destination, so the kernel routes it (reference design, "Traffic from OVN").
+
+Per FlowSpec (bridge, patch port, bridge MAC) two flows in table 0:
+
+    cookie=0x6f766e626770,priority=900,in_port=<patch ofport>,ip   actions=mod_dl_dst:<MAC>,NORMAL
+    cookie=0x6f766e626770,priority=900,in_port=<patch ofport>,ipv6 actions=mod_dl_dst:<MAC>,NORMAL
+
+Ownership: the cookie (`ovnbgp` in ASCII). observe() dumps every flow of the bridge; flows with
+the cookie are ovnbgp's (stale ones are deleted with `delete_strict` on their exact match), all
+others are left alone, and a foreign flow with the same table, priority and match as a wanted
+one is a conflict (adding ours would replace it), reported and not touched.
+
+apply() runs one `ovs-ofctl --bundle add-flows BRIDGE -` per bridge whose lines are `add ...`
+and `delete_strict ...`: one atomic OpenFlow 1.4 bundle. If the switch refuses bundles (its
+`protocols` exclude OpenFlow 1.4) the same lines go without --bundle (adds before deletes; an
+add with the same match replaces the old flow in place, so no gap). Argument lists only; the
+flow text comes from validated values (bridge name pattern, integer ofport, MAC pattern).
+
+The patch port's ofport comes from the caller (the daemon has Interface.ofport from the local
+OVS DB) or, failing that, from `ovs-vsctl find Interface type=patch` (ovs-ofctl's port
+descriptions cut names to 15 characters, and OVN's patch ports are longer). Nothing is cached
+between reconciles except which bridges were seen: flows lost with an ovs-vswitchd restart, or
+left pointing at an old ofport when the patch port was re-created, are found by the next
+observe() and fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from ovnbgp.agent.records import DesiredState, FlowSpec
+from ovnbgp.config import IFNAME_RE
+from ovnbgp.kernel.objects import Notice
+
+log = logging.getLogger(__name__)
+
+COOKIE = 0x6F766E626770  # "ovnbgp"
+PRIORITY = 900
+PORT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_META = {"cookie", "duration", "table", "n_packets", "n_bytes", "idle_timeout", "hard_timeout",
+         "idle_age", "hard_age", "importance", "send_flow_rem", "reset_counts", "no_packet_counts",
+         "no_byte_counts", "check_overlap"}
+_BUNDLE_REFUSED = ("bundle", "OFPBFC", "version negotiation", "OpenFlow 1.4", "OFPBRC_BAD_VERSION")
+
+
+class FlowInputError(ValueError):
+    """A FlowSpec that cannot be turned into a flow; nothing was changed."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid flow input: " + "; ".join(problems))
+
+
+@dataclass(frozen=True, order=True)
+class Flow:
+    """One flow as ovnbgp sees it. `match` is the exact match text (for delete_strict);
+    the fields after it are parsed from it when it has ovnbgp's shape."""
+
+    bridge: str
+    table: int
+    priority: int
+    match: str  # e.g. "priority=900,ip,in_port=1"
+    actions: str  # normalised: "mod_dl_dst:fa:16:3e:00:00:01,NORMAL"
+    cookie: int = COOKIE
+
+    def add_line(self) -> str:
+        return f"add cookie={self.cookie:#x},table={self.table},{self.match},actions={self.actions}"
+
+    def delete_line(self) -> str:
+        return f"delete_strict cookie={self.cookie:#x}/-1,table={self.table},{self.match}"
+
+    def __str__(self) -> str:
+        return f"{self.bridge}: cookie={self.cookie:#x},table={self.table},{self.match} actions={self.actions}"
+
+
+def wanted_flows(spec: FlowSpec, ofport: int, priority: int = PRIORITY, cookie: int = COOKIE) -> list[Flow]:
+    actions = f"mod_dl_dst:{spec.bridge_mac},NORMAL"
+    return [Flow(spec.bridge, 0, priority, f"priority={priority},{proto},in_port={ofport}", actions,
+                 cookie) for proto in ("ip", "ipv6")]
+
+
+@dataclass
+class FlowState:
+    flows: dict[str, list[Flow]] = field(default_factory=dict)  # bridge -> every flow on it
+    ofports: dict[str, int] = field(default_factory=dict)  # patch port name -> ofport
+    missing: dict[str, str] = field(default_factory=dict)  # bridge -> why it was not read
+
+
+@dataclass
+class FlowPlan:
+    add: list[Flow] = field(default_factory=list)
+    delete: list[Flow] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not self.add and not self.delete
+
+    def lines(self) -> list[str]:
+        return ([f"+ flow {f}" for f in self.add] + [f"- flow {f}" for f in self.delete]
+                + [n.describe() for n in self.notices])
+
+
+@dataclass
+class FlowResult:
+    applied: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (bridge, error)
+    bundled: dict[str, bool] = field(default_factory=dict)  # bridge -> applied as one bundle
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def parse_dump(bridge: str, text: str) -> list[Flow]:
+    """Flows from `ovs-ofctl --no-stats --no-names dump-flows` output."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or " actions=" not in line and not line.startswith("actions="):
+            continue
+        left, _, actions = line.partition("actions=")
+        cookie, table, match_parts = 0, 0, []
+        for tok in (t.strip() for t in left.strip().rstrip(",").split(", ")):
+            if not tok:
+                continue
+            key, _, value = tok.partition("=")
+            if key in _META and "," not in tok:
+                if key == "cookie":
+                    cookie = int(value, 0)
+                elif key == "table":
+                    table = int(value)
+                continue
+            match_parts.append(tok)
+        match = ",".join(match_parts).strip(", ")
+        prio = 32768
+        for f in match.split(","):
+            if f.startswith("priority="):
+                prio = int(f.split("=", 1)[1])
+        out.append(Flow(bridge, table, prio, match, normalise_actions(actions.strip()), cookie))
+    return out
+
+
+def normalise_actions(actions: str) -> str:
+    """OpenFlow 1.2+ prints set_field:MAC->eth_dst for mod_dl_dst:MAC."""
+    return re.sub(r"set_field:([0-9a-fA-F:]{17})->eth_dst", r"mod_dl_dst:\1", actions)
+
+
+def _match_key(f: Flow) -> tuple:
+    return (f.bridge, f.table, f.priority, frozenset(f.match.split(",")))
+
+
+def validate(specs: Iterable[FlowSpec]) -> None:
+    problems = []
+    for s in specs:
+        if not isinstance(s.bridge, str) or not IFNAME_RE.match(s.bridge):
+            problems.append(f"flow on bridge {s.bridge!r}: not a valid bridge name")
+        if not isinstance(s.patch_port, str) or not PORT_RE.match(s.patch_port):
+            problems.append(f"flow on bridge {s.bridge!r}: patch port {s.patch_port!r} is not a valid port name")
+        if not isinstance(s.bridge_mac, str) or not MAC_RE.match(s.bridge_mac):
+            problems.append(f"flow on bridge {s.bridge!r}: MAC {s.bridge_mac!r} is not aa:bb:cc:dd:ee:ff")
+    if problems:
+        raise FlowInputError(sorted(problems))
+
+
+def plan(specs: Iterable[FlowSpec], observed: FlowState, *, priority: int = PRIORITY,
+         cookie: int = COOKIE) -> FlowPlan:
+    """Pure: the flows to add and delete (see the module docstring)."""
+    specs = sorted(set(specs))
+    validate(specs)
+    p = FlowPlan()
+    wanted: dict[tuple, Flow] = {}
+    waiting_bridges: set[str] = set()
+    for s in specs:
+        if s.bridge in observed.missing:
+            waiting_bridges.add(s.bridge)
+            continue
+        ofport = observed.ofports.get(s.patch_port)
+        if not isinstance(ofport, int) or ofport <= 0 or ofport >= 0xFF00:
+            p.notices.append(Notice("waiting", f"patch port {s.patch_port} on {s.bridge}",
+                                    "no OpenFlow port number yet; its flows wait"))
+            continue
+        for f in wanted_flows(s, ofport, priority, cookie):
+            wanted[_match_key(f)] = f
+    for b in sorted(waiting_bridges):
+        p.notices.append(Notice("waiting", f"bridge {b}", f"flows not readable ({observed.missing[b]}); "
+                                                         "they wait"))
+    for bridge, flows in sorted(observed.flows.items()):
+        have = {_match_key(f): f for f in flows}
+        for f in flows:
+            if f.cookie != cookie:
+                continue
+            w = wanted.get(_match_key(f))
+            if w is None:
+                p.delete.append(f)
+        for key, w in sorted(wanted.items(), key=lambda kv: str(kv[1])):
+            if w.bridge != bridge:
+                continue
+            cur = have.get(key)
+            if cur is None:
+                p.add.append(w)
+            elif cur.cookie != cookie:
+                p.notices.append(Notice("conflict", f"flow {w}",
+                                        f"a flow with cookie {cur.cookie:#x} has the same match; left alone"))
+            elif cur.actions != w.actions:
+                p.add.append(w)  # same match: the add replaces it in place
+    return p
+
+
+class FlowReconciler:
+    """observe() / diff() / apply() for ovnbgp's flows on the provider bridges."""
+
+    def __init__(self, *, ovs_remote: str | None = None, env: Mapping[str, str] | None = None,
+                 ofctl: str = "ovs-ofctl", vsctl: str = "ovs-vsctl", timeout: int = 10,
+                 priority: int = PRIORITY, cookie: int = COOKIE):
+        """ovs_remote: local OVS DB (for ofport look-ups when the caller gives none).
+        env: environment for ovs-ofctl/ovs-vsctl (e.g. OVS_RUNDIR of a test's vswitchd)."""
+        self.ovs_remote = ovs_remote
+        self.env = dict(env) if env is not None else None
+        self.ofctl = ofctl
+        self.vsctl = vsctl
+        self.timeout = timeout
+        self.priority = priority
+        self.cookie = cookie
+        self.seen_bridges: set[str] = set()
+
+    def _run(self, argv: Sequence[str], input: str | None = None) -> subprocess.CompletedProcess:
+        env = None
+        if self.env is not None:
+            env = dict(os.environ)
+            env.update(self.env)
+        return subprocess.run(list(argv), input=input, capture_output=True, text=True, env=env,
+                              timeout=self.timeout + 10,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+    # --- observe -----------------------------------------------------------------------------
+
+    def observe(self, desired: DesiredState | Iterable[FlowSpec], *, bridges: Iterable[str] = (),
+                ofports: Mapping[str, int] | None = None) -> FlowState:
+        """Read every flow of the wanted bridges, of `bridges` (e.g. all local provider
+        bridges, so a bridge that stopped being one is swept after a restart) and of those
+        seen before by this reconciler. `ofports`: patch port name -> ofport."""
+        specs = desired.flows if isinstance(desired, DesiredState) else frozenset(desired)
+        validate(specs)
+        names = {s.bridge for s in specs} | set(bridges) | self.seen_bridges
+        for b in names:
+            if not IFNAME_RE.match(b):
+                raise FlowInputError([f"bridge {b!r}: not a valid bridge name"])
+        st = FlowState()
+        for b in sorted(names):
+            cp = self._run([self.ofctl, f"--timeout={self.timeout}", "--no-stats", "--no-names",
+                            "dump-flows", b])
+            if cp.returncode != 0:
+                st.missing[b] = cp.stderr.strip().splitlines()[-1] if cp.stderr.strip() else f"exit {cp.returncode}"
+                continue
+            st.flows[b] = parse_dump(b, cp.stdout)
+        self.seen_bridges |= set(st.flows)
+        if ofports is not None:
+            st.ofports = dict(ofports)
+        elif specs:
+            st.ofports = self._ofports()
+        return st
+
+    def _ofports(self) -> dict[str, int]:
+        argv = [self.vsctl, f"--timeout={self.timeout}"]
+        if self.ovs_remote:
+            argv.append(f"--db={self.ovs_remote}")
+        argv += ["--format=json", "--columns=name,ofport", "find", "Interface", "type=patch"]
+        cp = self._run(argv)
+        if cp.returncode != 0:
+            log.warning("flows: cannot read patch port numbers: %s", cp.stderr.strip())
+            return {}
+        out = {}
+        for name, ofport in json.loads(cp.stdout).get("data", []):
+            if isinstance(ofport, int):
+                out[name] = ofport
+        return out
+
+    # --- diff / apply --------------------------------------------------------------------------
+
+    def diff(self, desired: DesiredState | Iterable[FlowSpec], observed: FlowState) -> FlowPlan:
+        specs = desired.flows if isinstance(desired, DesiredState) else desired
+        return plan(specs, observed, priority=self.priority, cookie=self.cookie)
+
+    def apply(self, p: FlowPlan) -> FlowResult:
+        res = FlowResult()
+        per: dict[str, tuple[list[Flow], list[Flow]]] = {}
+        for f in p.add:
+            per.setdefault(f.bridge, ([], []))[0].append(f)
+        for f in p.delete:
+            per.setdefault(f.bridge, ([], []))[1].append(f)
+        for bridge, (adds, dels) in sorted(per.items()):
+            text = "".join(line + "\n" for line in
+                           [f.add_line() for f in adds] + [f.delete_line() for f in dels])
+            base = [self.ofctl, f"--timeout={self.timeout}"]
+            cp = self._run(base + ["--bundle", "add-flows", bridge, "-"], input=text)
+            bundled = True
+            if cp.returncode != 0 and any(s in cp.stderr for s in _BUNDLE_REFUSED):
+                log.info("flows: %s refuses OpenFlow bundles (%s); applying without",
+                         bridge, cp.stderr.strip())
+                cp = self._run(base + ["add-flows", bridge, "-"], input=text)
+                bundled = False
+            if cp.returncode != 0:
+                res.failed.append((bridge, cp.stderr.strip() or f"exit {cp.returncode}"))
+                log.warning("flows: %s: %s", bridge, cp.stderr.strip())
+                continue
+            res.applied += len(adds) + len(dels)
+            res.bundled[bridge] = bundled
+        for n in p.notices:
+            (log.warning if n.kind == "conflict" else log.info)("flows: %s", n.describe()[2:])
+        return res
+
+    def reconcile(self, desired: DesiredState | Iterable[FlowSpec], *, bridges: Iterable[str] = (),
+                  ofports: Mapping[str, int] | None = None) -> tuple[FlowPlan, FlowResult]:
+        p = self.diff(desired, self.observe(desired, bridges=bridges, ofports=ofports))
+        return p, (self.apply(p) if not p.empty() else FlowResult())
