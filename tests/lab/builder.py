@@ -298,7 +298,8 @@ class Lab:
 
     def script_env(self, host: str, **extra: str) -> dict[str, str]:
         env = {"LAB_TOPOLOGY": str(self.topology_file), "LAB_HOSTS": ",".join(self.topo.hosts),
-               "LAB_NO_SERVICES": "1", "LAB_DATAPATH": "netdev", "OVNBGP": str(OVNBGP)}
+               "LAB_ROLE": self.role(host), "LAB_NO_SERVICES": "1", "LAB_DATAPATH": "netdev",
+               "OVNBGP": str(OVNBGP)}
         node = self.nodes.get(host)
         if node is not None and node.ovs is not None:
             env["LAB_OVS_DB"] = node.ovs.remote

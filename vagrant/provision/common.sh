@@ -7,6 +7,7 @@
 # Environment (all optional; the defaults are those of a Vagrant VM):
 #   LAB_TOPOLOGY     topology file (default vagrant/topology.json)
 #   LAB_HOSTS        comma-separated hosts present (default all); links to others are skipped
+#   LAB_ROLE         the host's role, if the caller knows it (saves a lookup)
 #   LAB_NO_SERVICES  1: touch no systemd unit (the vm tier starts the daemons itself)
 #   LAB_DATAPATH     OVS datapath type of the node's bridges: system (default) or netdev
 #   LAB_OVS_DB       ovs-vsctl --db of the node (default OVS's own socket)

@@ -6,7 +6,7 @@
 # written (the vm tier applies them to its own FRR instance).
 . "$(dirname "$0")/common.sh"
 need_host "$@"
-LAB_ROLE=$(labtool role "$LAB_HOST")
+LAB_ROLE=${LAB_ROLE:-$(labtool role "$LAB_HOST")}
 frr_dir=${LAB_FRR_DIR:-/etc/frr}
 mkdir -p "$frr_dir"
 new=$frr_dir/frr.conf.lab-new

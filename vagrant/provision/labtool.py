@@ -79,6 +79,8 @@ class Host:
     loopback: ipaddress.IPv4Address | None = None
     loopback6: ipaddress.IPv6Address | None = None
     mgmt: ipaddress.IPv4Address | None = None
+    # The outside host: the prefixes it sends to the spine (default: everything).
+    routes: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,8 +236,17 @@ def parse(data: dict[str, Any]) -> Topology:
         rack = h.get("rack")
         if rack is not None and (not isinstance(rack, int) or isinstance(rack, bool)):
             raise TopologyError(f"{where}.rack: expected an integer")
+        routes = h.get("routes", ["0.0.0.0/0", "::/0"] if role == "outside" else [])
+        if not isinstance(routes, list):
+            raise TopologyError(f"{where}.routes: expected a list of networks")
+        nets = []
+        for i, r in enumerate(routes):
+            try:
+                nets.append(ipaddress.ip_network(r))
+            except (TypeError, ValueError):
+                raise TopologyError(f"{where}.routes[{i}]: {r!r} is not a network") from None
         hosts[name] = Host(
-            name=name, role=role, asn=asn, rack=rack,
+            name=name, role=role, asn=asn, rack=rack, routes=tuple(nets),
             loopback=_opt(h, "loopback", where, 4), loopback6=_opt(h, "loopback6", where, 6),
             mgmt=_opt(h, "mgmt", where, 4))
     links = data.get("links", [])
@@ -336,10 +347,12 @@ def net_plan(topo: Topology, name: str) -> NetPlan:
         if host.loopback6 is not None:
             lines.append(f"address replace {host.loopback6}/128 dev {dev} nodad")
     if host.role == "outside":
-        # Everything goes to the spine (the outside host's one link); it has no BGP.
+        # Static routes to the spine (the outside host's one link); it has no BGP. Not a
+        # default route in the Vagrant lab: there the default is the management NAT.
         for e in ends[:1]:
-            lines.append(f"route replace 0.0.0.0/0 via {e.peer_addr4}")
-            lines.append(f"route replace ::/0 via {e.peer_addr6}")
+            for net in host.routes:
+                via = e.peer_addr4 if net.version == 4 else e.peer_addr6
+                lines.append(f"route replace {net} via {via}")
     if host.role in FABRIC_ROLES:
         sysctls["net/ipv4/ip_forward"] = "1"
         sysctls["net/ipv6/conf/all/forwarding"] = "1"
