@@ -26,7 +26,7 @@ import ipaddress
 from collections import defaultdict
 from typing import Iterable
 
-from ovnbgp.agent.records import DesiredState, IPInterface, IPNetwork
+from ovnbgp.agent.records import DesiredState, Exposure, IPInterface, IPNetwork
 from ovnbgp.kernel import rt_tables, sysctl
 from ovnbgp.kernel.objects import (
     DEFAULT_METRIC,
@@ -211,9 +211,14 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
             groups[r.key].append(r)
     adds: list[RouteOp] = []
     dels: list[RouteOp] = []
-    for key in sorted(set(wanted) | set(groups), key=lambda k: (k[0], net_key(k[2]))):
+    notes: list[tuple] = []
+    for key in set(wanted) | set(groups):
         want = wanted.get(key)
-        obs = sorted(groups.get(key, []), key=lambda r: (r.metric, r.protocol, str(r)))
+        obs = groups.get(key, [])
+        if want is not None and len(obs) == 1 and obs[0] == want:
+            continue  # the common case: exactly ours, as wanted
+        if len(obs) > 1:
+            obs = sorted(obs, key=_route_sort)
         owned = [r for r in obs if r.protocol == proto]
         if want is not None and (want.table in missing_tables or want.dev in missing):
             continue  # waits for its bridge; keep what is there
@@ -227,8 +232,7 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
         default_metric = DEFAULT_METRIC[want.family]
         blockers = [r for r in obs if r.protocol != proto and r.metric == default_metric]
         if blockers:
-            p.notices.append(Notice("conflict", str(want),
-                                    f"'{blockers[0]}' (not ovnbgp's) is in the way; left alone"))
+            notes.append((want.table, net_key(want.dst), str(want), str(blockers[0])))
             conflicts.append((want.table, want.dst, want.family))
             dels += [RouteOp(Action.DEL, r) for r in owned]
             continue
@@ -239,11 +243,19 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
         else:
             adds.append(RouteOp(Action.ADD, want))
             dels += [RouteOp(Action.DEL, r) for r in owned]
+    for _t, _k, want_s, blocker in sorted(notes):
+        p.notices.append(Notice("conflict", want_s, f"'{blocker}' (not ovnbgp's) is in the way; "
+                                                    "left alone"))
     # Device routes first: a gateway route needs its gateway reachable in the table.
     adds.sort(key=lambda op: (op.route.gateway is not None, op.route.table, net_key(op.route.dst)))
     dels.sort(key=lambda op: (op.route.gateway is None, op.route.table, net_key(op.route.dst)))
     p.steer_add += adds
     p.steer_del += dels
+
+
+def _route_sort(r: RouteObj) -> tuple:
+    return (r.metric, r.protocol, r.dev or "", r.gateway is not None,
+            int(r.gateway) if r.gateway is not None else 0, r.scope_link, r.type)
 
 
 def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
@@ -264,13 +276,15 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
     satisfied = {r.key for r in observed.rules if r.plain}
     stale: list[RuleObj] = []
     kept: set[tuple] = set()
-    for r in sorted(observed.rules, key=lambda r: _rule_sort(r.key)):
+    for r in observed.rules:
         if r.protocol != proto:
             continue
-        if r.plain and r.key in wanted and r.key not in kept:
-            kept.add(r.key)
+        key = r.key
+        if r.plain and key in wanted and key not in kept:
+            kept.add(key)
             continue
         stale.append(r)
+    stale.sort(key=lambda r: (_rule_sort(r.key), r.selectors))
     stale_set = set(stale)
 
     def slot(r: RuleObj) -> tuple[int, int, int]:
@@ -283,10 +297,9 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
 
     first: list[RuleOp] = []
     adds: list[RuleOp] = []
-    for key in sorted(wanted, key=_rule_sort):
+    todo = [k for k in wanted if k not in satisfied and wanted[k].table not in missing_tables]
+    for key in sorted(todo, key=_rule_sort):
         obj = wanted[key]
-        if key in satisfied or obj.table in missing_tables:
-            continue
         if obj.dst is None:
             clash = [r for r in observed.rules if slot(r) == slot(obj) and wildcard_clash(r)]
             foreign = [r for r in clash if r not in stale_set]
@@ -321,14 +334,19 @@ def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: K
     if not dummy_ours:
         return  # someone else's device has the name: reported by _links, not touched
     have = {a for a in observed.addrs.get(s.dummy_name, set()) if ours_on_dummy(a)}
+    # one address per prefix; a prefix wanted on two bridges (the model never does that)
+    # goes with the lowest bridge name
+    chosen: dict[IPNetwork, Exposure] = {}
+    for e in desired.exposures:
+        other = chosen.get(e.prefix)
+        if other is None or e.bridge < other.bridge:
+            chosen[e.prefix] = e
     wanted: dict[IPInterface, int] = {}
     waiting = 0
     held: list[IPNetwork] = []
-    for e in sorted(desired.exposures, key=lambda e: (net_key(e.prefix), e.bridge)):
-        addr = iface_of(e.prefix)
+    for prefix, e in chosen.items():
+        addr = iface_of(prefix)
         table = table_of[e.bridge]
-        if addr in wanted:
-            continue
         wanted[addr] = table
         if addr in have:
             continue
@@ -342,6 +360,7 @@ def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: K
         if can_add:
             p.dummy_add.append(AddrOp(Action.ADD, s.dummy_name, addr, table))
     if held:
+        held.sort(key=net_key)
         p.notices.append(Notice("conflict", f"{len(held)} exposures",
                                 "held back: their steering conflicts with objects ovnbgp does not "
                                 f"own (first {held[0]})"))

@@ -164,6 +164,9 @@ def _check_rule(r: Rule, s: KernelSettings) -> list[str]:
 
 
 def _check_route(rt: Route, s: KernelSettings) -> list[str]:
+    if (_is_net(rt.dst) and valid_table(rt.table) and rt.table != s.vrf_table
+            and valid_ifname(rt.dev) and (rt.gateway is None or _is_addr(rt.gateway, rt.dst.version))):
+        return []
     out = []
     what = f"route {rt.dst!r} table {rt.table!r}"
     if not _is_net(rt.dst):
