@@ -11,7 +11,11 @@ namespace with a provider bridge each time:
 - ovnbgp cold: KernelReconciler construction + observe() + diff() + apply() on the empty
   namespace (the time to the last exposure being on the dummy);
 - restart: a fresh KernelReconciler's observe() + diff() on the applied namespace (what an
-  agent restart costs; the plan must come out empty).
+  agent restart costs; the plan must come out empty);
+- lookup: the kernel's route lookup for a destination that is not exposed (RTM_GETROUTE,
+  2000 of them pipelined, per lookup), and in brackets how much more it costs than in the
+  empty namespace: what every packet to or through the node that ovnbgp does not steer
+  pays, since with "rules" steering the kernel walks one ip rule per exposure first.
 Exposures are half IPv4 /32, half IPv6 /128, plus one cr-lrp and one tenant subnet (the
 shape of tests/integration/test_kernel_netlink.py). Each figure is the median of --repeat
 runs (ip -batch and ovnbgp alternate), so both see the same machine load. Not a pass/fail
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -32,9 +37,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST  # noqa: E402
+from pyroute2.netlink.rtnl import RTM_GETROUTE  # noqa: E402
+from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
+
 from ovnbgp.agent.records import DesiredState  # noqa: E402
 from ovnbgp.config import KernelConfig  # noqa: E402
 from ovnbgp.kernel.netlink import KernelReconciler  # noqa: E402
+from ovnbgp.kernel.nltransport import NetlinkTransport  # noqa: E402
 from tests.integration.test_kernel_netlink import make_desired  # noqa: E402
 
 PROTO = 240
@@ -129,7 +139,29 @@ def run_ovnbgp(ns: str, d: DesiredState, workdir: Path) -> dict[str, float]:
     if not again.empty():
         raise SystemExit(f"restart plan not empty: {again.lines()[:5]}")
     return {"cold": t4 - t0, "init": t1 - t0, "observe": t2 - t1, "diff": t3 - t2,
-            "apply": t4 - t3, "restart": t6 - t5, "changes": float(len(plan))}
+            "apply": t4 - t3, "restart": t6 - t5, "changes": float(len(plan)),
+            "lookup": lookup_cost(ns)}
+
+
+def lookup_cost(ns: str, count: int = 2000) -> float:
+    """Seconds per kernel route lookup of an address nobody routes (198.51.100.7)."""
+    m = rtmsg()
+    m["family"] = socket.AF_INET
+    m["dst_len"] = 32
+    m["attrs"] = [["RTA_DST", "198.51.100.7"]]
+    m["header"]["type"] = RTM_GETROUTE
+    m["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK
+    m["header"]["pid"] = m["header"]["sequence_number"] = 0
+    m.encode()
+    data = bytes(m.data)
+    nl = NetlinkTransport(ns)
+    try:
+        nl.execute([data] * 50)  # warm up
+        t = time.perf_counter()
+        nl.execute([data] * count)
+        return (time.perf_counter() - t) / count
+    finally:
+        nl.close()
 
 
 def bench(sizes: list[int], modes: list[str], repeat: int) -> None:
@@ -138,7 +170,8 @@ def bench(sizes: list[int], modes: list[str], repeat: int) -> None:
     print(f"kernel {os.uname().release}{' (User-Mode Linux, 1 CPU)' if in_uml() else ''}; "
           f"ovnbgp's pipelined pyroute2 socket vs iproute2 -batch; median of {repeat}", flush=True)
     print(f"{'exposures':>9} {'steering':>8} {'objects':>8} {'ip -batch':>10} {'ovnbgp cold':>12} "
-          f"{'ratio':>6}   {'observe':>8} {'diff':>6} {'apply':>7} {'restart':>8}", flush=True)
+          f"{'ratio':>6}   {'observe':>8} {'diff':>6} {'apply':>7} {'restart':>8} {'lookup':>9}",
+          flush=True)
     ns = "ovnbgp-bench"
     with tempfile.TemporaryDirectory(prefix="ovnbgp-bench.") as tmp:
         for n in sizes:
@@ -149,14 +182,17 @@ def bench(sizes: list[int], modes: list[str], repeat: int) -> None:
                     fresh_ns(ns)
                     floors.append(run_ip_batch(ns, d))
                     fresh_ns(ns)
+                    base = lookup_cost(ns)
                     work = Path(tmp, f"{n}-{mode}-{i}")
                     work.mkdir()
                     runs.append(run_ovnbgp(ns, d, work))
+                    runs[-1]["extra"] = runs[-1]["lookup"] - base
                 floor = statistics.median(floors)
                 r = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
                 print(f"{n:>9} {mode:>8} {int(r['changes']):>8} {floor:>9.2f}s {r['cold']:>11.2f}s "
                       f"{r['cold'] / floor:>5.2f}x   {r['observe']:>7.2f}s {r['diff']:>5.2f}s "
-                      f"{r['apply']:>6.2f}s {r['restart']:>7.2f}s", flush=True)
+                      f"{r['apply']:>6.2f}s {r['restart']:>7.2f}s {r['lookup'] * 1e6:>9.1f}us ({r['extra'] * 1e6:+6.1f}us)",
+                      flush=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
