@@ -35,6 +35,22 @@ only when asked (refresh=True, e.g. on the periodic resync), after a failure, wh
 state names devices or tables it did not look at, or when a watched device appeared, went or
 changed (a link monitor socket; `link_changes()` for the daemon's loop).
 
+Steering modes (kernel.steering; the model emits the shapes, this reconciler applies either):
+- "rules" (default, the reference design): one `ip rule to PREFIX lookup TABLE` per exposed
+  prefix, and `default dev BRIDGE scope link` in the bridge's table. The kernel keeps rules in
+  a list: every route lookup that reaches the ovnbgp priority walks all of them, including
+  lookups for traffic ovnbgp does not steer (rules at 32000 come before `main` at 32766), and
+  adding a rule walks the list to find its place (O(N^2) for N exposures).
+- "table": one `ip rule lookup TABLE` per bridge and family, and a host route per exposed
+  prefix (`PREFIX dev BRIDGE scope link`, tenant subnets `via` their cr-lrp) in the table,
+  with no default route, so a lookup that finds nothing there falls through to the next
+  rule (`main`). Routes live in a trie: lookup and insertion do not grow with N. The cost is
+  one extra (usually failing) table lookup per bridge for traffic ovnbgp does not steer.
+Both expose the same prefixes in the same order. bench/bench_kernel.py measures both (apply
+time, and the lookup cost for an unsteered destination). The kernel matches a rule without
+`to` against every rule of its priority and table (EEXIST on add, first match on delete), so
+switching modes removes the old rules of the slot first (diff.py, _rules).
+
 One thread owns a reconciler.
 """
 

@@ -169,3 +169,19 @@ def test_restart_keeps_addresses_no_flap(kns, make_reconciler, monitor):
     assert changes(monitor.events()) == []
     assert len(dummy_addrs(kns)) == 202
 
+
+
+def test_iproute2_reads_the_rt_tables_drop_in(kns, make_reconciler):
+    """The default drop-in (the guest's /etc is a throw-away overlay): `ip` names the table."""
+    from pathlib import Path
+
+    drop_in = Path("/etc/iproute2/rt_tables.d/ovnbgp.conf")
+    assert not drop_in.exists()
+    try:
+        rec = make_reconciler(rt_tables_file=drop_in)
+        assert apply_all(rec, make_desired(2))[1].ok
+        assert drop_in.read_text().endswith("200 br-ex # ovnbgp\n")
+        assert "lookup br-ex" in ip(kns, "rule")
+        assert "Database" not in kns.run("ip", "rule").stderr  # no "is corrupted" complaint
+    finally:
+        drop_in.unlink(missing_ok=True)
