@@ -37,10 +37,8 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from ovnbgp.agent.records import IPInterface
 from ovnbgp.kernel.objects import (
-    FR_ACT_TO_TBL,
     RT_SCOPE_LINK,
     RT_SCOPE_UNIVERSE,
-    RTN_UNICAST,
     LinkState,
     NeighObj,
     RouteObj,

@@ -28,6 +28,11 @@ A failure on one object (ENODEV, EEXIST from a foreign object, ...) is reported 
 object; the rest of the plan still applies. EEXIST on an add and ENOENT/ESRCH/EADDRNOTAVAIL on
 a delete mean "already done".
 
+Errors: invalid settings (constructor) or desired state (diff) raise KernelInputError naming
+every bad object, before anything changes; a table that cannot be read (a dump interrupted
+over and over, the namespace gone) raises NetlinkDumpError from observe() (or from apply()
+re-reading the device list); every per-object kernel answer ends up in ApplyResult.
+
 Scale: requests are pipelined (nltransport.py), so 10k exposures apply in about the time
 `ip -batch` needs for the same objects (bench/bench_kernel.py). observe() dumps the tables
 once; reconcile() keeps that observation current with the changes it makes and dumps again
@@ -214,7 +219,6 @@ class KernelReconciler:
         error on one object (it is in the result)."""
         res = ApplyResult()
         cache = self._observed
-        s = self.settings
 
         # 1. VRF and dummy
         if plan.links:

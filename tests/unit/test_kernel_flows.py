@@ -59,7 +59,7 @@ def test_stale_own_flows_go_foreign_stay():
 
 
 def test_foreign_flow_with_same_match_is_a_conflict():
-    dump = f" cookie=0x1, priority=900,ip,in_port=2 actions=drop\n"
+    dump = " cookie=0x1, priority=900,ip,in_port=2 actions=drop\n"
     p = plan([SPEC], state(dump))
     assert [f.match for f in p.add] == ["priority=900,ipv6,in_port=2"]
     assert any(n.kind == "conflict" for n in p.notices)
