@@ -360,9 +360,10 @@ class Lab:
 
     def missing_routes(self) -> list[str]:
         """Prefixes each node must have in its kernel: every other node's loopbacks, the
-        outside networks (advertised by the spine)."""
-        want4 = [f"{self.topo.host(n).loopback}/32" for n in self.nodes]
-        want6 = [f"{self.topo.host(n).loopback6}/128" for n in self.nodes if self.topo.host(n).loopback6]
+        outside networks (advertised by the spine), the default route (from its leaf)."""
+        want4 = ["default"] + [f"{self.topo.host(n).loopback}/32" for n in self.nodes]
+        want6 = ["default"] + [f"{self.topo.host(n).loopback6}/128" for n in self.nodes
+                               if self.topo.host(n).loopback6]
         for e in self.topo.ends:
             if e.advertise and e.side == "a":
                 want4.append(str(e.addr4.network))

@@ -102,9 +102,16 @@ def test_fabric_frr_config(vm_topo):
     assert " neighbor 100.64.0.0 remote-as 65000" in leaf
     assert " neighbor 100.64.1.1 remote-as 64901" in leaf
     assert "100.64.1.3" not in leaf  # node3 is not in the vm tier
-    assert "  neighbor FABRIC activate" in leaf.split("address-family ipv6 unicast")[1]
+    v4, v6 = leaf.split("address-family ipv4 unicast")[1], leaf.split("address-family ipv6 unicast")[1]
+    assert " neighbor 100.64.0.0 peer-group FABRIC" in leaf
+    assert " neighbor 100.64.1.1 peer-group NODES" in leaf
+    assert "  neighbor FABRIC activate" in v6 and "  neighbor NODES activate" in v6
+    # The nodes get a default route from their leaf, in both families.
+    assert "  neighbor NODES default-originate" in v4.split("exit-address-family")[0]
+    assert "  neighbor NODES default-originate" in v6
     spine = labtool.frr_config(vm_topo, "spine")
     assert "  network 203.0.113.0/24" in spine and "  network 2001:db8:ffff::/64" in spine
+    assert "NODES" not in spine and "default-originate" not in spine
     with pytest.raises(labtool.TopologyError):
         labtool.frr_config(vm_topo, "node1")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 
 import pytest
 
@@ -66,6 +67,14 @@ def test_outside_networks_reach_every_node(lab):
         # Packets, both families, from the node's loopbacks (what the fabric knows of the node).
         assert lab.ping(name, outside.addr4.ip, source=node.encap_ip, count=2), f"{name} -> outside v4"
         assert lab.ping(name, outside.addr6.ip, source=node.loopback6, count=2), f"{name} -> outside v6"
+
+
+def test_nodes_get_a_default_route_from_their_leaf(lab):
+    for name, node in lab.nodes.items():
+        for family in ("-4", "-6"):
+            routes = _routes(lab, name, family, "default")
+            assert routes and routes[0]["protocol"] == "bgp", f"{name} {family}: {routes}"
+            assert routes[0]["dev"] == node.uplink.l3_dev
 
 
 def test_node_loopbacks_reach_outside(lab):
@@ -154,6 +163,16 @@ def test_geneve_overlay_between_racks(lab, nets):
     assert _tunnel_tx(lab, "node1") >= before[0] + 6
     assert _tunnel_tx(lab, "node2") >= before[1] + 6
     assert ipaddress.ip_address(a.ip4) in nets["tenant"].cidr4
+    # Migration keeps the VM's identity: pings resume once the port is bound on node1.
+    pinger = lab.pinger("fabva", b.ip4, interval=0.2)
+    wait_for(lambda: a.ping(b.ip4), timeout=10, what="pings before the migration")
+    t0 = time.time()
+    lab.migrate(b, "node1")
+    lab.wait_bound("fabvb", "node1")
+    lab.wait_ping("fabva", b.ip4, timeout=30)
+    log = pinger.stop()
+    assert any(t < t0 for t, _ in log.replies), log.output[-500:]
+    assert log.first_reply_after(t0) is not None, log.output[-500:]
 
 
 def test_provisioning_scripts_rerun_cleanly(lab):
@@ -167,3 +186,74 @@ def test_provisioning_scripts_rerun_cleanly(lab):
     assert {h: addrs(h) for h in before} == before
     wait_for(lambda: not lab.down_sessions(), timeout=30, what="sessions still up",
              details=lambda: "\n".join(lab.down_sessions()))
+
+
+def _patch_port(lab, node: str) -> str:
+    ports = [p for p in lab.nodes[node].vsctl("list-ports", "br-ex").split() if p.startswith("patch-")]
+    return ports[0] if ports else ""
+
+
+def test_bgp_to_ovn_path_by_hand(lab, nets):
+    """NOT ovnbgp: the reference design's exposure of one provider VM done by hand on node1
+    (VRF + dummy, br-ex addresses and proxy ARP/NDP, ip rules to table 200, the OVS flow that
+    hands OVN's egress to the kernel). Proves the lab carries BGP-routed packets from the
+    outside host into OVN and back, in both families: what the agent will automate."""
+    node = lab.nodes["node1"]
+    ns = node.ns.name
+    net = nets["provider"]
+    vm = lab.add_vm("fabx", net, "node1")
+    lab.wait_bound("fabx", "node1")
+    patch = wait_for(lambda: _patch_port(lab, "node1"), timeout=20, what="br-ex patch port")
+    ofport = node.vsctl("get", "Interface", patch, "ofport").strip()
+    brex_mac = run(["cat", "/sys/class/net/br-ex/address"], netns=ns).stdout.strip()
+    sysctls = {"net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1",
+               "net/ipv4/conf/all/rp_filter": "0", "net/ipv4/conf/br-ex/rp_filter": "0",
+               "net/ipv4/conf/br-ex/proxy_arp": "1", "net/ipv6/conf/br-ex/proxy_ndp": "1"}
+    saved = {k: run(["cat", f"/proc/sys/{k}"], netns=ns).stdout.strip() for k in sysctls}
+
+    def ip(family, lines):
+        run(["ip", family, "-batch", "-"], netns=ns, input="\n".join(lines) + "\n")
+
+    try:
+        ip("-4", ["link add ovn-bgp-vrf type vrf table 10", "link set ovn-bgp-vrf up",
+                  "link add ovn type dummy", "link set ovn master ovn-bgp-vrf", "link set ovn up",
+                  "link set br-ex up", "address add 1.1.1.1/32 dev br-ex",
+                  f"rule add to {vm.ip4} lookup 200 pref 32000",
+                  "route add default dev br-ex scope link table 200"])
+        ip("-6", ["address add fd53:d91e:400:7f17::1/128 dev br-ex nodad",
+                  f"rule add to {vm.ip6} lookup 200 pref 32000",
+                  "route add default dev br-ex table 200",
+                  f"neigh add proxy {net.gateway6} dev br-ex"])
+        for k, v in sysctls.items():
+            run(["sysctl", "-q", "-w", f"{k.replace('/', '.')}={v}"], netns=ns)
+        for proto in ("ip", "ipv6"):
+            node.ovs.ofctl("add-flow", "br-ex", f"cookie=0x1ab,priority=900,{proto},in_port={ofport},"
+                                              f"actions=mod_dl_dst:{brex_mac},NORMAL")
+        # Advertise: the addresses on the dummy become the VRF's connected routes, which
+        # ovnbgp's FRR config imports and lets out to the leaf.
+        ip("-4", [f"address add {vm.ip4}/32 dev ovn"])
+        ip("-6", [f"address add {vm.ip6}/128 dev ovn nodad"])
+        lab.wait_ping("outside", vm.ip4, timeout=60)
+        lab.wait_ping("outside", vm.ip6, timeout=60)
+        outside = lab.topo.ends_of("outside")[0]
+        assert vm.ping(outside.addr4.ip, count=2) and vm.ping(outside.addr6.ip, count=2)
+        spine = lab.frr["spine"].vtysh_json("show bgp ipv4 unicast json")["routes"]
+        assert f"{vm.ip4}/32" in spine
+        # Withdraw: the address leaves the dummy, the spine forgets the route.
+        ip("-4", [f"address del {vm.ip4}/32 dev ovn"])
+        wait_for(lambda: f"{vm.ip4}/32" not in
+                 lab.frr["spine"].vtysh_json("show bgp ipv4 unicast json")["routes"],
+                 timeout=30, what=f"{vm.ip4}/32 withdrawn at the spine")
+        assert not lab.ping("outside", vm.ip4, wait=1)
+    finally:
+        node.ovs.ofctl("del-flows", "br-ex", "cookie=0x1ab/-1")
+        run(["ip", "link", "del", "ovn"], netns=ns, check=False)
+        run(["ip", "link", "del", "ovn-bgp-vrf"], netns=ns, check=False)
+        for fam in ("-4", "-6"):
+            run(["ip", fam, "rule", "del", "pref", "32000"], netns=ns, check=False)
+            run(["ip", fam, "route", "flush", "table", "200"], netns=ns, check=False)
+        run(["ip", "addr", "flush", "dev", "br-ex", "scope", "global"], netns=ns, check=False)
+        run(["ip", "-6", "neigh", "del", "proxy", str(net.gateway6), "dev", "br-ex"], netns=ns, check=False)
+        for k, v in saved.items():
+            run(["sysctl", "-q", "-w", f"{k.replace('/', '.')}={v}"], netns=ns, check=False)
+        lab.delete_vm(vm)

@@ -52,7 +52,8 @@ FABRIC_ROLES = ("spine", "leaf")
 # Host names become interface names (br-<name> on nodes), netns names and FRR names.
 HOST_RE = re.compile(r"[a-z][a-z0-9]{0,9}")
 DATAPATHS = ("system", "netdev")
-FABRIC_PEER_GROUP = "FABRIC"
+FABRIC_PEER_GROUP = "FABRIC"  # spine <-> leaf
+NODES_PEER_GROUP = "NODES"  # leaf -> its nodes
 # Names the lab adds to a node's FRR config through ovnbgp's operator snippet.
 SNIPPET_PLIST_V4 = "lab-loopback-v4"
 SNIPPET_PLIST_V6 = "lab-loopback-v6"
@@ -450,11 +451,17 @@ def _write_sysctls(sysctls: dict[str, str]) -> None:
 
 def frr_config(topo: Topology, name: str) -> str:
     """Spine/leaf: eBGP to every neighbour over the link addresses, IPv4 and IPv6 on one
-    session (IPv6 routes carry the link's global IPv6 next hop), ECMP, fast timers."""
+    session (IPv6 routes carry the link's global IPv6 next hop), ECMP, fast timers. Leaves
+    also send their nodes a default route (peer-group NODES, `default-originate`), as a
+    fabric does: a node's kernel routes what leaves OVN by it, and br-ex's proxy ARP answers
+    a VM's gateway only for a destination the node has a route to."""
     host = topo.host(name)
     if host.role not in FABRIC_ROLES:
         raise TopologyError(f"{name} is a {host.role}: only spine and leaf routers get a fabric FRR config")
     peers = [e for e in topo.ends_of(name) if topo.hosts[e.peer].role in ("spine", "leaf", "node")]
+    groups = [FABRIC_PEER_GROUP]
+    if any(topo.hosts[e.peer].role == "node" for e in peers):
+        groups.append(NODES_PEER_GROUP)
     announce4 = [f"{host.loopback}/32"] + [str(e.addr4.network) for e in topo.ends_of(name) if e.advertise]
     announce6 = ([f"{host.loopback6}/128"] if host.loopback6 else []) + \
                 [str(e.addr6.network) for e in topo.ends_of(name) if e.advertise]
@@ -469,21 +476,26 @@ def frr_config(topo: Topology, name: str) -> str:
         " no bgp network import-check",
         " bgp bestpath as-path multipath-relax",
         f" timers bgp {BGP_KEEPALIVE} {BGP_HOLD}",
-        f" neighbor {FABRIC_PEER_GROUP} peer-group",
-        f" neighbor {FABRIC_PEER_GROUP} timers connect 1",
-        f" neighbor {FABRIC_PEER_GROUP} advertisement-interval 0",
     ]
+    for g in groups:
+        out += [f" neighbor {g} peer-group", f" neighbor {g} timers connect 1",
+                f" neighbor {g} advertisement-interval 0"]
     for e in peers:
         peer = topo.hosts[e.peer]
+        group = NODES_PEER_GROUP if peer.role == "node" else FABRIC_PEER_GROUP
         out += [f" neighbor {e.peer_addr4} remote-as {peer.asn}",
-                f" neighbor {e.peer_addr4} peer-group {FABRIC_PEER_GROUP}",
+                f" neighbor {e.peer_addr4} peer-group {group}",
                 f" neighbor {e.peer_addr4} description {peer.role} {peer.name}"]
-    out += [" !", " address-family ipv4 unicast"]
-    out += [f"  network {p}" for p in announce4]
-    out += ["  maximum-paths 8", " exit-address-family", " !", " address-family ipv6 unicast"]
-    out += [f"  network {p}" for p in announce6]
-    out += [f"  neighbor {FABRIC_PEER_GROUP} activate", "  maximum-paths 8",
-            " exit-address-family", "exit", "!", ""]
+    for afi, announce in (("ipv4", announce4), ("ipv6", announce6)):
+        out += [" !", f" address-family {afi} unicast"]
+        out += [f"  network {p}" for p in announce]
+        for g in groups:
+            if afi == "ipv6":  # `bgp default ipv4-unicast` activates IPv4 only
+                out.append(f"  neighbor {g} activate")
+            if g == NODES_PEER_GROUP:
+                out.append(f"  neighbor {g} default-originate")
+        out += ["  maximum-paths 8", " exit-address-family"]
+    out += ["exit", "!", ""]
     return "\n".join(out)
 
 
