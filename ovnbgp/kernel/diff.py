@@ -262,12 +262,13 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
            missing_tables: set[int], conflicts: list) -> None:
     """Rules to add and remove.
 
-    The kernel compares a new rule with the existing ones treating an absent `to`/`from` as a
-    wildcard: `from all lookup 200 priority 32000` answers EEXIST while any `to X lookup 200
-    priority 32000` exists, and deleting it without `to` removes the first rule of that
-    priority and table. So when a rule without `to` ("table" steering) shares its priority and
-    table with rules that have one (switching steering modes), the stale ones of the slot are
-    removed first, just before the adds, and a foreign one in the slot is a conflict.
+    The kernel compares a new rule with the existing ones of the same priority, table and
+    protocol treating an absent `to`/`from` as a wildcard: `from all lookup 200 priority
+    32000 proto P` answers EEXIST while any `to X lookup 200 priority 32000 proto P` exists,
+    and deleting it without `to` removes the first rule of that priority, table and protocol.
+    (Rules of another protocol, i.e. not ovnbgp's, never clash.) So when a rule without `to`
+    ("table" steering) shares its slot with ovnbgp rules that have one (switching steering
+    modes), the stale ones are removed first, just before the adds.
     """
     wanted = {}
     for r in desired.rules:
@@ -291,8 +292,8 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
         return (r.family, r.priority, r.table)
 
     def wildcard_clash(r: RuleObj) -> bool:
-        """r would make a catch-all rule of its slot answer EEXIST."""
-        return (r.action == obj.action and r.key != obj.key
+        """r would make ovnbgp's catch-all rule of its slot answer EEXIST."""
+        return (r.protocol == proto and r.action == obj.action and r.key != obj.key
                 and all(k in ("from", "tos") for k, _v in r.selectors))
 
     first: list[RuleOp] = []
@@ -302,11 +303,11 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
         obj = wanted[key]
         if obj.dst is None:
             clash = [r for r in observed.rules if slot(r) == slot(obj) and wildcard_clash(r)]
-            foreign = [r for r in clash if r not in stale_set]
-            if foreign:
+            kept_clash = [r for r in clash if r not in stale_set]
+            if kept_clash:  # only if the desired state itself mixes both shapes in one slot
                 p.notices.append(Notice("conflict", str(obj),
-                                        f"'{foreign[0]}' has the same priority and table (the "
-                                        "kernel would refuse the rule); left alone"))
+                                        f"'{kept_clash[0]}' is wanted in the same slot (the "
+                                        "kernel would refuse the rule)"))
                 conflicts.append((obj.table, None, obj.family))
                 continue
             first += [RuleOp(Action.DEL, r) for r in clash]

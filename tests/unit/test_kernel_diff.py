@@ -353,10 +353,14 @@ def test_stale_catch_all_goes_before_specific_rules_are_added():
     assert all(op.action is Action.ADD for op in rule_ops[2:])
 
 
-def test_foreign_rule_in_catch_all_slot_is_a_conflict():
+def test_foreign_rule_in_catch_all_slot_does_not_clash():
+    """The kernel compares the protocol too: an operator's `to X` rule in the slot does not
+    stop ovnbgp's catch-all, and is not touched."""
     st = node("br-ex")
-    st.rules.add(RuleObj(4, 32000, 200, N("192.0.2.7/32"), 0))
+    foreign = RuleObj(4, 32000, 200, N("192.0.2.7/32"), 0)
+    st.rules.add(foreign)
     p = plan(desired(steering="table"), st, S)
-    assert any(n.kind == "conflict" for n in p.notices)
-    assert {op.rule.family for op in p.steer_add if isinstance(op, RuleOp)} == {6}
-    assert not any(op.address.version == 4 for op in p.dummy_add)
+    assert not p.notices
+    assert {op.rule.family for op in p.steer_add if isinstance(op, RuleOp)} == {4, 6}
+    assert foreign not in {op.rule for op in p.steer_add + p.steer_del if isinstance(op, RuleOp)}
+    assert any(op.address.version == 4 for op in p.dummy_add)
