@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from ovnbgp.agent.records import DesiredState, FlowSpec
-from ovnbgp.config import IFNAME_RE
+from ovnbgp.config import IFNAME_RE, Config
 from ovnbgp.kernel.objects import Notice
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,17 @@ class FlowResult:
     applied: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (bridge, error)
     bundled: dict[str, bool] = field(default_factory=dict)  # bridge -> applied as one bundle
+    added: list[Flow] = field(default_factory=list)  # flows installed (or rewritten)
+    removed: list[Flow] = field(default_factory=list)
+    plan: FlowPlan | None = None  # set by reconcile()
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{bridge}: {err}" for bridge, err in self.failed]
 
 
 def parse_dump(bridge: str, text: str) -> list[Flow]:
@@ -217,11 +224,15 @@ def plan(specs: Iterable[FlowSpec], observed: FlowState, *, priority: int = PRIO
 class FlowReconciler:
     """observe() / diff() / apply() for ovnbgp's flows on the provider bridges."""
 
-    def __init__(self, *, ovs_remote: str | None = None, env: Mapping[str, str] | None = None,
-                 ofctl: str = "ovs-ofctl", vsctl: str = "ovs-vsctl", timeout: int = 10,
-                 priority: int = PRIORITY, cookie: int = COOKIE):
-        """ovs_remote: local OVS DB (for ofport look-ups when the caller gives none).
+    def __init__(self, cfg: Config | None = None, *, ovs_remote: str | None = None,
+                 env: Mapping[str, str] | None = None, ofctl: str = "ovs-ofctl",
+                 vsctl: str = "ovs-vsctl", timeout: int = 10, priority: int = PRIORITY,
+                 cookie: int = COOKIE):
+        """cfg: the agent Config (its ovn.ovs_remote is the default ovs_remote).
+        ovs_remote: local OVS DB (for ofport look-ups when the caller gives none).
         env: environment for ovs-ofctl/ovs-vsctl (e.g. OVS_RUNDIR of a test's vswitchd)."""
+        if ovs_remote is None and cfg is not None:
+            ovs_remote = cfg.ovn.ovs_remote
         self.ovs_remote = ovs_remote
         self.env = dict(env) if env is not None else None
         self.ofctl = ofctl
@@ -312,12 +323,21 @@ class FlowReconciler:
                 log.warning("flows: %s: %s", bridge, cp.stderr.strip())
                 continue
             res.applied += len(adds) + len(dels)
+            res.added += adds
+            res.removed += dels
             res.bundled[bridge] = bundled
         for n in p.notices:
             (log.warning if n.kind == "conflict" else log.info)("flows: %s", n.describe()[2:])
         return res
 
     def reconcile(self, desired: DesiredState | Iterable[FlowSpec], *, bridges: Iterable[str] = (),
-                  ofports: Mapping[str, int] | None = None) -> tuple[FlowPlan, FlowResult]:
+                  ofports: Mapping[str, int] | None = None) -> FlowResult:
+        """observe + diff + apply; the plan is in the result (`.plan`, with its notices).
+        `bridges`: every local provider bridge, so stale flows on a bridge that is no longer
+        one are found after a restart too. `ofports`: patch port -> ofport if known."""
         p = self.diff(desired, self.observe(desired, bridges=bridges, ofports=ofports))
-        return p, (self.apply(p) if not p.empty() else FlowResult())
+        res = self.apply(p) if not p.empty() else FlowResult()
+        for n in p.notices if p.empty() else ():
+            (log.warning if n.kind == "conflict" else log.debug)("flows: %s", n.describe()[2:])
+        res.plan = p
+        return res

@@ -330,8 +330,9 @@ class KernelReconciler:
         return plan, self.apply(plan)
 
     def link_changes(self) -> set[str]:
-        """Names of devices that appeared, disappeared or changed since the last observe()
-        (drains the link monitor). The daemon can poll this (or select on
+        """Names of watched devices (the VRF, the dummy, bridges and devices of the last
+        observation) that appeared, disappeared or changed since the last observe() (drains
+        the link monitor). The daemon can poll this (or select on
         `link_monitor_fileno()`) to reconcile at once when a provider bridge appears."""
         self._drain_monitor()
         return set(self._link_dirty)
@@ -345,8 +346,10 @@ class KernelReconciler:
         changed = self._monitor.drain()
         if changed is None:  # events lost: everything may have changed
             self._cache_ok = False
-        else:
-            self._link_dirty |= changed
+            return
+        if self._observed is not None:  # only devices ovnbgp looks at (tap churn is not news)
+            changed &= self._observed.watched_devs
+        self._link_dirty |= changed
 
     def _read_links(self) -> dict[str, LinkState]:
         links = self.nl.dump(M.link_dump(), lambda b, o, n: M.decode_link(

@@ -50,16 +50,28 @@ def want(br: str, tag: str = "a", mac: str = MAC) -> DesiredState:
 
 
 def test_installs_flows_atomically_and_second_run_is_empty(ovs_node, bridge, rec):
-    plan, res = rec.reconcile(want(bridge))
+    res = rec.reconcile(want(bridge))
+    plan = res.plan
     assert res.ok and res.bundled == {bridge: True}, res
     assert ours(ovs_node, bridge) == {f"priority=900,ip,in_port=3 mod_dl_dst:{MAC},NORMAL",
                                       f"priority=900,ipv6,in_port=3 mod_dl_dst:{MAC},NORMAL"}
-    plan, res = rec.reconcile(want(bridge))
+    res = rec.reconcile(want(bridge))
+    plan = res.plan
     assert plan.empty(), plan.lines()
 
 
+def test_built_from_the_agent_config(ovs_node, bridge):
+    """What the daemon does: FlowReconciler(cfg); ofports looked up in cfg.ovn.ovs_remote."""
+    from ovnbgp import config
+
+    cfg = config.parse({"ovn": {"ovs_remote": ovs_node.remote}})
+    res = FlowReconciler(cfg, env=ovs_node.env).reconcile(want(bridge))
+    assert res.ok and len(res.added) == 2 and not res.removed and res.errors == []
+    assert len(ours(ovs_node, bridge)) == 2
+
+
 def test_ofports_from_the_caller(ovs_node, bridge, rec):
-    plan, res = rec.reconcile(want(bridge), ofports={patch_name("a"): 3})
+    res = rec.reconcile(want(bridge), ofports={patch_name("a"): 3})
     assert res.ok and len(ours(ovs_node, bridge)) == 2
 
 
@@ -68,7 +80,8 @@ def test_foreign_flows_survive(ovs_node, bridge, rec):
     ovs_node.ofctl("add-flow", bridge, "table=1,priority=900,ip,in_port=3,actions=drop")
     rec.reconcile(want(bridge))
     assert len(ours(ovs_node, bridge)) == 2
-    plan, res = rec.reconcile(DesiredState(), bridges=[bridge])
+    res = rec.reconcile(DesiredState(), bridges=[bridge])
+    plan = res.plan
     assert res.ok and len(plan.delete) == 2
     left = {(f.cookie, f.table, f.match) for f in flows(ovs_node, bridge)}
     assert left == {(5, 0, "priority=100,tcp"), (0, 1, "priority=900,ip,in_port=3"),
@@ -77,7 +90,8 @@ def test_foreign_flows_survive(ovs_node, bridge, rec):
 
 def test_foreign_flow_with_our_match_is_not_replaced(ovs_node, bridge, rec):
     ovs_node.ofctl("add-flow", bridge, "cookie=0x9,priority=900,ip,in_port=3,actions=drop")
-    plan, res = rec.reconcile(want(bridge))
+    res = rec.reconcile(want(bridge))
+    plan = res.plan
     assert any(n.kind == "conflict" for n in plan.notices)
     got = {(f.cookie, f.match, f.actions) for f in flows(ovs_node, bridge) if f.priority == 900}
     assert (9, "priority=900,ip,in_port=3", "drop") in got
@@ -88,7 +102,8 @@ def test_reinstalled_after_vswitchd_restart(ovs_node, bridge, rec):
     rec.reconcile(want(bridge))
     ovs_node.restart_vswitchd()
     assert ours(ovs_node, bridge) == set()  # OpenFlow tables live in ovs-vswitchd
-    plan, res = rec.reconcile(want(bridge))
+    res = rec.reconcile(want(bridge))
+    plan = res.plan
     assert res.ok and len(plan.add) == 2
     assert len(ours(ovs_node, bridge)) == 2
 
@@ -97,7 +112,8 @@ def test_patch_port_new_ofport_moves_the_flows(ovs_node, bridge, rec):
     rec.reconcile(want(bridge))
     ovs_node.vsctl("del-port", bridge, patch_name("a"))
     add_patch(ovs_node, bridge, "a", 9)
-    plan, res = rec.reconcile(want(bridge))
+    res = rec.reconcile(want(bridge))
+    plan = res.plan
     assert res.ok and len(plan.add) == 2 and len(plan.delete) == 2
     assert ours(ovs_node, bridge) == {f"priority=900,ip,in_port=9 mod_dl_dst:{MAC},NORMAL",
                                       f"priority=900,ipv6,in_port=9 mod_dl_dst:{MAC},NORMAL"}
@@ -105,7 +121,8 @@ def test_patch_port_new_ofport_moves_the_flows(ovs_node, bridge, rec):
 
 def test_bridge_mac_change_rewrites_in_place(ovs_node, bridge, rec):
     rec.reconcile(want(bridge))
-    plan, res = rec.reconcile(want(bridge, mac="fa:16:3e:00:00:02"))
+    res = rec.reconcile(want(bridge, mac="fa:16:3e:00:00:02"))
+    plan = res.plan
     assert res.ok and not plan.delete
     assert all("fa:16:3e:00:00:02" in f for f in ours(ovs_node, bridge))
 
@@ -113,23 +130,25 @@ def test_bridge_mac_change_rewrites_in_place(ovs_node, bridge, rec):
 def test_missing_bridge_waits_then_applies(ovs_node, bridge, rec):
     late = unique_name("bl", 6)
     d = DesiredState(flows=want(bridge).flows | {FlowSpec(late, patch_name("b"), MAC)})
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
+    plan = res.plan
     assert res.ok and any(n.kind == "waiting" and late in n.subject for n in plan.notices)
     assert len(ours(ovs_node, bridge)) == 2
     ovs_node.add_bridge(late)
     add_patch(ovs_node, late, "b", 4)
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
+    plan = res.plan
     assert res.ok and {f.bridge for f in plan.add} == {late}
     assert len(ours(ovs_node, late)) == 2
 
 
 def test_switch_without_bundles_still_gets_its_flows(ovs_node, bridge, rec):
     ovs_node.vsctl("set", "Bridge", bridge, "protocols=OpenFlow10,OpenFlow13")
-    plan, res = rec.reconcile(want(bridge))
+    res = rec.reconcile(want(bridge))
     assert res.ok and res.bundled == {bridge: False}
     assert len(ours(ovs_node, bridge)) == 2
-    plan, res = rec.reconcile(DesiredState(), bridges=[bridge])
-    assert res.ok and ours(ovs_node, bridge) == set()
+    res = rec.reconcile(DesiredState(), bridges=[bridge])
+    assert res.ok and len(res.removed) == 2 and ours(ovs_node, bridge) == set()
 
 
 def test_invalid_spec_changes_nothing(ovs_node, bridge, rec):

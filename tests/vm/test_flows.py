@@ -8,5 +8,5 @@ from tests.integration.test_flows import ours, want
 
 def test_kernel_datapath_bridge_is_used(ovs_node, bridge, rec):
     assert ovs_node.vsctl("get", "Bridge", bridge, "datapath_type").strip() == "system"
-    plan, res = rec.reconcile(want(bridge))
+    res = rec.reconcile(want(bridge))
     assert res.ok and len(ours(ovs_node, bridge)) == 2
