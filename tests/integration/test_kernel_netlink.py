@@ -420,6 +420,24 @@ def test_device_gone_between_plan_and_apply(kns, make_reconciler):
     assert any(n.kind == "waiting" and "br-2" in n.subject for n in plan.notices)
 
 
+def test_eexist_from_an_object_made_after_the_plan_is_reported(kns, make_reconciler, advertise):
+    rec = make_reconciler()
+    d = make_desired(2, steering="table")
+    plan = rec.diff(d, rec.observe(d))
+    kns.run("ip", "route", "add", "172.24.8.0/32", "via", "1.2.3.4", "dev", "br-ex", "onlink",
+            "table", "200")  # someone else, between plan and apply
+    res = rec.apply(plan)
+    assert [(op.describe(), why.split()[0]) for op, why in res.failed] == \
+        [(f"+ route 172.24.8.0/32 dev br-ex scope link table 200 proto {PROTO}", "EEXIST")]
+    assert "172.24.8.0 via 1.2.3.4" in ip(kns, "route", "show", "table", "200")
+    assert "2001:db8:8:: dev br-ex" in ip(kns, "-6", "route", "show", "table", "200")
+    if advertise:
+        assert [str(op.address) for op, _ in res.held] == ["172.24.8.0/32"]
+    # the next reconcile looks again and reports the conflict instead
+    plan, res = rec.reconcile(d)
+    assert any(n.kind == "conflict" and "172.24.8.0" in n.subject for n in plan.notices)
+
+
 def test_foreign_route_in_the_way_is_reported_not_touched(kns, make_reconciler):
     kns.run("ip", "route", "add", "172.24.8.0/32", "via", "1.2.3.4", "dev", "br-ex", "onlink",
             "table", "200")
