@@ -243,7 +243,10 @@ class Lab:
             with self._timed("convergence (BGP, routes, chassis)"):
                 self.wait_converged()
         except BaseException:
-            self.stop()
+            try:
+                self.stop()
+            except LabError as e:  # secondary: the build failure is what matters
+                print(f"lab: {e}", file=sys.stderr)
             raise
         self.timings["total"] = time.monotonic() - t_start
         return self
@@ -420,6 +423,16 @@ class Lab:
             if typ == "geneve":
                 found[name] = dict(options[1])
         return found
+
+    # --- failures ------------------------------------------------------------------------------------
+
+    def set_uplink(self, node: str, up: bool) -> None:
+        """Pull (up=False) or plug back a node's cable to its leaf: the node's NIC goes down,
+        the leaf loses carrier at once (its BGP session drops, routes via the node are
+        withdrawn), and the node's tunnels to other chassis stop (BFD of gateway chassis
+        notices). Every test that pulls a cable must plug it back."""
+        n = self.nodes[node]
+        run(["ip", "link", "set", "dev", n.uplink.ifname, "up" if up else "down"], netns=n.ns.name)
 
     # --- VMs ------------------------------------------------------------------------------------------
 

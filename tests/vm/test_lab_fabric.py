@@ -102,6 +102,7 @@ def test_node_frr_runs_exactly_what_ovnbgp_renders(lab):
             assert set(adv.get("advertisedRoutes", {})) == {lo}, f"{name} {afi}: {adv}"
         cfg = node.config_path.read_text()
         assert f"asn = {node.asn}" in cfg and str(node.frr.vty_dir) in cfg
+        assert node.ovnbgp("config", "check").returncode == 0  # the agent's own validation
 
 
 def test_chassis_registered_with_loopback_encap_ip(lab):
@@ -173,6 +174,23 @@ def test_geneve_overlay_between_racks(lab, nets):
     log = pinger.stop()
     assert any(t < t0 for t, _ in log.replies), log.output[-500:]
     assert log.first_reply_after(t0) is not None, log.output[-500:]
+
+
+def test_pulling_a_nodes_cable_cuts_it_off_and_plugging_it_back_restores_it(lab):
+    leaf_addr = str(lab.topo.uplinks("node2")[0].addr4.ip)  # node2's address, as the leaf sees it
+    encap = lab.nodes["node2"].encap_ip
+    lab.set_uplink("node2", False)
+    try:
+        wait_for(lambda: lab.bgp_state("leaf2", leaf_addr) != "Established", timeout=30,
+                 what="leaf2's session to node2 down")
+        wait_for(lambda: f"{encap}/32" not in lab.frr["spine"].vtysh_json("show bgp ipv4 unicast json")["routes"],
+                 timeout=30, what="node2's loopback withdrawn at the spine")
+        assert not lab.ping("outside", encap, wait=1)
+    finally:
+        lab.set_uplink("node2", True)
+    wait_for(lambda: not lab.down_sessions(), timeout=60, what="every session back",
+             details=lambda: "\n".join(lab.down_sessions()))
+    lab.wait_ping("outside", encap, timeout=30)
 
 
 def test_provisioning_scripts_rerun_cleanly(lab):
