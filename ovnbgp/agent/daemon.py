@@ -47,6 +47,16 @@ FLOW_CHECK_INTERVAL = 5.0  # seconds between dumps of our flows (a vswitchd rest
 START_RETRY = 5.0
 
 
+def ovs_tool_env(ovs_remote: str) -> dict[str, str] | None:
+    """ovs-ofctl finds a bridge's management socket in OVS's run directory, where the local DB
+    socket lives too: point it there when the DB is not at the packaged default."""
+    if ovs_remote.startswith("unix:"):
+        rundir = str(Path(ovs_remote[len("unix:"):]).parent)
+        if rundir not in ("/var/run/openvswitch", "/run/openvswitch"):
+            return {"OVS_RUNDIR": rundir}
+    return None
+
+
 class Agent:
     def __init__(self, cfg: config_mod.Config, config_path: Path | None = None, *,
                  netns: str | None = None):
@@ -154,7 +164,7 @@ class Agent:
         from ovnbgp.kernel.netlink import KernelReconciler
 
         self.kernel = KernelReconciler(self.cfg, netns=self.netns)
-        self.flows = FlowReconciler(self.cfg)
+        self.flows = FlowReconciler(self.cfg, env=ovs_tool_env(self.cfg.ovn.ovs_remote))
 
     def _shutdown(self) -> None:
         if self.watcher is not None:
@@ -283,8 +293,12 @@ class Agent:
                                    "port": exp.port, "bridge": exp.bridge, "cause": cause}})
 
     def _apply_flows(self, desired: DesiredState, trigger: str, changes: Counter | None = None) -> None:
+        local = self.watcher.local_ovs()
+        ofports = {port: ofport for b in local.bridges.values()
+                   for port, ofport in b.patch_ports.items()}
         try:
-            result = self.flows.reconcile(desired)
+            result = self.flows.reconcile(desired, bridges=set(local.bridge_mappings.values()),
+                                          ofports=ofports)
         except Exception as e:  # ovs-ofctl missing or vswitchd down: retried on the next check
             LOG.error("flows reconcile failed: %s", e)
             self.metrics.apply_errors.labels("flows").inc()

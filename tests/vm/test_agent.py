@@ -1,0 +1,251 @@
+"""The whole agent (`ovnbgp run`) on a real kernel: real OVN NB/SB/northd, a real OVS (netdev
+bridges in the node's namespace), the node's FRR driven by ovnbgp, and a leaf FRR in another
+namespace as the BGP peer. Ports are bound with `ovn-sbctl lsp-bind` (no ovn-controller here;
+the lab tests run a real one).
+
+One topology per module; each test leaves the port bound as it found it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ovnbgp.frr.verify import read_dummy_prefixes
+from tests.harness.agent import AgentProcess
+from tests.harness.frr import FrrInstance, bgp_prefixes, wait_bgp_established, wait_bgp_prefix
+from tests.harness.netns import Netns, unique_name, veth
+from tests.harness.ovn import OvnCentral
+from tests.harness.ovs import OvsNode
+from tests.harness.proc import netns_argv, run, wait_for
+
+NODE_AS, LEAF_AS = 64999, 65000
+NODE_IP, LEAF_IP = "100.66.0.1", "100.66.0.2"
+VM_MAC, VM4, VM6 = "fa:16:3e:00:00:01", "172.24.4.10", "2001:db8::10"
+METRICS = "127.0.0.1:9476"
+
+LEAF_CONFIG = f"""\
+frr defaults traditional
+hostname leaf
+log stdout informational
+!
+router bgp {LEAF_AS}
+ bgp router-id {LEAF_IP}
+ no bgp ebgp-requires-policy
+ timers bgp 3 9
+ neighbor {NODE_IP} remote-as {NODE_AS}
+ neighbor {NODE_IP} timers connect 1
+ neighbor {NODE_IP} advertisement-interval 0
+ address-family ipv6 unicast
+  neighbor {NODE_IP} activate
+ exit-address-family
+!
+"""
+
+SNIPPET = f"""\
+router bgp {NODE_AS}
+ timers bgp 3 9
+ neighbor ovnbgp-leaves timers connect 1
+ neighbor ovnbgp-leaves advertisement-interval 0
+exit
+"""
+
+
+@dataclass
+class Node:
+    ns: Netns
+    leaf_ns: Netns
+    ovn: OvnCentral
+    ovs: OvsNode
+    frr: FrrInstance
+    leaf: FrrInstance
+    agent: AgentProcess
+
+    def ip(self, *args: str) -> str:
+        return self.ns.run("ip", *args).stdout
+
+    def dummy(self) -> frozenset[str]:
+        return frozenset(str(p) for p in read_dummy_prefixes("ovn", netns=self.ns.name) or ())
+
+    def leaf_has(self, prefix: str) -> bool:
+        afi = "ipv6" if ":" in prefix else "ipv4"
+        return prefix in bgp_prefixes(self.leaf, afi)
+
+
+def _agent_config(work: Path, ovn: OvnCentral, ovs: OvsNode, frr: FrrInstance) -> str:
+    snippet = work / "snippet.conf"
+    snippet.write_text(SNIPPET)
+    return f"""
+[ovn]
+sb_remotes = ["{ovn.sb_remote}"]
+ovs_remote = "{ovs.remote}"
+[bgp]
+asn = {NODE_AS}
+router_id = "{NODE_IP}"
+snippet_file = "{snippet}"
+peers = [{{ address = "{LEAF_IP}", remote_as = {LEAF_AS} }}]
+[frr]
+vty_socket = "{frr.vty_dir}"
+config_file = "{frr.config_path}"
+daemons_file = "{work / 'daemons'}"
+[agent]
+state_dir = "{work / 'state'}"
+lock_file = "{work / 'ovnbgp.lock'}"
+metrics_listen = "{METRICS}"
+debounce = 0.05
+resync_interval = 20
+[log]
+level = "debug"
+"""
+
+
+@pytest.fixture(scope="module")
+def node(modprobe, tmp_path_factory) -> Iterator[Node]:
+    for mod in ("vrf", "dummy", "veth", "tun"):
+        modprobe(mod)
+    work = tmp_path_factory.mktemp("agent")
+    ns = Netns(unique_name("ovnbgp-node")).create()
+    leaf_ns = Netns(unique_name("ovnbgp-leaf")).create()
+    ovn = OvnCentral(work / "ovn")
+    ovs = OvsNode(work / "ovs", netns=ns.name, datapath_type="netdev")
+    frr = FrrInstance(unique_name("node"), work / "frr-node", ns)
+    leaf = FrrInstance(unique_name("leaf"), work / "frr-leaf", leaf_ns)
+    agent = None
+    try:
+        veth(ns, "to-leaf", leaf_ns, "to-node")
+        ns.run("ip", "addr", "add", f"{NODE_IP}/30", "dev", "to-leaf")
+        leaf_ns.run("ip", "addr", "add", f"{LEAF_IP}/30", "dev", "to-node")
+        leaf.start(LEAF_CONFIG)
+        frr.start("frr defaults traditional\nhostname node\n")
+        ovn.start()
+        ovs.start()
+        ovs.vsctl("set", "open", ".", "external_ids:system-id=ch1",
+                  "external_ids:ovn-bridge-mappings=public:br-ex")
+        ovs.add_bridge("br-int")
+        ovs.add_bridge("br-ex")
+        # The localnet patch pair ovn-controller would make.
+        ovs.vsctl("add-port", "br-ex", "patch-provnet-to-br-int", "--",
+                  "set", "Interface", "patch-provnet-to-br-int", "type=patch",
+                  "options:peer=patch-br-int-to-provnet", "--",
+                  "set", "Port", "patch-provnet-to-br-int",
+                  "external_ids:ovn-localnet-port=ln-public", "--",
+                  "add-port", "br-int", "patch-br-int-to-provnet", "--",
+                  "set", "Interface", "patch-br-int-to-provnet", "type=patch",
+                  "options:peer=patch-provnet-to-br-int")
+        ns.run("ip", "link", "set", "br-ex", "up")
+        ovn.nbctl("ls-add", "public")
+        ovn.nbctl("lsp-add", "public", "ln-public", "--", "lsp-set-type", "ln-public", "localnet",
+                  "--", "lsp-set-addresses", "ln-public", "unknown", "--",
+                  "lsp-set-options", "ln-public", "network_name=public")
+        ovn.nbctl("lsp-add", "public", "vm1", "--", "lsp-set-addresses", "vm1",
+                  f"{VM_MAC} {VM4} {VM6}")
+        ovn.sbctl("chassis-add", "ch1", "geneve", "127.0.0.1")
+        ovn.sync()
+        ovn.sbctl("lsp-bind", "vm1", "ch1")
+        agent = AgentProcess(work / "agent", _agent_config(work, ovn, ovs, frr), netns=ns.name)
+        agent.start(timeout=90)
+        wait_bgp_established(leaf, NODE_IP, timeout=60)
+        yield Node(ns, leaf_ns, ovn, ovs, frr, leaf, agent)
+    finally:
+        if agent is not None:
+            agent.stop()
+            print("--- agent log tail ---\n" + agent.log_tail(60))
+        for thing in (leaf, frr, ovs, ovn):
+            try:
+                thing.stop()
+            except Exception as e:  # noqa: BLE001 - keep tearing down
+                print(f"teardown of {thing!r}: {e}")
+        ns.delete()
+        leaf_ns.delete()
+
+
+def _wait(pred, what: str, node: Node, timeout: float = 30):
+    return wait_for(pred, timeout=timeout, what=what, details=lambda: node.agent.log_tail(30))
+
+
+def test_bound_port_is_steered_then_advertised(node: Node):
+    _wait(lambda: {f"{VM4}/32", f"{VM6}/128"} <= node.dummy(), "VM IPs on the dummy", node)
+    rules = node.ip("rule", "show")
+    # iproute2 names table 200 from the rt_tables drop-in ovnbgp wrote.
+    assert f"to {VM4} lookup br-ex proto 240" in rules, rules
+    assert f"to {VM6} lookup br-ex proto 240" in node.ip("-6", "rule", "show")
+    routes = node.ip("route", "show", "table", "200")
+    assert "default dev br-ex proto 240 scope link" in routes, routes
+    assert "1.1.1.1/32" in node.ip("addr", "show", "dev", "br-ex")
+    flows = node.ovs.ofctl("dump-flows", "br-ex", "cookie=0x6f766e626770/-1")
+    assert flows.count("mod_dl_dst") == 2, flows
+    wait_bgp_prefix(node.leaf, f"{VM4}/32", timeout=60)
+    wait_bgp_prefix(node.leaf, f"{VM6}/128", afi="ipv6", timeout=60)
+    # The bridge IP is a connected route of the node, never advertised.
+    assert "1.1.1.1/32" not in bgp_prefixes(node.leaf, "ipv4")
+
+
+def test_unbind_withdraws_then_removes_steering(node: Node):
+    _wait(lambda: f"{VM4}/32" in node.dummy(), "VM IP on the dummy", node)
+    node.ovn.sbctl("lsp-unbind", "vm1")
+    _wait(lambda: not node.dummy() & {f"{VM4}/32", f"{VM6}/128"}, "VM IPs off the dummy", node)
+    wait_bgp_prefix(node.leaf, f"{VM4}/32", present=False, timeout=60)
+    _wait(lambda: f"to {VM4} " not in node.ip("rule", "show"), "the rule removed", node)
+    node.ovn.sbctl("lsp-bind", "vm1", "ch1")
+    _wait(lambda: f"{VM4}/32" in node.dummy(), "VM IP back on the dummy", node)
+    wait_bgp_prefix(node.leaf, f"{VM4}/32", timeout=60)
+
+
+def test_status_metrics_and_verify(node: Node):
+    _wait(lambda: f"{VM4}/32" in node.dummy(), "VM IP on the dummy", node)
+    wait_bgp_prefix(node.leaf, f"{VM4}/32", timeout=60)
+    st = node.agent.status()
+    assert st["running"] and st["connected"] == {"sb": True, "ovs": True}, st
+    assert st["exposures"]["provider-vm"] == 2, st
+    assert st["last_sync"]["at"] > 0 and st["syncs"] >= 1
+    assert any(p["state"] == "Established" for p in st["peers"]), st["peers"]
+    text = node.agent.cli("status").stdout
+    assert "running, pid" in text and "provider-vm 2" in text, text
+    metrics = run(netns_argv(["curl", "-s", f"http://{METRICS}/metrics"], node.ns.name),
+                  check=False).stdout if _have("curl") else _fetch(node, f"http://{METRICS}/metrics")
+    assert 'ovnbgp_exposures{kind="provider-vm"} 2.0' in metrics, metrics[:2000]
+    assert 'ovnbgp_db_connected{db="sb"} 1.0' in metrics
+    assert "ovnbgp_reconcile_duration_seconds_count" in metrics
+    v = node.agent.cli("verify")
+    assert v.returncode == 0, v.stdout + v.stderr
+    vj = json.loads(node.agent.cli("verify", "--json").stdout)
+    assert vj["ok"] is True, vj
+
+
+def test_restart_adopts_without_touching_addresses(node: Node):
+    """SIGKILL + restart: no address leaves the dummy, no rule is deleted, nothing flaps."""
+    _wait(lambda: {f"{VM4}/32", f"{VM6}/128"} <= node.dummy(), "VM IPs on the dummy", node)
+    before = node.dummy()
+    mon = subprocess.Popen(netns_argv(["ip", "monitor", "address", "rule", "route"], node.ns.name),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        node.agent.kill()
+        assert node.dummy() == before  # a crash changes nothing on the node
+        node.agent.start(timeout=90)
+        time.sleep(2)
+    finally:
+        mon.terminate()
+        out = mon.communicate(timeout=10)[0]
+    deleted = [ln for ln in out.splitlines() if ln.startswith("Deleted")]
+    assert not deleted, out
+    assert node.dummy() == before
+    assert node.leaf_has(f"{VM4}/32")
+
+
+def _have(tool: str) -> bool:
+    import shutil
+
+    return shutil.which(tool) is not None
+
+
+def _fetch(node: Node, url: str) -> str:
+    code = f"import urllib.request,sys; sys.stdout.write(urllib.request.urlopen({url!r}).read().decode())"
+    import sys
+
+    return run(netns_argv([sys.executable, "-c", code], node.ns.name)).stdout
