@@ -13,8 +13,8 @@ namespace with a provider bridge each time:
 - restart: a fresh KernelReconciler's observe() + diff() on the applied namespace (what an
   agent restart costs; the plan must come out empty);
 - lookup: the kernel's route lookup for a destination that is not exposed (RTM_GETROUTE,
-  2000 of them pipelined, per lookup), and in brackets how much more it costs than in the
-  empty namespace: what every packet to or through the node that ovnbgp does not steer
+  2000 of them pipelined, best of 5 rounds, per lookup), and in brackets how much more it
+  costs than in the empty namespace: what every packet to or through the node that ovnbgp does not steer
   pays, since with "rules" steering the kernel walks one ip rule per exposure first.
 Exposures are half IPv4 /32, half IPv6 /128, plus one cr-lrp and one tenant subnet (the
 shape of tests/integration/test_kernel_netlink.py). Each figure is the median of --repeat
@@ -143,8 +143,9 @@ def run_ovnbgp(ns: str, d: DesiredState, workdir: Path) -> dict[str, float]:
             "lookup": lookup_cost(ns)}
 
 
-def lookup_cost(ns: str, count: int = 2000) -> float:
-    """Seconds per kernel route lookup of an address nobody routes (198.51.100.7)."""
+def lookup_cost(ns: str, count: int = 2000, rounds: int = 5) -> float:
+    """Seconds per kernel route lookup of an address nobody routes (198.51.100.7): the best
+    of `rounds` rounds (the least disturbed by other load)."""
     m = rtmsg()
     m["family"] = socket.AF_INET
     m["dst_len"] = 32
@@ -157,9 +158,12 @@ def lookup_cost(ns: str, count: int = 2000) -> float:
     nl = NetlinkTransport(ns)
     try:
         nl.execute([data] * 50)  # warm up
-        t = time.perf_counter()
-        nl.execute([data] * count)
-        return (time.perf_counter() - t) / count
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            nl.execute([data] * count)
+            best = min(best, (time.perf_counter() - t) / count)
+        return best
     finally:
         nl.close()
 
@@ -170,7 +174,7 @@ def bench(sizes: list[int], modes: list[str], repeat: int) -> None:
     print(f"kernel {os.uname().release}{' (User-Mode Linux, 1 CPU)' if in_uml() else ''}; "
           f"ovnbgp's pipelined pyroute2 socket vs iproute2 -batch; median of {repeat}", flush=True)
     print(f"{'exposures':>9} {'steering':>8} {'objects':>8} {'ip -batch':>10} {'ovnbgp cold':>12} "
-          f"{'ratio':>6}   {'observe':>8} {'diff':>6} {'apply':>7} {'restart':>8} {'lookup':>9}",
+          f"{'ratio':>6}   {'observe':>8} {'diff':>6} {'apply':>7} {'restart':>8}   lookup (vs empty ns)",
           flush=True)
     ns = "ovnbgp-bench"
     with tempfile.TemporaryDirectory(prefix="ovnbgp-bench.") as tmp:
@@ -191,7 +195,7 @@ def bench(sizes: list[int], modes: list[str], repeat: int) -> None:
                 r = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
                 print(f"{n:>9} {mode:>8} {int(r['changes']):>8} {floor:>9.2f}s {r['cold']:>11.2f}s "
                       f"{r['cold'] / floor:>5.2f}x   {r['observe']:>7.2f}s {r['diff']:>5.2f}s "
-                      f"{r['apply']:>6.2f}s {r['restart']:>7.2f}s {r['lookup'] * 1e6:>9.1f}us ({r['extra'] * 1e6:+6.1f}us)",
+                      f"{r['apply']:>6.2f}s {r['restart']:>7.2f}s {r['lookup'] * 1e6:>7.1f}us ({r['extra'] * 1e6:+.1f}us)",
                       flush=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
