@@ -4,7 +4,7 @@ VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: deps test test-unit test-integration test-vm demo bench clean
+.PHONY: deps test test-unit test-integration test-vm demo bench bench-kernel clean
 
 deps:
 	VENV=$(VENV) bash scripts/install-deps
@@ -21,6 +21,10 @@ test-integration: deps
 
 test-vm: deps
 	$(PY) -m tests.vm.runner
+
+# Kernel reconciler vs ip -batch at 1k/10k exposures, both steering modes (boots UML; ~2-3 min).
+bench-kernel: deps
+	$(PY) bench/bench_kernel.py
 
 clean:
 	rm -rf .pytest_cache .hypothesis build *.egg-info
