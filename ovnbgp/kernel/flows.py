@@ -260,10 +260,13 @@ class FlowReconciler:
         seen before by this reconciler. `ofports`: patch port name -> ofport."""
         specs = desired.flows if isinstance(desired, DesiredState) else frozenset(desired)
         validate(specs)
-        names = {s.bridge for s in specs} | set(bridges) | self.seen_bridges
-        for b in names:
-            if not IFNAME_RE.match(b):
-                raise FlowInputError([f"bridge {b!r}: not a valid bridge name"])
+        extra = set()
+        for b in set(bridges):
+            if isinstance(b, str) and IFNAME_RE.match(b):
+                extra.add(b)
+            else:  # only looked at for stale flows: skip it, do not stop the others
+                log.warning("flows: bridge name %r is not valid; not looked at", b)
+        names = {s.bridge for s in specs} | extra | self.seen_bridges
         st = FlowState()
         for b in sorted(names):
             cp = self._run([self.ofctl, f"--timeout={self.timeout}", "--no-stats", "--no-names",

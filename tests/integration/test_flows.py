@@ -151,6 +151,11 @@ def test_switch_without_bundles_still_gets_its_flows(ovs_node, bridge, rec):
     assert res.ok and len(res.removed) == 2 and ours(ovs_node, bridge) == set()
 
 
+def test_odd_extra_bridge_name_is_skipped(ovs_node, bridge, rec):
+    res = rec.reconcile(want(bridge), bridges=[bridge, "a-name-far-too-long-for-linux", "x y"])
+    assert res.ok and len(ours(ovs_node, bridge)) == 2
+
+
 def test_invalid_spec_changes_nothing(ovs_node, bridge, rec):
     bad = DesiredState(flows=want(bridge).flows | {FlowSpec(bridge, patch_name("a"), "fa:16:3e:00:00:01,drop")})
     with pytest.raises(FlowInputError):
