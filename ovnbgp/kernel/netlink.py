@@ -92,7 +92,7 @@ from ovnbgp.kernel.objects import (
     RuleOp,
     SteeringOp,
 )
-from ovnbgp.kernel.settings import KernelSettings
+from ovnbgp.kernel.settings import KernelSettings, valid_ifname
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,9 @@ class KernelReconciler:
             if n is not None and (n.protocol == proto or n.dev in devs):
                 st.neighbours[n.key] = n
 
-        present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name} if d in st.links]
+        # (names are checked before they become /proc/sys paths: diff() validates later)
+        present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name}
+                           if d in st.links and valid_ifname(d)]
         st.sysctls = sysctl.read(sysctl.desired(present_bridges) or sysctl.GLOBAL, self.netns)
         self._observed = st
         self._cache_ok = True
