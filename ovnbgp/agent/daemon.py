@@ -11,8 +11,10 @@ Start-up, in order (design.md "Architecture"):
  4. one full reconcile: the kernel reconciler observes what is on the node and adopts it (no
     flush, nothing deleted and re-added), removing only stale objects ovnbgp owns.
 Then events (IDL threads) mark keys dirty in the WorkQueue; the loop takes debounced batches and
-reconciles the dirty keys through ModelCache.update(); a periodic full resync, a reconnect or a
-SIGHUP runs the same path with a rebuilt model. Every loop turn (at most `TICK` apart) also
+reconciles the dirty keys through ModelCache.update(); a periodic full resync, a reconnect, a
+SIGHUP or a SIGUSR1 (a full resync now, config unchanged) runs the same path with a rebuilt model.
+Each sync's wall and CPU time (process_time: every thread of the agent, not its children such as
+frr-reload.py) go to the log and the status record. Every loop turn (at most `TICK` apart) also
 checks FRR for a restart (re-applies its config), the OVS flows for a vswitchd restart, and the
 kernel link monitor for a provider bridge that appeared.
 
@@ -84,6 +86,7 @@ class Agent:
         signal.signal(signal.SIGTERM, lambda *_: self.stop("SIGTERM"))
         signal.signal(signal.SIGINT, lambda *_: self.stop("SIGINT"))
         signal.signal(signal.SIGHUP, lambda *_: self._request_reload())
+        signal.signal(signal.SIGUSR1, lambda *_: self.queue.request_full("SIGUSR1"))
 
     def stop(self, why: str = "stop") -> None:
         LOG.info("%s: stopping; the node keeps what it has", why)
@@ -215,6 +218,7 @@ class Agent:
     def reconcile(self, batch: Batch) -> DesiredState:
         """Bring the node to the desired state for this batch (full or the dirty keys)."""
         started = time.monotonic()
+        cpu_started = time.process_time()
         trigger = "resync" if batch.full else "event"
         with self._causes_lock:
             causes, self._key_causes = self._key_causes, {}
@@ -231,15 +235,17 @@ class Agent:
         self._apply_flows(desired, trigger, changes)
         self._apply_kernel(desired, previous, causes, batch, changes)
         duration = time.monotonic() - started
+        cpu = time.process_time() - cpu_started
         self.metrics.reconcile_seconds.labels(trigger).observe(duration)
         self.metrics.last_sync.set(time.time())
         self._update_counts(desired)
         self.status.last_sync = status_mod.SyncInfo(at=time.time(), duration=round(duration, 4),
-                                                   trigger=trigger, changes=dict(changes))
+                                                   trigger=trigger, changes=dict(changes),
+                                                   cpu=round(cpu, 4))
         self.status.syncs += 1
         if changes or batch.full:
-            LOG.info("reconciled (%s%s) in %.3fs: %s", trigger,
-                     f": {', '.join(batch.reasons)}" if batch.reasons else "", duration,
+            LOG.info("reconciled (%s%s) in %.3fs (%.3fs CPU): %s", trigger,
+                     f": {', '.join(batch.reasons)}" if batch.reasons else "", duration, cpu,
                      ", ".join(f"{k}={v}" for k, v in sorted(changes.items())) or "no change")
         self._write_status()
         return desired

@@ -21,6 +21,7 @@ class SyncInfo:
     duration: float = 0.0
     trigger: str = ""
     changes: dict[str, int] = field(default_factory=dict)
+    cpu: float = 0.0  # CPU seconds of the agent process (all threads) during this sync
 
 
 @dataclass
