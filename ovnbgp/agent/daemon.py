@@ -47,6 +47,8 @@ LOG = logging.getLogger("ovnbgp.agent")
 TICK = 1.0  # seconds between housekeeping checks (FRR restart, flows, links)
 FLOW_CHECK_INTERVAL = 5.0  # seconds between dumps of our flows (a vswitchd restart wipes them)
 START_RETRY = 5.0
+RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full)
+EVENTS_GRACE = 0.2  # seconds to let the named events of a batch run (their names are the causes)
 
 
 def ovs_tool_env(ovs_remote: str) -> dict[str, str] | None:
@@ -79,6 +81,9 @@ class Agent:
         self.frr = None
         self._desired = DesiredState()
         self._next_flow_check = 0.0
+        self._retry_at: float | None = None  # a full reconcile is due then (after failures)
+        self._errors_this_sync = 0
+        self._frr_restarts_counted = 0
 
     # --- signals -----------------------------------------------------------------------------
 
@@ -185,8 +190,8 @@ class Agent:
                 break
             if self._reload_requested:
                 self._reload_requested = False
-                self._reload_config()
-                continue
+                if self._reload_config():
+                    continue  # a full reconcile ran: it covered this batch's keys too
             self._housekeeping()
             if batch is not None and not batch.empty:
                 self.reconcile(batch)
@@ -214,26 +219,49 @@ class Agent:
             self._apply_flows(self._desired, "flow check")
         for db, up in (("sb", self.watcher.sb_connected), ("ovs", self.watcher.ovs_connected)):
             self.metrics.db_connected.labels(db).set(1 if up else 0)
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            self.queue.request_full("retry after errors")
 
     def reconcile(self, batch: Batch) -> DesiredState:
         """Bring the node to the desired state for this batch (full or the dirty keys)."""
         started = time.monotonic()
         cpu_started = time.process_time()
         trigger = "resync" if batch.full else "event"
+        self._errors_this_sync = 0
+        if not batch.full and self.watcher.events:
+            # The named events of this batch run in ovsdbapp's thread; a moment lets them
+            # record their names as the causes of the changes logged below.
+            self.watcher.events_idle(EVENTS_GRACE)
         with self._causes_lock:
             causes, self._key_causes = self._key_causes, {}
+        default_cause = (", ".join(batch.reasons) or "resync") if batch.full else (
+            ", ".join(sorted(batch.causes)) or "event")
         previous = self._desired
-        if batch.full:
-            self.cache.rebuild(self.watcher.snapshot())
-            if self.frr is not None and "start" not in batch.reasons:
+        try:
+            if batch.full:
+                self.cache.rebuild(self.watcher.snapshot())
+            else:
+                self.cache.update(self.watcher.changes(k for k in batch.keys if isinstance(k, str)))
+        except Exception as e:  # a model bug must not kill the agent: the node keeps its state
+            LOG.exception("desired state not computed (%s); the node is left as it is", e)
+            self._error("model", str(e))
+            self._retry_at = time.monotonic() + RETRY_AFTER_ERROR
+            self._write_status()
+            return self._desired
+        if batch.full and self.frr is not None and "start" not in batch.reasons:
+            try:
                 self._record_frr(self.frr.check_drift())
-        else:
-            self.cache.update(self.watcher.changes(k for k in batch.keys if isinstance(k, str)))
+            except Exception as e:
+                LOG.error("FRR drift check failed: %s", e)
+                self._error("frr", str(e))
         desired = self.cache.state
         self._desired = desired
         changes: Counter = Counter()
         self._apply_flows(desired, trigger, changes)
-        self._apply_kernel(desired, previous, causes, batch, changes)
+        self._apply_kernel(desired, previous, causes, default_cause, batch, changes)
+        if self._errors_this_sync and self._retry_at is None:
+            self._retry_at = time.monotonic() + RETRY_AFTER_ERROR
         duration = time.monotonic() - started
         cpu = time.process_time() - cpu_started
         self.metrics.reconcile_seconds.labels(trigger).observe(duration)
@@ -250,14 +278,19 @@ class Agent:
         self._write_status()
         return desired
 
+    def _error(self, target: str, message: str) -> None:
+        self.metrics.apply_errors.labels(target).inc()
+        self.status.add_error(target, message)
+        self._errors_this_sync += 1
+
     def _apply_kernel(self, desired: DesiredState, previous: DesiredState,
-                      causes: dict[Hashable, str], batch: Batch, changes: Counter) -> None:
+                      causes: dict[Hashable, str], default_cause: str, batch: Batch,
+                      changes: Counter) -> None:
         try:
             plan, result = self.kernel.reconcile(desired, refresh=batch.full)
-        except OSError as e:
+        except Exception as e:  # netlink dump failed, invalid input: nothing was changed
             LOG.error("kernel reconcile failed: %s", e)
-            self.metrics.apply_errors.labels("kernel").inc()
-            self.status.add_error("kernel", str(e))
+            self._error("kernel", str(e))
             return
         by_prefix = {e.prefix: e for e in desired.exposures}
         old_by_prefix = {e.prefix: e for e in previous.exposures}
@@ -273,26 +306,25 @@ class Agent:
             if role == "dummy":
                 prefix = op.address.network
                 exp = (by_prefix if verb == "add" else old_by_prefix).get(prefix)
-                self._log_exposure(verb, prefix, exp, causes)
+                self._log_exposure(verb, prefix, exp, causes, default_cause)
             else:
                 LOG.debug("kernel: %s", op.describe())
         for op, why in result.failed:
             LOG.error("kernel: %s failed: %s", op.describe(), why)
-            self.metrics.apply_errors.labels("kernel").inc()
-            self.status.add_error("kernel", f"{op.describe()}: {why}")
+            self._error("kernel", f"{op.describe()}: {why}")
         for op, why in result.held:
             LOG.warning("kernel: %s held back: %s", op.describe(), why)
         self.status.waiting = [n.describe() if hasattr(n, "describe") else str(n)
                                for n in plan.notices]
 
     def _log_exposure(self, verb: str, prefix, exp: Exposure | None,
-                      causes: dict[Hashable, str]) -> None:
+                      causes: dict[Hashable, str], default_cause: str = "resync") -> None:
         what = "exposed" if verb == "add" else "withdrawn"
         if exp is None:
             LOG.info("%s %s (stale, not in the desired state)", what, prefix,
                      extra={"fields": {"change": what, "prefix": str(prefix)}})
             return
-        cause = causes.get(exp.row, "resync")
+        cause = causes.get(exp.row, default_cause)
         LOG.info("%s %s (%s, port %s, bridge %s, cause %s)", what, prefix, exp.kind.value,
                  exp.port, exp.bridge, cause,
                  extra={"fields": {"change": what, "prefix": str(prefix), "kind": exp.kind.value,
@@ -307,15 +339,13 @@ class Agent:
                                           ofports=ofports)
         except Exception as e:  # ovs-ofctl missing or vswitchd down: retried on the next check
             LOG.error("flows reconcile failed: %s", e)
-            self.metrics.apply_errors.labels("flows").inc()
-            self.status.add_error("flows", str(e))
+            self._error("flows", str(e))
             return
         added = len(getattr(result, "added", ()) or ())
         removed = len(getattr(result, "removed", ()) or ())
         for err in getattr(result, "errors", ()) or ():
             LOG.error("flows: %s", err)
-            self.metrics.apply_errors.labels("flows").inc()
-            self.status.add_error("flows", str(err))
+            self._error("flows", str(err))
         if added or removed:
             LOG.info("flows (%s): %d installed, %d removed", trigger, added, removed)
             self.metrics.changes.labels("flows", "add").inc(added)
@@ -326,17 +356,19 @@ class Agent:
 
     # --- config reload -------------------------------------------------------------------------
 
-    def _reload_config(self) -> None:
-        """SIGHUP: a new config applies in full; a bad one is refused and the old one stays."""
+    def _reload_config(self) -> bool:
+        """SIGHUP: a new config applies in full; a bad one is refused and the old one stays.
+        True when a full reconcile ran."""
         try:
             new = config_mod.load(self.config_path, missing_ok=self.config_path is None)
         except config_mod.ConfigError as e:
             LOG.error("SIGHUP: config not reloaded, keeping the running one: %s", e)
             self.status.add_error("config", str(e))
-            return
+            self._write_status()
+            return False
         if new == self.cfg:
             LOG.info("SIGHUP: config unchanged")
-            return
+            return False
         LOG.info("SIGHUP: config reloaded")
         self.cfg = new
         self.queue.debounce = new.agent.debounce
@@ -347,6 +379,7 @@ class Agent:
         self._build_reconcilers()
         self.cache = ModelCache(self.watcher.snapshot(), new)
         self.reconcile(Batch(full=True, reasons=["SIGHUP"]))
+        return True
 
     # --- reporting -----------------------------------------------------------------------------
 
@@ -362,9 +395,9 @@ class Agent:
         if not result.ok:
             self.status.add_error("frr", result.message)
         restarts = getattr(self.frr, "restarts_detected", 0)
-        seen = self.metrics.frr_restarts._value.get()
-        if restarts > seen:
-            self.metrics.frr_restarts.inc(restarts - seen)
+        if restarts > self._frr_restarts_counted:
+            self.metrics.frr_restarts.inc(restarts - self._frr_restarts_counted)
+            self._frr_restarts_counted = restarts
 
     def _update_counts(self, desired: DesiredState) -> None:
         counts = Counter(e.kind for e in desired.exposures)
