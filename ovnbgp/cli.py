@@ -175,5 +175,36 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
     ctx.exit(commands.status(_load_config(ctx), as_json))
 
 
+@main.command("plan")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@click.option("--timeout", type=float, default=30.0, show_default=True,
+              help="Seconds to wait for the SB and local OVS DB dumps.")
+@click.pass_context
+def plan_command(ctx: click.Context, as_json: bool, timeout: float) -> None:
+    """Show what a reconcile would change now (kernel, OVS flows, FRR); change nothing.
+
+    Safe while the agent runs. Exit 0 when nothing would change, 1 when changes are pending,
+    3 when OVN or a target cannot be read.
+    """
+    from ovnbgp.agent import commands
+
+    ctx.exit(commands.plan(_load_config(ctx), as_json, timeout))
+
+
+@main.command("cleanup")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def cleanup_command(ctx: click.Context, yes: bool, as_json: bool) -> None:
+    """Remove everything ovnbgp owns: withdraw, steering, flows, FRR config, VRF and dummy.
+
+    Refuses while the agent runs. FRR gets back the config it had before ovnbgp (if one was
+    saved), else an empty one; sysctls are left as they are. Exit 0 when done, 1 otherwise.
+    """
+    from ovnbgp.agent import commands
+
+    ctx.exit(commands.cleanup(_load_config(ctx), yes, as_json))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,4 +1,9 @@
-"""The operations commands behind the CLI: run, status, plan, cleanup."""
+"""The operations commands behind the CLI: run, status, plan, cleanup.
+
+Exit codes: 0 ok; 1 "not ok" (status: agent not running or a DB not connected; plan: changes
+are pending; cleanup: aborted, refused or a step failed); 3 the state could not be read (plan:
+OVN or a target unreadable); 4 another agent holds the lock (run).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ LOG = logging.getLogger("ovnbgp")
 
 EXIT_OK = 0
 EXIT_NOT_OK = 1
+EXIT_UNREADABLE = 3
 EXIT_ALREADY_RUNNING = 4
 
 
@@ -110,3 +116,60 @@ def status(cfg: config_mod.Config, as_json: bool) -> int:
             click.echo(f"bgp peer:   {p['peer']} {p['state']} ({'/'.join(p['families'])}, "
                        f"received {p['prefixes_received']}, sent {p['prefixes_sent']})")
     return EXIT_OK if running and connected else EXIT_NOT_OK
+
+
+def plan(cfg: config_mod.Config, as_json: bool, timeout: float) -> int:
+    """What a reconcile would change now, per target; changes nothing."""
+    from ovnbgp.agent.operations import make_plan
+    from ovnbgp.agent.ovn import OvnError
+
+    try:
+        report = make_plan(cfg, timeout)
+    except OvnError as e:
+        click.echo(f"ovnbgp plan: cannot read OVN: {e}", err=True)
+        return EXIT_UNREADABLE
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(report.text(), nl=False)
+    if report.errors:
+        return EXIT_UNREADABLE
+    return EXIT_NOT_OK if report.changes else EXIT_OK
+
+
+def cleanup(cfg: config_mod.Config, yes: bool, as_json: bool) -> int:
+    """Remove everything ovnbgp owns, in the safe order, after confirmation (or --yes)."""
+    from ovnbgp.agent.lockfile import AlreadyRunning, LockFile
+    from ovnbgp.agent.operations import cleanup_plan, run_cleanup
+    from ovnbgp.kernel.netlink import KernelReconciler
+
+    lock = LockFile(cfg.agent.lock_file)
+    try:
+        lock.acquire()  # held throughout: no agent can start meanwhile
+    except AlreadyRunning as e:
+        click.echo(f"ovnbgp cleanup: the agent is running ({e}); stop it first, or it puts "
+                   "everything back", err=True)
+        return EXIT_NOT_OK
+    try:
+        with KernelReconciler(cfg) as rec:
+            cp = cleanup_plan(cfg, rec)
+            if not as_json:
+                click.echo("ovnbgp cleanup will remove, in this order:")
+                for line in cp.lines():
+                    click.echo(line)
+            if not yes:
+                if not click.confirm("Remove all of it?", default=False, err=True):
+                    click.echo("ovnbgp cleanup: nothing changed", err=True)
+                    return EXIT_NOT_OK
+            result = run_cleanup(cfg, rec, cp)
+    finally:
+        lock.release()
+    if as_json:
+        click.echo(json.dumps({"ok": result.ok, "plan": cp.to_dict(),
+                               "steps": [{"step": s, "ok": ok, "message": m}
+                                         for s, ok, m in result.steps]}, indent=2))
+    else:
+        for step, ok, message in result.steps:
+            click.echo(f"{step}: {'ok' if ok else 'FAILED'}: {message}")
+        click.echo("sysctls (ip_forward, rp_filter, proxy_arp/ndp) were left as they are")
+    return EXIT_OK if result.ok else EXIT_NOT_OK

@@ -113,6 +113,30 @@ class OvnCentral:
             shutil.rmtree(self.rundir, ignore_errors=True)
             self.rundir = None
 
+    # --- SB outage (fault tests) ----------------------------------------------------------
+
+    @property
+    def sb_db_path(self) -> Path:
+        return self.workdir / "ovnsb_db.db"
+
+    def stop_sb(self) -> None:
+        """Stop only the SB ovsdb-server (an outage): its DB file is kept, northd keeps
+        running and reconnects, clients see the connection drop."""
+        self.daemons["ovsdb-server-sb"].stop()
+
+    def sb_transact(self, *ops: dict) -> str:
+        """Change the SB DB file while its server is stopped (`ovsdb-tool transact`): a change
+        clients can only learn about when they reconnect. Each op is an OVSDB operation."""
+        import json
+
+        return run(["ovsdb-tool", "transact", str(self.sb_db_path),
+                    json.dumps(["OVN_Southbound", *ops])], env=self.env).stdout
+
+    def start_sb(self, timeout: float = 20) -> None:
+        """Start the SB ovsdb-server again after stop_sb(): same DB file, same socket."""
+        sock = self._sock("ovnsb_db.sock")
+        self.daemons["ovsdb-server-sb"].start(lambda: socket_ready(sock), timeout)
+
     def __enter__(self) -> "OvnCentral":
         return self.start()
 
