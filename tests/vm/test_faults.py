@@ -1,0 +1,623 @@
+"""Faults the agent must survive, on one shared topology (tests run in order, each leaves the
+node converged):
+
+  SIGKILL under load + restart, SB ovsdb-server down for 30 s (with changes made meanwhile),
+  FRR restarted and bgpd killed alone, ovs-vswitchd restarted, 1,000 random bind/unbind/FIP/
+  router attach/detach operations; and an operator's own rule, route and neighbour survive all.
+
+The node: a network namespace with a netdev OVS (br-int, br-ex and the localnet patch pair),
+its FRR driven by the agent, and a leaf FRR in another namespace as the BGP peer. Real OVN
+NB/SB/northd; ports are bound with `ovn-sbctl lsp-bind` (tests/vm/test_agent_lab.py runs a real
+ovn-controller). "Withdrawn at the peer" is counted from the leaf's own BGP log (`debug bgp
+updates in`: one "rcvd UPDATE about P -- withdrawn" line per withdrawn prefix).
+
+The test keeps its own model of the OVN world (`World`) and derives the expected exposures from
+it independently of the agent's model; the agent's `ovnbgp desired`/`ovnbgp plan` are checked
+against the node as well.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ovnbgp.frr.verify import read_dummy_prefixes
+from tests.harness.agent import AgentProcess
+from tests.harness.frr import FrrInstance, bgp_prefixes, wait_bgp_established
+from tests.harness.netns import Netns, unique_name, veth
+from tests.harness.ovn import OvnCentral
+from tests.harness.ovs import OvsNode
+from tests.harness.proc import netns_argv, run, wait_for
+
+NODE_AS, LEAF_AS = 64999, 65000
+NODE_IP, LEAF_IP = "100.66.0.1", "100.66.0.2"
+METRICS = "127.0.0.1:9476"
+CRLRP_IP = "172.24.4.146"
+PROVIDER = [f"pv{i}" for i in range(12)]
+TENANTS = (1, 2)
+TENANT_VMS = {t: [f"tv{t}_{i}" for i in range(3)] for t in TENANTS}
+FIPS = [f"172.24.4.{200 + i}" for i in range(4)]
+COOKIE = "0x6f766e626770"
+
+# The operator's own objects (not ovnbgp's): one in ovnbgp's bridge table at ovnbgp's rule
+# priority, a route in that table and a permanent neighbour. They must survive everything.
+OPERATOR_RULE = ("to", "198.18.7.7", "lookup", "200", "priority", "32000")
+OPERATOR_ROUTE = ("198.18.5.0/24", "via", LEAF_IP, "dev", "to-leaf", "table", "200")
+OPERATOR_NEIGH = ("100.66.0.3", "lladdr", "02:00:00:00:00:09", "dev", "to-leaf", "nud", "permanent")
+
+LEAF_CONFIG = f"""\
+frr defaults traditional
+hostname leaf
+log stdout debugging
+debug bgp updates in
+!
+router bgp {LEAF_AS}
+ bgp router-id {LEAF_IP}
+ no bgp ebgp-requires-policy
+ timers bgp 3 9
+ neighbor {NODE_IP} remote-as {NODE_AS}
+ neighbor {NODE_IP} timers connect 1
+ neighbor {NODE_IP} advertisement-interval 0
+ address-family ipv6 unicast
+  neighbor {NODE_IP} activate
+ exit-address-family
+!
+"""
+
+SNIPPET = f"""\
+router bgp {NODE_AS}
+ timers bgp 3 9
+ neighbor ovnbgp-leaves timers connect 1
+ neighbor ovnbgp-leaves advertisement-interval 0
+exit
+"""
+
+
+def pv_ips(port: str) -> tuple[str, str]:
+    i = int(port[2:])
+    return f"172.24.4.{10 + i}", f"2001:db8::{10 + i:x}"
+
+
+def pv_mac(port: str) -> str:
+    return f"fa:16:3e:00:01:{int(port[2:]):02x}"
+
+
+def tv_ip(port: str) -> str:
+    t, i = port[2:].split("_")
+    return f"10.0.{t}.{10 + int(i)}"
+
+
+def tv_mac(port: str) -> str:
+    t, i = port[2:].split("_")
+    return f"fa:16:3e:00:{int(t) + 1:02x}:{int(i):02x}"
+
+
+# --- the test's own model of OVN ----------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """What the test has made OVN say; `expected()` is what ch1 must expose."""
+
+    bound: dict[str, str | None] = field(default_factory=dict)  # port -> chassis
+    attached: set[int] = field(default_factory=set)  # tenant networks on r1
+    fips: dict[str, str] = field(default_factory=dict)  # floating IP -> tenant VM port
+    deleted: set[str] = field(default_factory=set)  # provider ports removed from the NB
+
+    def expected(self) -> set[str]:
+        out = {f"{CRLRP_IP}/32"}
+        for p in PROVIDER:
+            if p not in self.deleted and self.bound.get(p) == "ch1":
+                v4, v6 = pv_ips(p)
+                out |= {f"{v4}/32", f"{v6}/128"}
+        for t in self.attached:
+            out.add(f"10.0.{t}.0/24")
+            out |= {f"{tv_ip(p)}/32" for p in TENANT_VMS[t] if self.bound.get(p)}
+        out |= {f"{ip}/32" for ip, p in self.fips.items() if self.bound.get(p) == "ch1"}
+        return out
+
+
+def attach_cmds(t: int) -> list[list[str]]:
+    return [["lrp-add", "r1", f"lrp-t{t}", f"00:00:00:00:f{t}:01", f"10.0.{t}.1/24"],
+            ["lsp-add", f"t{t}", f"rp-t{t}"], ["lsp-set-type", f"rp-t{t}", "router"],
+            ["lsp-set-addresses", f"rp-t{t}", "router"],
+            ["lsp-set-options", f"rp-t{t}", f"router-port=lrp-t{t}"]]
+
+
+def detach_cmds(t: int) -> list[list[str]]:
+    return [["lrp-del", f"lrp-t{t}"], ["lsp-del", f"rp-t{t}"]]
+
+
+def fip_set_cmds(ip: str, port: str) -> list[list[str]]:
+    mac = f"fa:16:3e:00:99:{int(ip.rsplit('.', 1)[1]) - 200:02x}"
+    return [["lr-nat-add", "r1", "dnat_and_snat", ip, tv_ip(port), port, mac]]
+
+
+def fip_unset_cmds(ip: str) -> list[list[str]]:
+    return [["lr-nat-del", "r1", "dnat_and_snat", ip]]
+
+
+def joined(cmds: list[list[str]]) -> list[str]:
+    out: list[str] = []
+    for c in cmds:
+        if out:
+            out.append("--")
+        out += c
+    return out
+
+
+# --- the topology --------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    work: Path
+    ns: Netns
+    leaf_ns: Netns
+    ovn: OvnCentral
+    ovs: OvsNode
+    frr: FrrInstance
+    leaf: FrrInstance
+    agent: AgentProcess
+    world: World
+
+    def ip(self, *args: str) -> str:
+        return self.ns.run("ip", *args).stdout
+
+    def dummy(self) -> set[str]:
+        return {str(p) for p in read_dummy_prefixes("ovn", netns=self.ns.name) or ()}
+
+    def leaf_table(self) -> set[str]:
+        return set(bgp_prefixes(self.leaf, "ipv4")) | set(bgp_prefixes(self.leaf, "ipv6"))
+
+    def leaf_log_size(self) -> int:
+        return self.leaf.log_path("bgpd").stat().st_size
+
+    def withdrawals_since(self, offset: int) -> list[str]:
+        """Prefixes the leaf received a BGP withdrawal for since `offset` of its bgpd log."""
+        with open(self.leaf.log_path("bgpd"), "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        return [m.group(1) for m in re.finditer(r"rcvd UPDATE about (\S+).*?-- withdrawn", text)]
+
+    def sbctl_bind(self, port: str, chassis: str | None) -> None:
+        if chassis is None:
+            self.ovn.sbctl("lsp-unbind", port)
+        else:
+            self.ovn.sbctl("lsp-bind", port, chassis)
+        self.world.bound[port] = chassis
+
+    def metrics(self) -> str:
+        code = (f"import urllib.request,sys; sys.stdout.write(urllib.request.urlopen("
+                f"'http://{METRICS}/metrics').read().decode())")
+        import sys
+
+        return run(netns_argv([sys.executable, "-c", code], self.ns.name)).stdout
+
+    def details(self) -> str:
+        return (f"expected-dummy: {sorted(self.world.expected() - self.dummy())} missing, "
+                f"{sorted(self.dummy() - self.world.expected())} extra\n"
+                + self.agent.log_tail(40))
+
+    def wait_converged(self, timeout: float = 90) -> None:
+        """The dummy, then the peer, hold exactly the expected prefixes; `ovnbgp plan` finds
+        nothing to change on the node (kernel, flows, FRR)."""
+        want = self.world.expected()
+        wait_for(lambda: self.dummy() == want, timeout=timeout, what="dummy == expected",
+                 details=self.details)
+        wait_for(lambda: self.leaf_table() == want, timeout=timeout,
+                 what="peer's table == expected",
+                 details=lambda: f"missing {sorted(want - self.leaf_table())}, extra "
+                                 f"{sorted(self.leaf_table() - want)}")
+        last: list = []
+
+        def planned_nothing() -> bool:
+            cp = self.agent.cli("plan", "--json")
+            last[:] = [cp]
+            return cp.returncode == 0
+
+        wait_for(planned_nothing, timeout=timeout, what="`ovnbgp plan` exit 0",
+                 details=lambda: last[0].stdout + last[0].stderr if last else "")
+
+
+def _agent_config(work: Path, ovn: OvnCentral, ovs: OvsNode, frr: FrrInstance) -> str:
+    snippet = work / "snippet.conf"
+    snippet.write_text(SNIPPET)
+    return f"""
+[ovn]
+sb_remotes = ["{ovn.sb_remote}"]
+ovs_remote = "{ovs.remote}"
+[kernel]
+rt_tables_file = "{work / 'rt_tables.conf'}"
+[bgp]
+asn = {NODE_AS}
+router_id = "{NODE_IP}"
+snippet_file = "{snippet}"
+peers = [{{ address = "{LEAF_IP}", remote_as = {LEAF_AS} }}]
+[frr]
+vty_socket = "{frr.vty_dir}"
+config_file = "{frr.config_path}"
+daemons_file = "{work / 'daemons'}"
+[agent]
+state_dir = "{work / 'state'}"
+lock_file = "{work / 'ovnbgp.lock'}"
+metrics_listen = "{METRICS}"
+debounce = 0.1
+resync_interval = 30
+[log]
+level = "info"
+"""
+
+
+def _build_ovn(ovn: OvnCentral, world: World) -> None:
+    nb = ovn.nbctl
+    nb("ls-add", "public")
+    nb("lsp-add", "public", "ln-public", "--", "lsp-set-type", "ln-public", "localnet", "--",
+       "lsp-set-addresses", "ln-public", "unknown", "--",
+       "lsp-set-options", "ln-public", "network_name=public")
+    cmds = []
+    for p in PROVIDER:
+        v4, v6 = pv_ips(p)
+        cmds += [["lsp-add", "public", p], ["lsp-set-addresses", p, f"{pv_mac(p)} {v4} {v6}"]]
+    for t in TENANTS:
+        cmds.append(["ls-add", f"t{t}"])
+        for p in TENANT_VMS[t]:
+            cmds += [["lsp-add", f"t{t}", p], ["lsp-set-addresses", p, f"{tv_mac(p)} {tv_ip(p)}"]]
+    cmds += [["lr-add", "r1"],
+             ["lrp-add", "r1", "lrp-gw", "00:00:00:00:ff:01", f"{CRLRP_IP}/24"],
+             ["lrp-set-gateway-chassis", "lrp-gw", "ch1", "10"],
+             ["lsp-add", "public", "gw-port"], ["lsp-set-type", "gw-port", "router"],
+             ["lsp-set-addresses", "gw-port", "router"],
+             ["lsp-set-options", "gw-port", "router-port=lrp-gw", "nat-addresses=router"]]
+    for t in TENANTS:
+        cmds += attach_cmds(t)
+        world.attached.add(t)
+    nb(*joined(cmds))
+    ovn.sbctl("chassis-add", "ch1", "geneve", "127.0.0.1")
+    ovn.sbctl("chassis-add", "ch2", "geneve", "127.0.0.2")
+    ovn.sync()
+    binds = [["lsp-bind", "cr-lrp-gw", "ch1"]]
+    for p in PROVIDER[:4]:
+        binds.append(["lsp-bind", p, "ch1"])
+        world.bound[p] = "ch1"
+    for t in TENANTS:
+        binds.append(["lsp-bind", TENANT_VMS[t][0], "ch2"])
+        world.bound[TENANT_VMS[t][0]] = "ch2"
+    binds.append(["lsp-bind", TENANT_VMS[1][1], "ch1"])
+    world.bound[TENANT_VMS[1][1]] = "ch1"
+    ovn.sbctl(*joined(binds))
+    ovn.nbctl(*joined(fip_set_cmds(FIPS[0], TENANT_VMS[1][1])))
+    world.fips[FIPS[0]] = TENANT_VMS[1][1]
+
+
+@pytest.fixture(scope="module")
+def node(modprobe, tmp_path_factory) -> Iterator[Node]:
+    for mod in ("vrf", "dummy", "veth", "tun"):
+        modprobe(mod)
+    work = tmp_path_factory.mktemp("faults")
+    ns = Netns(unique_name("ovnbgp-fnode")).create()
+    leaf_ns = Netns(unique_name("ovnbgp-fleaf")).create()
+    ovn = OvnCentral(work / "ovn")
+    ovs = OvsNode(work / "ovs", netns=ns.name, datapath_type="netdev")
+    frr = FrrInstance(unique_name("fnode"), work / "frr-node", ns)
+    leaf = FrrInstance(unique_name("fleaf"), work / "frr-leaf", leaf_ns)
+    world = World()
+    agent = None
+    try:
+        veth(ns, "to-leaf", leaf_ns, "to-node")
+        ns.run("ip", "addr", "add", f"{NODE_IP}/29", "dev", "to-leaf")
+        leaf_ns.run("ip", "addr", "add", f"{LEAF_IP}/29", "dev", "to-node")
+        leaf.start(LEAF_CONFIG)
+        frr.start("frr defaults traditional\nhostname node\n")
+        ovn.start()
+        ovs.start()
+        ovs.vsctl("set", "open", ".", "external_ids:system-id=ch1",
+                  "external_ids:ovn-bridge-mappings=public:br-ex")
+        ovs.add_bridge("br-int")
+        ovs.add_bridge("br-ex")
+        ovs.vsctl("add-port", "br-ex", "patch-provnet-to-br-int", "--",
+                  "set", "Interface", "patch-provnet-to-br-int", "type=patch",
+                  "options:peer=patch-br-int-to-provnet", "--",
+                  "set", "Port", "patch-provnet-to-br-int",
+                  "external_ids:ovn-localnet-port=ln-public", "--",
+                  "add-port", "br-int", "patch-br-int-to-provnet", "--",
+                  "set", "Interface", "patch-br-int-to-provnet", "type=patch",
+                  "options:peer=patch-provnet-to-br-int")
+        ns.run("ip", "link", "set", "br-ex", "up")
+        # The operator's own objects, made before ovnbgp ever runs.
+        (work / "rt_tables.conf").write_text("")
+        ns.run("ip", "rule", "add", *OPERATOR_RULE)
+        ns.run("ip", "route", "add", *OPERATOR_ROUTE)
+        ns.run("ip", "neigh", "add", *OPERATOR_NEIGH)
+        _build_ovn(ovn, world)
+        agent = AgentProcess(work / "agent", _agent_config(work, ovn, ovs, frr), netns=ns.name)
+        agent.start(timeout=90)
+        wait_bgp_established(leaf, NODE_IP, timeout=60)
+        n = Node(work, ns, leaf_ns, ovn, ovs, frr, leaf, agent, world)
+        n.wait_converged(timeout=90)
+        yield n
+    finally:
+        if agent is not None:
+            agent.stop()
+            print("--- agent log tail ---\n" + agent.log_tail(80))
+        for thing in (leaf, frr, ovs, ovn):
+            try:
+                thing.stop()
+            except Exception as e:  # noqa: BLE001 - keep tearing down
+                print(f"teardown of {thing!r}: {e}")
+        ns.delete()
+        leaf_ns.delete()
+
+
+@pytest.fixture(autouse=True)
+def operator_objects_survive(node: Node):
+    """After every fault: the operator's rule, route and neighbour are still there."""
+    yield
+    assert "198.18.7.7" in node.ip("rule", "show"), node.ip("rule", "show")
+    assert "198.18.5.0/24" in node.ip("route", "show", "table", "200")
+    assert "02:00:00:00:00:09" in node.ip("neigh", "show", "dev", "to-leaf")
+
+
+def _json_lines(cp: subprocess.CompletedProcess) -> list:
+    return json.loads(cp.stdout or "[]")
+
+
+def test_converged_start_and_exact_state(node: Node):
+    """The node after start-up: exactly the expected prefixes, steering as `ovnbgp desired`
+    says (rules, routes, neighbours with ovnbgp's protocol, flows), the operator's objects in
+    ovnbgp's table left alone."""
+    node.wait_converged()
+    desired = json.loads(node.agent.cli("desired", "--json", check=True).stdout)
+    assert {e["prefix"] for e in desired["exposures"]} == node.world.expected()
+    rules = [r for fam in ("-4", "-6") for r in _json_lines(node.ns.run("ip", "-j", fam, "rule", "show"))
+             if str(r.get("protocol")) == "240"]
+    assert len(rules) == len(desired["rules"]), (rules, desired["rules"])
+    routes = [r for fam in ("-4", "-6")
+              for r in _json_lines(node.ns.run("ip", "-j", fam, "route", "show", "table", "all"))
+              if str(r.get("protocol")) == "240"]
+    assert len(routes) == len(desired["routes"]), (routes, desired["routes"])
+    neigh = {(n["dst"], n.get("lladdr")) for n in _json_lines(
+        node.ns.run("ip", "-j", "neigh", "show", "dev", "br-ex", "nud", "permanent"))}
+    assert neigh == {(n["ip"], n["mac"]) for n in desired["neighbours"]}, neigh
+    flows = node.ovs.ofctl("dump-flows", "br-ex", f"cookie={COOKIE}/-1")
+    assert flows.count("mod_dl_dst") == 2 * len(desired["flows"]) == 2, flows
+
+
+def test_sigkill_under_load_no_withdrawal(node: Node):
+    """SIGKILL while a burst of binds is being processed; restart: the leaf sees no withdrawal
+    and the node converges (binds made while the agent was dead included)."""
+    burst = [p for p in PROVIDER if node.world.bound.get(p) != "ch1"]
+    assert len(burst) >= 6
+    offset = node.leaf_log_size()
+    errors: list[BaseException] = []
+    killed = threading.Event()
+
+    def binder():
+        # The first three binds, one transaction each, while the agent runs; the rest after
+        # the kill (made while it is dead: the restart must pick them up).
+        try:
+            for i, p in enumerate(burst):
+                if i == 3:
+                    killed.wait(timeout=120)
+                node.sbctl_bind(p, "ch1")
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors.append(e)
+
+    th = threading.Thread(target=binder)
+    th.start()
+    try:
+        first = f"{pv_ips(burst[0])[0]}/32"
+        wait_for(lambda: first in node.dummy(), timeout=60, what="the burst being applied",
+                 details=node.details)
+        node.agent.kill()
+        killed_with = node.dummy()
+    finally:
+        killed.set()
+        th.join(timeout=120)
+    assert not errors, errors
+    whole_burst = {f"{pv_ips(p)[0]}/32" for p in burst}
+    assert not whole_burst <= killed_with
+    node.agent.start(timeout=90)
+    node.wait_converged()
+    withdrawn = node.withdrawals_since(offset)
+    assert withdrawn == [], withdrawn
+    # The leaf logs updates (so a withdrawal would have been seen): the burst's announcements.
+    assert "rcvd UPDATE w/ attr" in node.leaf.log_path("bgpd").read_text(errors="replace")
+
+
+def test_sb_outage_nothing_withdrawn_then_changes_apply(node: Node):
+    """SB ovsdb-server stopped for 30 s; meanwhile a port is unbound in the SB file and another
+    is deleted in the NB. Nothing is withdrawn during the outage; both changes apply after."""
+    node.wait_converged()
+    before = node.dummy()
+    offset = node.leaf_log_size()
+    unbound, deleted = PROVIDER[1], PROVIDER[2]
+    assert node.world.bound[unbound] == node.world.bound[deleted] == "ch1"
+    node.ovn.stop_sb()
+    t0 = time.monotonic()
+    wait_for(lambda: node.agent.status()["connected"]["sb"] is False, timeout=30,
+             what="status shows the SB disconnected")
+    assert 'ovnbgp_db_connected{db="sb"} 0.0' in node.metrics()
+    node.ovn.sb_transact({"op": "update", "table": "Port_Binding",
+                          "where": [["logical_port", "==", unbound]],
+                          "row": {"chassis": ["set", []]}})
+    node.world.bound[unbound] = None
+    node.ovn.nbctl("lsp-del", deleted)
+    node.world.deleted.add(deleted)
+    while time.monotonic() - t0 < 30:
+        assert node.dummy() == before, "changed during the SB outage"
+        time.sleep(2)
+    assert node.withdrawals_since(offset) == []
+    assert node.leaf_table() == before
+    node.ovn.start_sb()
+    node.wait_converged(timeout=120)
+    assert node.agent.status()["connected"]["sb"] is True
+    withdrawn = set(node.withdrawals_since(offset))
+    gone = {f"{ip}/{'32' if '.' in ip else '128'}" for p in (unbound, deleted) for ip in pv_ips(p)}
+    assert withdrawn == gone, withdrawn
+    # put both back for the next tests
+    v4, v6 = pv_ips(deleted)
+    node.ovn.nbctl("lsp-add", "public", deleted, "--", "lsp-set-addresses", deleted,
+                   f"{pv_mac(deleted)} {v4} {v6}")
+    node.ovn.sync()
+    node.world.deleted.discard(deleted)
+    node.sbctl_bind(deleted, "ch1")
+    node.sbctl_bind(unbound, "ch1")
+    node.wait_converged()
+
+
+def _frr_restarts(node: Node) -> float:
+    m = re.search(r"^ovnbgp_frr_restarts_detected_total (\S+)$", node.metrics(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_frr_restart_config_reapplied(node: Node):
+    """FRR restarted with an empty config (as watchfrr does after a crash), then bgpd killed
+    alone and started again: each time the agent re-applies its config and every prefix is
+    back at the peer."""
+    node.wait_converged()
+    restarts = _frr_restarts(node)
+    node.frr.restart(apply_config=False)
+    wait_for(lambda: _frr_restarts(node) >= restarts + 1, timeout=60,
+             what="the agent detected the FRR restart", details=node.details)
+    wait_bgp_established(node.leaf, NODE_IP, timeout=60)
+    node.wait_converged()
+    assert "router bgp 64999 vrf ovn-bgp-vrf" in node.frr.running_config()
+
+    node.frr.kill_daemon("bgpd")
+    node.frr.start_daemon("bgpd")
+    wait_for(lambda: _frr_restarts(node) >= restarts + 2, timeout=60,
+             what="the agent detected the bgpd restart", details=node.details)
+    wait_bgp_established(node.leaf, NODE_IP, timeout=60)
+    node.wait_converged()
+    st = node.agent.status()
+    assert st["frr"]["restarts_detected"] >= 2, st["frr"]
+
+
+def test_vswitchd_restart_flows_reinstalled(node: Node):
+    """ovs-vswitchd restarted: its flows are gone (and with the netdev datapath br-ex's kernel
+    device is re-created, losing its addresses and routes); the agent puts them back. No
+    prefix is withdrawn meanwhile."""
+    node.wait_converged()
+    offset = node.leaf_log_size()
+    node.ovs.restart_vswitchd()
+    # What the node's network config does for a re-created bridge device (ifup): up.
+    wait_for(lambda: "br-ex" in node.ip("link", "show"), timeout=30, what="br-ex back")
+    node.ns.run("ip", "link", "set", "br-ex", "up")
+    wait_for(lambda: node.ovs.ofctl("dump-flows", "br-ex", f"cookie={COOKIE}/-1").count("mod_dl_dst") == 2,
+             timeout=60, what="flows re-installed", details=node.details)
+    wait_for(lambda: "1.1.1.1/32" in node.ip("addr", "show", "dev", "br-ex"), timeout=60,
+             what="bridge IP back", details=node.details)
+    node.wait_converged()
+    assert "default dev br-ex" in node.ip("route", "show", "table", "200")
+    assert node.withdrawals_since(offset) == []
+
+
+def test_churn_1000_operations_then_exact_state(node: Node):
+    """1,000 random operations (bind/unbind/move, FIP set/unset, router attach/detach), then
+    quiet: the node's exposures, steering and flows and the peer's table are exactly the
+    expected state, nothing stale, nothing missing."""
+    node.wait_converged()
+    rnd = random.Random(20261126)
+    w = node.world
+    ports = PROVIDER + [p for t in TENANTS for p in TENANT_VMS[t]]
+    pending: list[tuple[str, object, list[list[str]]]] = []  # (tool, object, commands)
+
+    def add(tool: str, cmds: list[list[str]], obj: object) -> None:
+        pending.append((tool, obj, cmds))
+
+    for _ in range(1000):
+        kind = rnd.choice(["bind", "bind", "bind", "fip", "attach"])
+        if kind == "bind":
+            p = rnd.choice(ports)
+            if w.bound.get(p):
+                add("sb", [["lsp-unbind", p]], p)
+                w.bound[p] = None
+            else:
+                ch = rnd.choice(["ch1", "ch1", "ch2"])
+                add("sb", [["lsp-bind", p, ch]], p)
+                w.bound[p] = ch
+        elif kind == "fip":
+            ip = rnd.choice(FIPS)
+            if ip in w.fips:
+                add("nb", fip_unset_cmds(ip), ip)
+                del w.fips[ip]
+            else:
+                used = set(w.fips.values())
+                port = rnd.choice([p for t in TENANTS for p in TENANT_VMS[t] if p not in used])
+                add("nb", fip_set_cmds(ip, port), ip)
+                w.fips[ip] = port
+        else:
+            t = rnd.choice(TENANTS)
+            if t in w.attached:
+                add("nb", detach_cmds(t), t)
+                w.attached.discard(t)
+            else:
+                add("nb", attach_cmds(t), t)
+                w.attached.add(t)
+
+    # Consecutive operations on the same DB go in one transaction of up to 8 operations, each
+    # object at most once per transaction (ovn-nbctl does not see its own pending deletes).
+    calls: list[tuple[str, list[list[list[str]]], set]] = []
+    for tool, obj, cmds in pending:
+        if calls and calls[-1][0] == tool and len(calls[-1][1]) < 8 and obj not in calls[-1][2]:
+            calls[-1][1].append(cmds)
+            calls[-1][2].add(obj)
+        else:
+            calls.append((tool, [cmds], {obj}))
+    for tool, groups, _ in calls:
+        flat = joined([c for g in groups for c in g])
+        (node.ovn.sbctl if tool == "sb" else node.ovn.nbctl)(*flat)
+    node.ovn.sync()
+    node.wait_converged(timeout=180)
+    desired = json.loads(node.agent.cli("desired", "--json", check=True).stdout)
+    assert {e["prefix"] for e in desired["exposures"]} == w.expected()
+    test_converged_start_and_exact_state(node)
+    # The agent's own figures for the note: status and metrics after the churn.
+    print(node.agent.cli("status").stdout)
+    print("\n".join(ln for ln in node.metrics().splitlines() if ln.startswith("ovnbgp_")
+                    and "_bucket" not in ln))
+
+
+def test_cleanup_removes_everything_ovnbgp_owns(node: Node):
+    """`ovnbgp cleanup`: refused while the agent runs, nothing done without confirmation;
+    with --yes every prefix is withdrawn and every object ovnbgp owns goes (steering, bridge
+    IPs, rt_tables lines, flows, FRR config, then the dummy and the VRF). The operator's own
+    objects stay (checked after every test)."""
+    node.wait_converged()
+    cp = node.agent.cli("cleanup", "--yes")
+    assert cp.returncode == 1 and "stop it first" in cp.stderr, cp.stdout + cp.stderr
+    node.agent.stop()
+    argv = [str(a) for a in node.agent.daemon.argv[:-1]]  # ovnbgp --config FILE
+    cp = run(argv + ["cleanup"], netns=node.ns.name, check=False, input="n\n")
+    assert cp.returncode == 1 and "nothing changed" in cp.stderr, cp.stdout + cp.stderr
+    assert node.dummy() == node.world.expected()
+    cp = run(argv + ["cleanup", "--yes", "--json"], netns=node.ns.name, check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    report = json.loads(cp.stdout)
+    assert [s["step"] for s in report["steps"]] == ["kernel", "flows", "frr", "devices"], report
+    links = node.ip("link", "show")
+    assert "ovn-bgp-vrf" not in links and " ovn:" not in links, links
+    for fam in ("-4", "-6"):
+        assert not [r for r in _json_lines(node.ns.run("ip", "-j", fam, "rule", "show"))
+                    if str(r.get("protocol")) == "240"]
+        assert not [r for r in _json_lines(node.ns.run("ip", "-j", fam, "route", "show", "table", "all"))
+                    if str(r.get("protocol")) == "240"]
+    assert CRLRP_IP not in node.ip("neigh", "show", "dev", "br-ex")
+    assert "1.1.1.1" not in node.ip("addr", "show", "dev", "br-ex")
+    assert "# ovnbgp" not in (node.work / "rt_tables.conf").read_text()
+    assert "mod_dl_dst" not in node.ovs.ofctl("dump-flows", "br-ex", f"cookie={COOKIE}/-1")
+    assert "router bgp" not in node.frr.running_config()
+    wait_for(lambda: not node.leaf_table(), timeout=60, what="the peer's table empty")
+    # The node no longer matches OVN: plan says so (exit 1) without changing anything.
+    assert node.agent.cli("plan").returncode == 1
