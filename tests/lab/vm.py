@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -114,6 +115,7 @@ class Pinger:
     """`ping -D -O` running in the background inside a namespace, to time outages:
 
         p = Pinger(vm.ns.name, "203.0.113.10").start()
+        p.wait_reply()                      # pings flow (the reader sees replies as they come)
         t0 = time.time(); lab.migrate(vm, "node2")
         log = p.stop(); resumed = log.first_reply_after(t0) - t0
     """
@@ -124,6 +126,9 @@ class Pinger:
         self.interval = interval
         self.source = source
         self._proc: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
         self._started = 0.0
 
     def start(self) -> "Pinger":
@@ -134,7 +139,33 @@ class Pinger:
         self._started = time.time()
         self._proc = subprocess.Popen(netns_argv(argv, self.netns), stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        self._reader = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
+        self._reader.start()
         return self
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            with self._lock:
+                self._lines.append(line.rstrip("\n"))
+
+    def replies(self) -> list[tuple[float, int]]:
+        """(unix time, icmp_seq) of the replies so far."""
+        with self._lock:
+            lines = list(self._lines)
+        return _parse_replies(lines)
+
+    def wait_reply(self, after: float | None = None, timeout: float = 30) -> float:
+        """Wait for a reply received after unix time `after` (default: any); return its time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [t for t, _ in self.replies() if after is None or t > after]
+            if found:
+                return found[0]
+            if self._proc is None or self._proc.poll() is not None or time.monotonic() > deadline:
+                with self._lock:
+                    tail = "\n".join(self._lines[-10:])
+                raise TimeoutError(f"no ping reply from {self.dst} within {timeout:g}s:\n{tail}")
+            time.sleep(0.05)
 
     def stop(self) -> PingLog:
         if self._proc is None:
@@ -143,17 +174,25 @@ class Pinger:
         stopped = time.time()
         proc.send_signal(signal.SIGINT)
         try:
-            out, _ = proc.communicate(timeout=10)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, _ = proc.communicate()
-        replies = []
-        for line in out.splitlines():
-            m = _REPLY.match(line)
-            if m:
-                replies.append((float(m.group(1)), int(m.group(2))))
-        return PingLog(replies=replies, started=self._started, stopped=stopped,
-                       interval=self.interval, output=out)
+            proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+        with self._lock:
+            lines = list(self._lines)
+        return PingLog(replies=_parse_replies(lines), started=self._started, stopped=stopped,
+                       interval=self.interval, output="\n".join(lines))
+
+
+def _parse_replies(lines: Sequence[str]) -> list[tuple[float, int]]:
+    replies = []
+    for line in lines:
+        m = _REPLY.match(line)
+        if m:
+            replies.append((float(m.group(1)), int(m.group(2))))
+    return replies
 
 
 def ip_batch(netns: str | None, lines: Sequence[str]) -> None:
