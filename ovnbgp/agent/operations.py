@@ -232,6 +232,14 @@ def frr_cleanup_config(cfg: Config) -> tuple[str, str]:
     return EMPTY_FRR_CONFIG, "an empty config (no config from before ovnbgp was saved)"
 
 
+def without_hostname(text: str) -> str:
+    """The config to reload into the running FRR: without `hostname` lines, which frr-reload.py
+    cannot apply reliably (vtysh shows the machine's own name; design.md). The file on disk
+    keeps them."""
+    return "".join(ln for ln in text.splitlines(keepends=True)
+                   if not ln.strip().startswith("hostname "))
+
+
 def cleanup_plan(cfg: Config, rec) -> CleanupPlan:
     from ovnbgp.agent.daemon import ovs_tool_env
     from ovnbgp.kernel import rt_tables
@@ -298,8 +306,15 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
     paths = FrrPaths.from_config(cfg.frr)
     applier = FrrApplier(paths, vrf=cfg.kernel.vrf_name, state_dir=cfg.agent.state_dir)
     if applier.bgpd_running():
-        r = applier.apply(cp.frr_text, retry_refused=True)
-        out.add("frr", r.ok, f"{r.action}: {r.message}")
+        r = applier.apply(without_hostname(cp.frr_text), retry_refused=True)
+        ok = r.ok
+        message = f"{r.action}: {r.message}"
+        if ok and cp.frr_text != without_hostname(cp.frr_text):
+            try:  # FRR loads the file verbatim at its next start, hostname line included
+                _install(paths.config_file, cp.frr_text)
+            except OSError as e:
+                ok, message = False, f"{message}; but {paths.config_file} not written: {e}"
+        out.add("frr", ok, message)
     else:
         try:
             _install(paths.config_file, cp.frr_text)

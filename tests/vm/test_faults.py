@@ -566,19 +566,22 @@ def test_churn_1000_operations_then_exact_state(node: Node):
                 add("nb", attach_cmds(t), t)
                 w.attached.add(t)
 
-    # Consecutive operations on the same DB go in one transaction of up to 8 operations, each
+    # Consecutive operations on the same DB go in one transaction of up to 25 operations, each
     # object at most once per transaction (ovn-nbctl does not see its own pending deletes).
     calls: list[tuple[str, list[list[list[str]]], set]] = []
     for tool, obj, cmds in pending:
-        if calls and calls[-1][0] == tool and len(calls[-1][1]) < 8 and obj not in calls[-1][2]:
+        if calls and calls[-1][0] == tool and len(calls[-1][1]) < 25 and obj not in calls[-1][2]:
             calls[-1][1].append(cmds)
             calls[-1][2].add(obj)
         else:
             calls.append((tool, [cmds], {obj}))
+    started = time.monotonic()
     for tool, groups, _ in calls:
         flat = joined([c for g in groups for c in g])
         (node.ovn.sbctl if tool == "sb" else node.ovn.nbctl)(*flat)
     node.ovn.sync()
+    print(f"churn: {len(pending)} operations in {len(calls)} transactions, "
+          f"{time.monotonic() - started:.1f} s")
     node.wait_converged(timeout=180)
     desired = json.loads(node.agent.cli("desired", "--json", check=True).stdout)
     assert {e["prefix"] for e in desired["exposures"]} == w.expected()
