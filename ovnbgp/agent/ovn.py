@@ -476,3 +476,17 @@ class OvnWatcher:
             if new.type in INFRA_TYPES:
                 self._infra[uuid] = new
 
+
+
+def read_desired(cfg: Config, timeout: float = 30.0):
+    """What this chassis must expose now, from a read-only watcher (no events): the expected
+    side of `ovnbgp verify`. Raises OvnError when the DBs cannot be read."""
+    from ovnbgp.agent.model import desired_state
+
+    watcher = OvnWatcher(cfg, events=False)
+    try:
+        watcher.start(timeout=timeout)
+        snapshot = watcher.snapshot()
+    finally:
+        watcher.stop()
+    return desired_state(snapshot, cfg)
