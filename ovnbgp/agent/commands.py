@@ -77,14 +77,16 @@ def status(cfg: config_mod.Config, as_json: bool) -> int:
     peers = _peers(cfg)
     running = pid is not None
     connected = bool(record and record.get("connected") and all(record["connected"].values()))
-    out = {"running": running, "pid": pid, "peers": peers, **(record or {})}
+    out = {"running": running, "pid": pid, "peers": peers,
+           "remotes": {"sb": list(cfg.ovn.sb_remotes), "ovs": cfg.ovn.ovs_remote}, **(record or {})}
     out["pid"] = pid
     if as_json:
         click.echo(json.dumps(out, indent=2, default=str))
         return EXIT_OK if running and connected else EXIT_NOT_OK
     click.echo(f"agent:      {'running, pid ' + str(pid) if running else 'not running'}")
     if record:
-        conns = ", ".join(f"{db} {'connected' if up else 'DISCONNECTED'}"
+        remotes = {"sb": ",".join(cfg.ovn.sb_remotes), "ovs": cfg.ovn.ovs_remote}
+        conns = ", ".join(f"{db} {'connected' if up else 'DISCONNECTED'} ({remotes.get(db, '?')})"
                           for db, up in record.get("connected", {}).items())
         click.echo(f"databases:  {conns or 'not connected yet'}")
         exp = record.get("exposures", {})
