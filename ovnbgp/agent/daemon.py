@@ -47,7 +47,9 @@ LOG = logging.getLogger("ovnbgp.agent")
 TICK = 1.0  # seconds between housekeeping checks (FRR restart, flows, links)
 FLOW_CHECK_INTERVAL = 5.0  # seconds between dumps of our flows (a vswitchd restart wipes them)
 START_RETRY = 5.0
-RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full)
+RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full),
+RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down), up to this
+DRIFT_CHECK_REASONS = ("periodic resync", "SIGUSR1")  # full syncs that also compare FRR's config
 EVENTS_GRACE = 0.2  # seconds to let the named events of a batch run (their names are the causes)
 
 
@@ -82,6 +84,7 @@ class Agent:
         self._desired = DesiredState()
         self._next_flow_check = 0.0
         self._retry_at: float | None = None  # a full reconcile is due then (after failures)
+        self._retry_delay = RETRY_AFTER_ERROR
         self._errors_this_sync = 0
         self._frr_restarts_counted = 0
 
@@ -246,10 +249,11 @@ class Agent:
         except Exception as e:  # a model bug must not kill the agent: the node keeps its state
             LOG.exception("desired state not computed (%s); the node is left as it is", e)
             self._error("model", str(e))
-            self._retry_at = time.monotonic() + RETRY_AFTER_ERROR
+            self._schedule_retry()
             self._write_status()
             return self._desired
-        if batch.full and self.frr is not None and "start" not in batch.reasons:
+        if batch.full and self.frr is not None and any(
+                r in DRIFT_CHECK_REASONS for r in batch.reasons):
             try:
                 self._record_frr(self.frr.check_drift())
             except Exception as e:
@@ -260,8 +264,11 @@ class Agent:
         changes: Counter = Counter()
         self._apply_flows(desired, trigger, changes)
         self._apply_kernel(desired, previous, causes, default_cause, batch, changes)
-        if self._errors_this_sync and self._retry_at is None:
-            self._retry_at = time.monotonic() + RETRY_AFTER_ERROR
+        if self._errors_this_sync:
+            if self._retry_at is None:
+                self._schedule_retry()
+        else:
+            self._retry_delay = RETRY_AFTER_ERROR
         duration = time.monotonic() - started
         cpu = time.process_time() - cpu_started
         self.metrics.reconcile_seconds.labels(trigger).observe(duration)
@@ -277,6 +284,12 @@ class Agent:
                      ", ".join(f"{k}={v}" for k, v in sorted(changes.items())) or "no change")
         self._write_status()
         return desired
+
+    def _schedule_retry(self) -> None:
+        """A full reconcile after a delay that doubles while failures go on (5 s .. 2 min):
+        a transient error heals fast, a lasting one (a bridge left down) does not spin."""
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
 
     def _error(self, target: str, message: str) -> None:
         self.metrics.apply_errors.labels(target).inc()
