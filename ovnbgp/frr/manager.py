@@ -4,6 +4,7 @@
     frr.bootstrap()            # at start: daemons file, FRR running, config applied
     frr.tick()                 # every loop turn: cheap; re-applies after an FRR restart
     frr.check_drift()          # on the periodic resync: frr-reload --test, re-apply if drifted
+    frr.repair_stale()         # on the periodic resync too: reset a session FRR left stale
     frr.set_config(new_cfg)    # on SIGHUP: re-render, apply only if the text changed
     frr.status()               # dict for `ovnbgp status` and metrics
 
@@ -26,6 +27,7 @@ from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.frr.reload import (FAILED, REFUSED, UNAVAILABLE, FrrApplier, ReloadResult,
                                process_start_time, read_pid)
 from ovnbgp.frr.render import RenderError, render_config
+from ovnbgp.frr.vtysh import FrrReader, Vtysh
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def fingerprint(paths: FrrPaths, daemons: tuple[str, ...] = WATCHED) -> Fingerpr
 
 class FrrManager:
     def __init__(self, cfg: Config, *, runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
-                 systemd: bool | None = None):
+                 systemd: bool | None = None, clock: Callable[[], float] = time.monotonic):
         self.cfg = cfg
         self.paths = FrrPaths.from_config(cfg.frr)
         self._runner = runner
@@ -69,6 +71,10 @@ class FrrManager:
         self._applied_fp: Fingerprint | None = None  # FRR processes the config was applied to
         self._down_logged = False
         self.restarts_detected = 0
+        self.stale_resets = 0
+        self.confirm_after = 5.0
+        self._stale_seen: dict[tuple[str, str], tuple[float, frozenset]] = {}
+        self._clock = clock
         self.last_check: float | None = None
 
     # --- rendering ---
@@ -123,6 +129,46 @@ class FrrManager:
             return None
         return self._apply_now()
 
+    def repair_stale(self, reader: FrrReader | None = None) -> list[str]:
+        """Reset sessions whose Adj-RIB-Out holds a prefix FRR's own default table no longer has.
+
+        Seen with FRR 8.4 (User-Mode Linux tests): after bgpd restarts and the config is
+        re-applied while exposures exist, removing an address from the dummy sometimes removes
+        the leaked route from the default table without sending the withdraw to a peer, so the
+        leaf keeps a stale route (a black hole). `clear bgp ... soft out` does not help; a hard
+        reset of that session does. Such a prefix is provably stale (FRR itself does not have
+        it), so after it is seen twice at least `confirm_after` seconds apart, the session is
+        reset. Returns the peers reset. Reader errors propagate (FrrError).
+        """
+        reader = reader or FrrReader(Vtysh(self.paths))
+        summary = reader.summary()
+        now = self._clock()
+        found: dict[tuple[str, str], frozenset] = {}
+        tables = {}
+        for name, peer in summary.peers.items():
+            if not peer.established:
+                continue
+            for fam in peer.families:
+                if fam not in tables:
+                    tables[fam] = set(reader.rib(fam, "default").routes)
+                stale = reader.advertised(name, fam).prefixes - tables[fam]
+                if stale:
+                    found[(name, fam)] = frozenset(stale)
+        reset = []
+        for key, stale in found.items():
+            seen = self._stale_seen.get(key)
+            if seen and seen[1] & stale and now - seen[0] >= self.confirm_after:
+                name, fam = key
+                log.error("FRR advertises to %s (%s) %s, which its own table no longer has (stale "
+                          "Adj-RIB-Out): resetting that session", name, fam,
+                          ", ".join(str(p) for p in sorted(stale)[:10]))
+                Vtysh(self.paths).run(f"clear bgp {fam} unicast {name}")
+                self.stale_resets += 1
+                reset.append(name)
+        self._stale_seen = {k: (self._stale_seen[k][0] if k in self._stale_seen else now, v)
+                            for k, v in found.items() if k[0] not in reset}
+        return reset
+
     def set_config(self, cfg: Config) -> ReloadResult | None:
         """A new agent config (SIGHUP): apply if the rendered FRR config changed."""
         old = self.text
@@ -168,4 +214,5 @@ class FrrManager:
             "reloads": self.applier.reloads,
             "errors": self.applier.errors,
             "restarts_detected": self.restarts_detected,
+            "stale_resets": self.stale_resets,
         }

@@ -160,7 +160,9 @@ class Expected:
 
 
 def expected_from_desired(desired: DesiredState) -> list[Expected]:
-    return [Expected(e.prefix, e.kind.value, e.port) for e in sorted(desired.exposures)]
+    # Not sorted(exposures): Exposure's ordering compares prefixes, and v4 with v6 do not compare.
+    order = sorted(desired.exposures, key=lambda e: (e.prefix.version, e.prefix, e.kind.value, e.port))
+    return [Expected(e.prefix, e.kind.value, e.port) for e in order]
 
 
 def expected_from_prefixes(prefixes: Iterable[IPNetwork]) -> list[Expected]:
@@ -351,15 +353,16 @@ def print_rich(report: VerifyReport, console, only_broken: bool = False) -> None
 # --- inputs from the node (I/O) --------------------------------------------------------------
 
 
-def read_dummy_prefixes(dummy: str) -> frozenset[IPNetwork] | None:
+def read_dummy_prefixes(dummy: str, netns: str | None = None) -> frozenset[IPNetwork] | None:
     """Prefixes of the addresses on the dummy interface (pyroute2, read-only); None if absent.
 
     A host address gives its /32 or /128; a tenant CIDR added as network/len gives that CIDR.
-    IPv6 link-local addresses are not exposures and are left out.
+    IPv6 link-local addresses are not exposures and are left out. `netns`: a named network
+    namespace instead of the current one (tests).
     """
     from pyroute2 import IPRoute
 
-    with IPRoute() as ipr:
+    with (IPRoute(netns=netns) if netns else IPRoute()) as ipr:
         idx = ipr.link_lookup(ifname=dummy)
         if not idx:
             return None
