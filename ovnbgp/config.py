@@ -70,6 +70,11 @@ class KernelConfig:
     # Route protocol id that marks ovnbgp's own routes, rules and neighbours (rtnetlink proto;
     # 5-254). Not one of FRR's (FRR_ROUTE_PROTOCOLS): zebra sweeps routes with those as its own.
     route_protocol: int = 240
+    # IPv6 addresses every provider bridge answers neighbour solicitations for (proxy NDP
+    # entries, `ip -6 neigh add proxy ADDR dev BRIDGE`): the gateway of each IPv6 provider
+    # subnet. IPv4 needs no list (proxy_arp answers any address the node has a route to);
+    # proxy_ndp answers only the addresses in the kernel's proxy table.
+    ndp_proxy: tuple[ipaddress.IPv6Address, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,24 @@ def _parse_ovn(s: dict[str, Any]) -> OvnConfig:
     return cfg
 
 
+def _ndp_proxy(key: str, value: Any) -> tuple[ipaddress.IPv6Address, ...]:
+    _check_type(key, value, list, "a list of IPv6 addresses")
+    out: list[ipaddress.IPv6Address] = []
+    for i, v in enumerate(value):
+        k = f"{key}[{i}]"
+        _check_type(k, v, str, "an IPv6 address")
+        try:
+            ip = ipaddress.IPv6Address(v)
+        except ValueError as e:
+            raise ConfigError(k, f"expected an IPv6 address, got {v!r}") from e
+        if "%" in v or ip.is_multicast or ip.is_unspecified or ip.is_loopback:
+            raise ConfigError(k, f"expected a unicast IPv6 address, got {v!r}")
+        if ip in out:
+            raise ConfigError(k, f"{ip} is listed twice")
+        out.append(ip)
+    return tuple(out)
+
+
 def _parse_kernel(s: dict[str, Any]) -> KernelConfig:
     _reject_unknown("kernel", s, {f.name for f in dataclasses.fields(KernelConfig)})
     kw: dict[str, Any] = {}
@@ -282,6 +305,8 @@ def _parse_kernel(s: dict[str, Any]) -> KernelConfig:
             raise ConfigError("kernel.route_protocol",
                               f"{kw['route_protocol']} is one of FRR's route protocols (11, 186-197); "
                               "zebra would treat those routes as its own")
+    if "ndp_proxy" in s:
+        kw["ndp_proxy"] = _ndp_proxy("kernel.ndp_proxy", s["ndp_proxy"])
     cfg = KernelConfig(**kw)
     if cfg.vrf_name == cfg.dummy_name:
         raise ConfigError("kernel.dummy_name", "must differ from kernel.vrf_name")

@@ -41,6 +41,8 @@ def state_to_dict(state: DesiredState) -> dict[str, Any]:
                        for n in sorted(state.neighbours, key=lambda n: (n.dev, n.ip.version, int(n.ip)))],
         "flows": [{"bridge": f.bridge, "patch_port": f.patch_port, "bridge_mac": f.bridge_mac}
                   for f in sorted(state.flows)],
+        "proxy_neighbours": [{"dev": n.dev, "ip": str(n.ip)} for n in sorted(
+            state.proxy_neighbours, key=lambda n: (n.dev, n.ip.version, int(n.ip)))],
         "problems": [{"port_binding": p.row, "port": p.port, "reason": p.reason, "level": p.level}
                      for p in sorted(state.problems)],
     }

@@ -37,6 +37,8 @@ What is exposed (reference design, v4 and v6)
 - the tenant subnet CIDRs of that router's interfaces (patch ports on the router datapath whose
   peer is on a network without a localnet port), each with `CIDR via CRLRP-IP dev BR`;
 - tenant VM IPs (ports of type "" bound on any chassis) inside those subnets.
+Every existing provider bridge also gets a proxy NDP entry for each `cfg.kernel.ndp_proxy`
+address (the IPv6 provider gateways: OVN's Southbound does not carry a subnet's gateway).
 Steering follows `cfg.kernel.steering`: "rules" = one `ip rule to PREFIX lookup TABLE` per
 exposed prefix and `default dev BR scope link` in the table; "table" = one rule per bridge table
 and family (no dst) and `IP dev BR scope link` host routes instead of the default route.
@@ -97,6 +99,7 @@ from ovnbgp.agent.records import (
     Neighbour,
     PortBindingRow,
     Problem,
+    ProxyNeighbour,
     Route,
     Rule,
     Snapshot,
@@ -225,6 +228,7 @@ class _Bridges:
                 continue
             table = self.tables[bridge]
             objects.append(BridgeSetup(bridge, table, (kcfg.bridge_ipv4, kcfg.bridge_ipv6)))
+            objects += [ProxyNeighbour(bridge, ip) for ip in kcfg.ndp_proxy]
             if kcfg.steering == "rules":
                 objects.append(Route(table, _DEFAULT_V4, bridge, scope_link=True))
                 objects.append(Route(table, _DEFAULT_V6, bridge, scope_link=True))
@@ -435,7 +439,7 @@ class _Topology:
 
 # --- aggregation ---------------------------------------------------------------------------
 
-_OUTPUT_TYPES = (Exposure, Rule, Route, Neighbour, BridgeSetup, FlowSpec)
+_OUTPUT_TYPES = (Exposure, Rule, Route, Neighbour, BridgeSetup, FlowSpec, ProxyNeighbour)
 
 
 class _Aggregate:
@@ -571,7 +575,8 @@ class _Aggregate:
             self._changed_types.clear()
             self._state = DesiredState(
                 exposures=f[Exposure], rules=f[Rule], routes=f[Route], neighbours=f[Neighbour],
-                bridges=f[BridgeSetup], flows=f[FlowSpec], problems=frozenset(self.problems))
+                bridges=f[BridgeSetup], flows=f[FlowSpec], proxy_neighbours=f[ProxyNeighbour],
+                problems=frozenset(self.problems))
         return self._state
 
 

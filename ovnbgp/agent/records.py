@@ -120,6 +120,16 @@ class Neighbour:
 
 
 @dataclass(frozen=True, order=True)
+class ProxyNeighbour:
+    """An address a bridge answers neighbour solicitations for (a proxy NDP entry, `ip -6 neigh
+    add proxy IP dev BRIDGE`), e.g. the gateway of an IPv6 provider subnet (kernel.ndp_proxy):
+    a VM on the provider network resolves its gateway to the bridge, and the node routes."""
+
+    dev: str
+    ip: IPAddress
+
+
+@dataclass(frozen=True, order=True)
 class BridgeSetup:
     """A provider bridge the node steers through: its table, its addresses, its sysctls."""
 
@@ -160,6 +170,7 @@ class DesiredState:
     neighbours: frozenset[Neighbour] = frozenset()
     bridges: frozenset[BridgeSetup] = frozenset()
     flows: frozenset[FlowSpec] = frozenset()
+    proxy_neighbours: frozenset[ProxyNeighbour] = frozenset()
     # What the model skipped and why. Not part of equality: two states that expose and steer
     # the same things are the same desired state.
     problems: frozenset[Problem] = field(default=frozenset(), compare=False)

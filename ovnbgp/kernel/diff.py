@@ -2,8 +2,8 @@
 
 Ownership (what ovnbgp may change or remove; everything else is left alone):
 - the VRF and the dummy, by name; every address on the dummy except IPv6 link-local;
-- rules, routes and neighbours whose rtnetlink protocol is `route_protocol` (ovnbgp sets it
-  on everything it creates, so a rule, route or neighbour the operator made is never ours,
+- rules, routes, neighbours and proxy neighbours whose rtnetlink protocol is `route_protocol`
+  (ovnbgp sets it on everything it creates, so a rule, route or neighbour the operator made is never ours,
   whatever its table or priority);
 - bridge IPs that the state file says ovnbgp added;
 - rt_tables lines with the `# ovnbgp` marker.
@@ -38,6 +38,8 @@ from ovnbgp.kernel.objects import (
     NeighObj,
     NeighOp,
     Notice,
+    ProxyObj,
+    ProxyOp,
     RouteObj,
     RouteOp,
     RtTablesOp,
@@ -123,6 +125,8 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
             if a in have:
                 p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
 
+    _proxies(p, desired, observed, proto, missing)
+
     # --- steering: neighbours, routes, rules ---------------------------------------------
     conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
     _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
@@ -174,6 +178,20 @@ def _links(p: KernelPlan, observed: KernelState, s: KernelSettings) -> tuple[boo
         p.links.append(LinkOp(Action.SET, s.dummy_name, master=s.vrf_name if want_master else None,
                               up=not dummy.up))
     return True, vrf_ok
+
+
+def _proxies(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
+             missing: set[str]) -> None:
+    """Proxy NDP entries: added on present bridges (an identical entry of anyone's counts as
+    done: the kernel keeps one entry per address and device), ovnbgp's stale ones removed."""
+    wanted = {(n.dev, n.ip) for n in desired.proxy_neighbours}
+    for dev, ip in sorted(wanted, key=lambda k: (k[0], k[1].version, int(k[1]))):
+        if dev not in missing and (dev, ip) not in observed.proxies:
+            p.proxy_add.append(ProxyOp(Action.ADD, ProxyObj(dev, ip, proto)))
+    for key, have in sorted(observed.proxies.items(), key=lambda kv: (kv[0][0], kv[0][1].version,
+                                                                     int(kv[0][1]))):
+        if have.protocol == proto and key not in wanted and have.dev in observed.links:
+            p.proxy_del.append(ProxyOp(Action.DEL, have))
 
 
 def _neighbours(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
@@ -381,4 +399,5 @@ def all_devices(desired: DesiredState) -> Iterable[str]:
     names = {b.name for b in desired.bridges}
     names |= {r.dev for r in desired.routes}
     names |= {n.dev for n in desired.neighbours}
+    names |= {n.dev for n in desired.proxy_neighbours}
     return names

@@ -41,6 +41,7 @@ from ovnbgp.kernel.objects import (
     RT_SCOPE_UNIVERSE,
     LinkState,
     NeighObj,
+    ProxyObj,
     RouteObj,
     RuleObj,
 )
@@ -50,6 +51,7 @@ VERSION = {socket.AF_INET: 4, socket.AF_INET6: 6}
 IFF_UP = 0x1
 IFA_F_NODAD = 0x02
 NUD_PERMANENT = 0x80
+NTF_PROXY = 0x08
 RT_TABLE_COMPAT = 252
 RT_SCOPE_NOWHERE = 255
 
@@ -324,6 +326,36 @@ def decode_neigh(m: ndmsg, names: dict[int, str]) -> NeighObj | None:
     mac = m.get_attr("NDA_LLADDR")
     return NeighObj(names[m["ifindex"]], ipaddress.ip_address(ip), mac.lower() if mac else None,
                     bool(m["state"] & NUD_PERMANENT), m.get_attr("NDA_PROTOCOL") or 0)
+
+
+def proxy(add: bool, p: ProxyObj, index: int) -> ndmsg:
+    """`ip neigh add|del proxy IP dev DEV [protocol P]` (the kernel's pneigh table). An add of an
+    entry that is there already answers 0 (and sets the protocol)."""
+    m = ndmsg()
+    m["family"] = AF[p.ip.version]
+    m["ifindex"] = index
+    m["flags"] = NTF_PROXY
+    attrs: list = [["NDA_DST", str(p.ip)]]
+    if add and p.protocol:
+        attrs.append(["NDA_PROTOCOL", p.protocol])
+    m["attrs"] = attrs
+    return _hdr(m, RTM_NEWNEIGH if add else RTM_DELNEIGH, F_CREATE if add else F_REQ)
+
+
+def proxy_dump() -> ndmsg:
+    """A dump of the proxy entries (ndm_flags == NTF_PROXY selects the pneigh tables)."""
+    m = ndmsg()
+    m["family"] = socket.AF_UNSPEC
+    m["flags"] = NTF_PROXY
+    return _hdr(m, RTM_GETNEIGH, 0)
+
+
+def decode_proxy(m: ndmsg, names: dict[int, str]) -> ProxyObj | None:
+    fam = VERSION.get(m["family"])
+    ip = m.get_attr("NDA_DST")
+    if fam is None or not ip or not m["flags"] & NTF_PROXY or m["ifindex"] not in names:
+        return None
+    return ProxyObj(names[m["ifindex"]], ipaddress.ip_address(ip), m.get_attr("NDA_PROTOCOL") or 0)
 
 
 # --- bulk encoding -------------------------------------------------------------------------

@@ -15,12 +15,12 @@ marker. A fresh reconciler on a node that already has the right objects plans no
 
 Order of apply (each step waits for the kernel's answers before the next):
  1. VRF and dummy (created, enslaved, up; never deleted or recreated);
- 2. rt_tables file, 3. sysctls, 4. bridge IPs added;
+ 2. rt_tables file, 3. sysctls, 4. bridge IPs and proxy neighbours (kernel.ndp_proxy) added;
  5. withdrawn exposures: addresses removed from the dummy;
  6. steering added: neighbours, device routes, gateway routes, rules;
  7. stale steering removed: rules, gateway routes, device routes, neighbours;
  8. new exposures: addresses added to the dummy;
- 9. stale bridge IPs removed.
+ 9. stale proxy neighbours and bridge IPs removed.
 So an address is on the dummy (advertised) only while its steering is in place: a new
 exposure whose rule or route failed in step 6 is held back (ApplyResult.held), and the
 steering of a withdrawn exposure whose address could not be removed in step 5 is kept.
@@ -88,6 +88,7 @@ from ovnbgp.kernel.objects import (
     LinkOp,
     LinkState,
     NeighOp,
+    ProxyOp,
     RouteOp,
     RuleOp,
     SteeringOp,
@@ -199,6 +200,11 @@ class KernelReconciler:
             if n is not None and (n.protocol == proto or n.dev in devs):
                 st.neighbours[n.key] = n
 
+        for m in self.nl.dump(M.proxy_dump(), pyroute2_parser(ndmsg), what="proxy neighbours"):
+            pr = M.decode_proxy(m, names)
+            if pr is not None and (pr.protocol == proto or pr.dev in devs):
+                st.proxies[pr.key] = pr
+
         # (names are checked before they become /proc/sys paths: diff() validates later)
         present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name}
                            if d in st.links and valid_ifname(d)]
@@ -257,6 +263,9 @@ class KernelReconciler:
             if r.errno == 0:  # EEXIST: the address was there already, not ours to record
                 created.setdefault(op.dev, set()).add(op.address)
 
+        # 4b. proxy neighbours (the IPv6 provider gateways) on the bridges
+        self._run_proxies(plan.proxy_add, links, res)
+
         # 5. withdrawn exposures off the dummy
         not_withdrawn: list[IPNetwork] = []
         for op, r in self._run_addrs(plan.dummy_del, links, res):
@@ -293,7 +302,8 @@ class KernelReconciler:
                 adds.append(op)
         list(self._run_addrs(adds, links, res))
 
-        # 9. stale bridge IPs
+        # 9. stale proxy neighbours and bridge IPs
+        self._run_proxies(plan.proxy_del, links, res)
         for op, r in self._run_addrs(plan.bridge_addr_del, links, res):
             if r.errno == 0 or r.errno in _DONE_ON_DEL:
                 created.get(op.dev, set()).discard(op.address)
@@ -403,6 +413,28 @@ class KernelReconciler:
                 res.add_failure(op, r)
             out.append((op, r))
         return out
+
+    def _run_proxies(self, ops: list[ProxyOp], links: dict[str, int], res: ApplyResult) -> None:
+        msgs, sent = [], []
+        for op in ops:
+            if op.proxy.dev not in links:
+                if op.action is Action.ADD:
+                    res.add_failure(op, Result(errno.ENODEV, f"device {op.proxy.dev} not found"))
+                continue  # a delete on a device that is gone: the entry went with it
+            msgs.append(M.proxy(op.action is Action.ADD, op.proxy, links[op.proxy.dev]))
+            sent.append(op)
+        cache = self._observed
+        for op, r in zip(sent, self.nl.execute(msgs) if msgs else []):
+            add = op.action is Action.ADD
+            if r.errno == 0 or r.errno in (_DONE_ON_ADD if add else _DONE_ON_DEL):
+                res.applied += 1
+                if cache is not None:
+                    if add:
+                        cache.proxies[op.proxy.key] = op.proxy
+                    else:
+                        cache.proxies.pop(op.proxy.key, None)
+            else:
+                res.add_failure(op, r)
 
     def _ok(self, op: SteeringOp, r: Result) -> bool:
         if r.errno == 0:

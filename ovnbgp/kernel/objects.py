@@ -132,6 +132,23 @@ class NeighObj:
         return f"neigh {self.ip} lladdr {self.mac} dev {self.dev} {state} proto {self.protocol}"
 
 
+@dataclass(frozen=True, order=True)
+class ProxyObj:
+    """A proxy neighbour entry (NTF_PROXY): the kernel answers solicitations for `ip` on `dev`."""
+
+    dev: str
+    ip: IPAddress
+    protocol: int = 0
+
+    @property
+    def key(self) -> tuple[str, IPAddress]:
+        return (self.dev, self.ip)
+
+    def __str__(self) -> str:
+        v = "-6 " if self.ip.version == 6 else ""
+        return f"{v}neigh proxy {self.ip} dev {self.dev} proto {self.protocol}"
+
+
 @dataclass
 class KernelState:
     """What observe() saw. Mutable containers so apply() can keep a cached copy current."""
@@ -141,6 +158,7 @@ class KernelState:
     rules: set[RuleObj] = field(default_factory=set)
     routes: set[RouteObj] = field(default_factory=set)
     neighbours: dict[tuple[str, IPAddress], NeighObj] = field(default_factory=dict)
+    proxies: dict[tuple[str, IPAddress], ProxyObj] = field(default_factory=dict)
     sysctls: dict[str, str | None] = field(default_factory=dict)  # path -> value (None: absent)
     rt_tables_text: str = ""
     rt_tables_error: str | None = None
@@ -227,6 +245,15 @@ class NeighOp:
 
 
 @dataclass(frozen=True)
+class ProxyOp:
+    action: Action  # ADD or DEL
+    proxy: ProxyObj
+
+    def describe(self) -> str:
+        return f"{'+' if self.action is Action.ADD else '-'} {self.proxy}"
+
+
+@dataclass(frozen=True)
 class SysctlOp:
     path: str  # relative to /proc/sys, e.g. net/ipv4/conf/br-ex/proxy_arp
     value: str
@@ -263,7 +290,7 @@ class Notice:
 
 
 SteeringOp = Union[RuleOp, RouteOp, NeighOp]
-Op = Union[LinkOp, AddrOp, RuleOp, RouteOp, NeighOp, SysctlOp, RtTablesOp]
+Op = Union[LinkOp, AddrOp, RuleOp, RouteOp, NeighOp, SysctlOp, RtTablesOp, ProxyOp]
 
 
 @dataclass
@@ -274,10 +301,12 @@ class KernelPlan:
     rt_tables: RtTablesOp | None = None
     sysctls: list[SysctlOp] = field(default_factory=list)
     bridge_addr_add: list[AddrOp] = field(default_factory=list)
+    proxy_add: list[ProxyOp] = field(default_factory=list)
     dummy_del: list[AddrOp] = field(default_factory=list)
     steer_add: list[SteeringOp] = field(default_factory=list)
     steer_del: list[SteeringOp] = field(default_factory=list)
     dummy_add: list[AddrOp] = field(default_factory=list)
+    proxy_del: list[ProxyOp] = field(default_factory=list)
     bridge_addr_del: list[AddrOp] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
 
@@ -285,8 +314,9 @@ class KernelPlan:
         out: list[Op] = [*self.links]
         if self.rt_tables is not None:
             out.append(self.rt_tables)
-        out += [*self.sysctls, *self.bridge_addr_add, *self.dummy_del, *self.steer_add,
-                *self.steer_del, *self.dummy_add, *self.bridge_addr_del]
+        out += [*self.sysctls, *self.bridge_addr_add, *self.proxy_add, *self.dummy_del,
+                *self.steer_add, *self.steer_del, *self.dummy_add, *self.proxy_del,
+                *self.bridge_addr_del]
         return out
 
     def empty(self) -> bool:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovnbgp.agent.records import BridgeSetup, DesiredState, Neighbour, Route, Rule
+from ovnbgp.agent.records import BridgeSetup, DesiredState, Neighbour, ProxyNeighbour, Route, Rule
 from ovnbgp.config import IFNAME_RE, Config, KernelConfig
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -123,6 +123,8 @@ def validate(desired: DesiredState, settings: KernelSettings) -> None:
             macs = sorted((str(seen_neigh[k].mac), str(n.mac)))
             problems.append(f"neighbour {n.ip} dev {n.dev}: two MACs wanted ({macs[0]}, {macs[1]})")
         seen_neigh.setdefault(k, n)
+    for pn in desired.proxy_neighbours:
+        problems += _check_proxy(pn)
     if problems:
         raise KernelInputError(sorted(set(problems)))
 
@@ -190,4 +192,14 @@ def _check_neigh(n: Neighbour) -> list[str]:
         out.append(f"{what}: device is not a valid interface name")
     if not isinstance(n.mac, str) or not MAC_RE.match(n.mac):
         out.append(f"{what}: MAC {n.mac!r} is not lower-case aa:bb:cc:dd:ee:ff")
+    return out
+
+
+def _check_proxy(n: ProxyNeighbour) -> list[str]:
+    out = []
+    what = f"proxy neighbour {n.ip!r} dev {n.dev!r}"
+    if not _is_addr(n.ip) or n.ip.is_multicast or n.ip.is_unspecified:
+        out.append(f"{what}: not a unicast IP address")
+    if not valid_ifname(n.dev):
+        out.append(f"{what}: device is not a valid interface name")
     return out
