@@ -18,6 +18,12 @@ frr-reload.py) go to the log and the status record. Every loop turn (at most `TI
 checks FRR for a restart (re-applies its config), the OVS flows for a vswitchd restart, and the
 kernel link monitor for a provider bridge that appeared.
 
+Failures: a target that fails (netlink error, ovs-ofctl, FRR) or a model error is logged,
+counted (ovnbgp_apply_errors_total{target}) and recorded in the status; the loop goes on and a
+full reconcile is retried after RETRY_AFTER_ERROR seconds, doubling up to RETRY_MAX while the
+failure lasts. FRR's running config is compared with ours (frr-reload --test) on the periodic
+resync and SIGUSR1 only; restarts are caught by the cheap pid check of every turn.
+
 Stopping (SIGTERM/SIGINT) leaves the node exactly as it is: exposures stay advertised while the
 agent is down, and the next start adopts them. A lost DB connection changes nothing either: the
 watcher keeps the last rows it had until the DB says otherwise.
@@ -195,11 +201,11 @@ class Agent:
                 self._reload_requested = False
                 if self._reload_config():
                     continue  # a full reconcile ran: it covered this batch's keys too
-            self._housekeeping()
             if batch is not None and not batch.empty:
-                self.reconcile(batch)
+                self.reconcile(batch)  # before housekeeping: an event waits for no flow dump
             else:
                 self._write_status()
+            self._housekeeping()
 
     def _housekeeping(self) -> None:
         """Cheap checks every turn; each one queues work rather than doing it here."""
@@ -262,7 +268,12 @@ class Agent:
         desired = self.cache.state
         self._desired = desired
         changes: Counter = Counter()
-        self._apply_flows(desired, trigger, changes)
+        from ovnbgp.agent.events import LOCAL_OVS_KEY  # loaded with the watcher already
+
+        if batch.full or desired.flows != previous.flows or LOCAL_OVS_KEY in batch.keys:
+            # An event that changes no flow skips the ovs-ofctl dump (hundreds of ms); the
+            # periodic flow check still finds flows a vswitchd restart wiped.
+            self._apply_flows(desired, trigger, changes)
         self._apply_kernel(desired, previous, causes, default_cause, batch, changes)
         if self._errors_this_sync:
             if self._retry_at is None:
