@@ -139,7 +139,7 @@ def verify_command(ctx: click.Context, as_json: bool, from_dummy: bool, only_bro
     """Prove each exposure: dummy -> VRF table -> default table -> every Established peer.
 
     Exit 0 when everything holds, 1 when a link is broken, a peer is down or a leftover is
-    advertised, 3 when FRR cannot be read.
+    advertised, 3 when FRR (or, without --from-dummy, the OVN southbound DB) cannot be read.
     """
     from ovnbgp.frr import commands
 

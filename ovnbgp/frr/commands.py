@@ -70,17 +70,12 @@ def bootstrap(cfg: Config, as_json: bool) -> int:
 
 
 def _desired(cfg: Config, from_dummy: bool, dummy_prefixes) -> tuple[list, str]:
-    """The exposures verify expects, and where they came from."""
+    """The exposures verify expects, and where they came from (the OVN SB, read-only)."""
     if from_dummy:
-        return expected_from_prefixes(dummy_prefixes or ()), "dummy"
-    try:
-        from ovnbgp.agent import ovn  # the OVN side; may be absent in a partial install
-        read = getattr(ovn, "read_desired", None)
-    except ImportError:
-        read = None
-    if read is None:
-        return expected_from_prefixes(dummy_prefixes or ()), "dummy (OVN reader not available)"
-    return expected_from_desired(read(cfg)), "OVN southbound"
+        return expected_from_prefixes(dummy_prefixes or ()), "the dummy interface (--from-dummy)"
+    from ovnbgp.agent.ovn import read_desired
+
+    return expected_from_desired(read_desired(cfg)), "the OVN southbound DB"
 
 
 def verify_cmd(cfg: Config, as_json: bool, from_dummy: bool, only_broken: bool) -> int:
@@ -92,8 +87,8 @@ def verify_cmd(cfg: Config, as_json: bool, from_dummy: bool, only_broken: bool) 
         return EXIT_UNREACHABLE
     try:
         expected, source = _desired(cfg, from_dummy, dummy_prefixes)
-    except Exception as e:
-        click.echo(f"ovnbgp verify: cannot read the desired state: {e}", err=True)
+    except Exception as e:  # OvnError, connection problems: an input we cannot read
+        click.echo(f"ovnbgp verify: cannot read what OVN expects: {e}", err=True)
         return EXIT_UNREACHABLE
     reader = FrrReader(Vtysh(FrrPaths.from_config(cfg.frr)))
     try:

@@ -27,7 +27,7 @@ from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.frr.reload import (FAILED, REFUSED, UNAVAILABLE, FrrApplier, ReloadResult,
                                process_start_time, read_pid)
 from ovnbgp.frr.render import RenderError, render_config
-from ovnbgp.frr.vtysh import FrrReader, Vtysh
+from ovnbgp.frr.vtysh import FrrError, FrrReader, Vtysh
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +121,19 @@ class FrrManager:
         return self._apply_now()
 
     def check_drift(self) -> ReloadResult | None:
-        """Compare FRR's running config with ours (frr-reload --test); reload only if it differs."""
+        """Compare FRR's running config with ours (frr-reload --test); reload only if it differs.
+        Then look for stale Adj-RIB-Out entries (repair_stale)."""
         if self.text is None and self._render() is None:
             return self._unrendered()
         fp = fingerprint(self.paths)
         if not fp.complete:
             return None
-        return self._apply_now()
+        result = self._apply_now()
+        try:
+            self.repair_stale()
+        except FrrError as e:
+            log.warning("FRR stale advertisement check failed: %s", e)
+        return result
 
     def repair_stale(self, reader: FrrReader | None = None) -> list[str]:
         """Reset sessions whose Adj-RIB-Out holds a prefix FRR's own default table no longer has.
@@ -140,7 +146,7 @@ class FrrManager:
         it), so after it is seen twice at least `confirm_after` seconds apart, the session is
         reset. Returns the peers reset. Reader errors propagate (FrrError).
         """
-        reader = reader or FrrReader(Vtysh(self.paths))
+        reader = reader or FrrReader(Vtysh(self.paths, runner=self._runner))
         summary = reader.summary()
         now = self._clock()
         found: dict[tuple[str, str], frozenset] = {}
@@ -162,7 +168,7 @@ class FrrManager:
                 log.error("FRR advertises to %s (%s) %s, which its own table no longer has (stale "
                           "Adj-RIB-Out): resetting that session", name, fam,
                           ", ".join(str(p) for p in sorted(stale)[:10]))
-                Vtysh(self.paths).run(f"clear bgp {fam} unicast {name}")
+                Vtysh(self.paths, runner=self._runner).run(f"clear bgp {fam} unicast {name}")
                 self.stale_resets += 1
                 reset.append(name)
         self._stale_seen = {k: (self._stale_seen[k][0] if k in self._stale_seen else now, v)

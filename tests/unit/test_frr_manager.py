@@ -1,0 +1,78 @@
+"""FrrManager.repair_stale over FRR state captured from FRR 8.4; vtysh replaced by a recorder."""
+
+from __future__ import annotations
+
+import subprocess
+
+from ovnbgp import config
+from ovnbgp.frr.manager import FrrManager, fingerprint
+from ovnbgp.frr.paths import FrrPaths
+from tests.unit.frr_fixtures import PEER_N, PEER_U, FixtureReader
+
+
+class Recorder:
+    def __init__(self):
+        self.calls: list[list[str]] = []
+
+    def __call__(self, argv, **kw):
+        self.calls.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0, stdout="", stderr="")
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def manager(tmp_path):
+    cfg = config.loads(f'[frr]\nvty_socket = "{tmp_path}"\n[agent]\nstate_dir = "{tmp_path / "s"}"\n')
+    rec, clock = Recorder(), Clock()
+    return FrrManager(cfg, runner=rec, clock=clock), rec, clock
+
+
+def test_consistent_state_resets_nothing(tmp_path):
+    mgr, rec, clock = manager(tmp_path)
+    for _ in range(3):
+        assert mgr.repair_stale(FixtureReader()) == []
+        clock.t += 60
+    assert rec.calls == [] and mgr.stale_resets == 0
+
+
+def test_stale_adj_out_confirmed_then_session_reset(tmp_path):
+    mgr, rec, clock = manager(tmp_path)
+    # The default IPv4 table lost the leaked routes but both sessions still advertise them.
+    stale = FixtureReader(**{"default-ipv4": "vrf-ipv4-no-bgp.json"})
+    assert mgr.repair_stale(stale) == []  # seen once: could be an update in flight
+    clock.t += 2
+    assert mgr.repair_stale(stale) == []  # not yet confirm_after seconds
+    clock.t += 5
+    assert sorted(mgr.repair_stale(stale)) == sorted([PEER_U, PEER_N])
+    assert sorted(c[-1] for c in rec.calls) == sorted(
+        [f"clear bgp ipv4 unicast {PEER_U}", f"clear bgp ipv4 unicast {PEER_N}"])
+    assert mgr.stale_resets == 2 and mgr.status()["stale_resets"] == 2
+
+
+def test_transient_difference_is_forgotten(tmp_path):
+    mgr, rec, clock = manager(tmp_path)
+    assert mgr.repair_stale(FixtureReader(**{"default-ipv4": "vrf-ipv4-no-bgp.json"})) == []
+    clock.t += 10
+    assert mgr.repair_stale(FixtureReader()) == []  # the withdraw went out meanwhile
+    clock.t += 10
+    assert mgr.repair_stale(FixtureReader(**{"default-ipv4": "vrf-ipv4-no-bgp.json"})) == []
+    assert rec.calls == []
+
+
+def test_down_peers_are_not_touched(tmp_path):
+    mgr, rec, clock = manager(tmp_path)
+    r = FixtureReader(summary="summary-peer-down.json", **{"default-ipv4": "vrf-ipv4-no-bgp.json"})
+    mgr.repair_stale(r)
+    clock.t += 10
+    assert mgr.repair_stale(r) == [PEER_U]
+
+
+def test_fingerprint_of_a_dir_without_frr(tmp_path):
+    fp = fingerprint(FrrPaths.from_config(config.loads(f'[frr]\nvty_socket = "{tmp_path}"\n').frr))
+    assert not fp.complete and fp.describe() == "zebra down, bgpd down"
