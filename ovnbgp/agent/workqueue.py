@@ -1,9 +1,11 @@
 """Where events meet the reconcile loop.
 
 Event callbacks (IDL thread) mark keys dirty; the loop thread takes them in batches. A burst of
-events is gathered for `debounce` seconds after the first one so 500 binds make one reconcile,
-not 500. A full resync is requested by the timer, by a reconnect, or by SIGHUP, and runs through
-the same path with `full=True`.
+events is gathered for up to `debounce` seconds after the first one so 500 binds make one
+reconcile, not 500; but a batch is also due as soon as no new event came for `QUIET` seconds, so
+a lone event (one VM booting) is handled at once rather than after the whole debounce. A full
+resync is requested by the timer, by a reconnect, by SIGHUP or SIGUSR1, and runs through the
+same path with `full=True`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, Iterable
+
+QUIET = 0.01  # seconds without a new event after which a batch is due (capped by debounce)
 
 
 @dataclass
@@ -36,6 +40,7 @@ class WorkQueue:
         self._cond = threading.Condition()
         self._pending = Batch()
         self._first_mark: float | None = None
+        self._last_mark: float | None = None
         self._next_resync = clock() + resync_interval
         self._stopped = False
 
@@ -43,16 +48,18 @@ class WorkQueue:
         with self._cond:
             self._pending.keys.update(keys)
             self._pending.causes[cause] += 1
+            self._last_mark = self._clock()
             if self._first_mark is None:
-                self._first_mark = self._clock()
+                self._first_mark = self._last_mark
             self._cond.notify()
 
     def request_full(self, reason: str) -> None:
         with self._cond:
             self._pending.full = True
             self._pending.reasons.append(reason)
+            self._last_mark = self._clock()
             if self._first_mark is None:
-                self._first_mark = self._clock()
+                self._first_mark = self._last_mark
             self._cond.notify()
 
     def stop(self) -> None:
@@ -64,13 +71,22 @@ class WorkQueue:
     def stopped(self) -> bool:
         return self._stopped
 
+    def _due(self) -> float | None:
+        """When the pending batch is due: `QUIET` after the last mark, at most `debounce`
+        after the first one (None when nothing is pending)."""
+        if self._first_mark is None:
+            return None
+        return min(self._first_mark + self.debounce, self._last_mark + min(QUIET, self.debounce))
+
     def _ready(self, now: float) -> bool:
         if now >= self._next_resync:
             return True
-        return self._first_mark is not None and now - self._first_mark >= self.debounce
+        due = self._due()
+        return due is not None and now >= due
 
     def get(self, timeout: float | None = None) -> Batch | None:
-        """Block until a batch is due (debounce elapsed or resync time); None when stopped/timeout."""
+        """Block until a batch is due (quiet or debounce elapsed, or resync time); None when
+        stopped/timeout."""
         deadline = None if timeout is None else self._clock() + timeout
         with self._cond:
             while not self._stopped:
@@ -79,13 +95,14 @@ class WorkQueue:
                     if now >= self._next_resync:
                         self._pending.full = True
                         self._pending.reasons.append("periodic resync")
-                    batch, self._pending, self._first_mark = self._pending, Batch(), None
+                    batch, self._pending = self._pending, Batch()
+                    self._first_mark = self._last_mark = None
                     if batch.full:
                         self._next_resync = now + self.resync_interval
                     return batch
                 waits = [self._next_resync - now]
                 if self._first_mark is not None:
-                    waits.append(self._first_mark + self.debounce - now)
+                    waits.append(self._due() - now)
                 if deadline is not None:
                     if now >= deadline:
                         return None

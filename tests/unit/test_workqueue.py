@@ -1,6 +1,6 @@
 import threading
 
-from ovnbgp.agent.workqueue import WorkQueue
+from ovnbgp.agent.workqueue import QUIET, WorkQueue
 
 
 class FakeClock:
@@ -44,3 +44,25 @@ def test_request_full_and_stop():
     t.start()
     assert q.get() is None
     assert q.stopped
+
+
+def test_lone_event_is_due_after_a_short_quiet_not_the_whole_debounce():
+    clock = FakeClock()
+    q = WorkQueue(debounce=0.2, resync_interval=3600, clock=clock)
+    q.mark(["a"], "Port_Binding")
+    assert q.get(timeout=0) is None
+    clock.t += QUIET
+    b = q.get(timeout=0)
+    assert b is not None and b.keys == {"a"}
+
+
+def test_steady_stream_is_gathered_up_to_the_debounce():
+    clock = FakeClock()
+    q = WorkQueue(debounce=0.2, resync_interval=3600, clock=clock)
+    for i in range(40):  # an event every half QUIET: never quiet, so the debounce caps it
+        q.mark([i], "Port_Binding")
+        assert q.get(timeout=0) is None
+        clock.t += QUIET / 2
+    clock.t = 1000.0 + 0.2
+    b = q.get(timeout=0)
+    assert b is not None and len(b.keys) == 40
