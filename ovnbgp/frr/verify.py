@@ -8,7 +8,10 @@ For each prefix ovnbgp exposes, the chain is:
 `verify()` is pure over its inputs (the desired state, the config, a reader of FRR's state and
 the dummy's prefixes), so it is unit-tested with JSON captured from a real FRR. It also lists
 peers that are not Established (or configured but unknown to FRR) and leftovers: prefixes FRR
-advertises, or the dummy holds, that ovnbgp does not expect.
+advertises, or the dummy holds, that ovnbgp does not expect. A prefix advertised from a valid
+path of the default table that did not come from ovnbgp's VRF (an operator's `network`
+statement in the snippet) is not ovnbgp's and not a leftover; one advertised with no such path
+(a stale Adj-RIB-Out, or leaked from the VRF) is.
 
 Exit codes of the command: 0 everything holds, 1 some link is broken (or a peer is down, or a
 leftover is advertised), 3 FRR cannot be read (not running, vtysh missing, unknown output).
@@ -247,6 +250,12 @@ def verify(desired: DesiredState | Iterable[Expected], cfg: Config, reader: Read
         leftover_where.setdefault(prefix, []).append(DUMMY)
     for (name, fam), a in sorted(advertised.items()):
         for prefix in sorted(a.prefixes - set(expected)):
+            entry = default_ribs[fam].routes.get(prefix)
+            if entry is not None and entry.valid and vrf not in entry.import_vrfs \
+                    and prefix not in on_dummy:
+                # Originated by something else than ovnbgp's VRF (the operator's own `network`
+                # in bgp.snippet_file, e.g. the node's loopback): not ovnbgp's, not a leftover.
+                continue
             leftover_where.setdefault(prefix, []).append(f"advertised to {name}")
     leftovers = tuple(Leftover(p, tuple(w)) for p, w in
                       sorted(leftover_where.items(), key=lambda kv: (kv[0].version, kv[0])))
