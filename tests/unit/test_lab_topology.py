@@ -133,6 +133,8 @@ def test_node_ovnbgp_config_is_valid_and_points_at_the_lab(vm_topo):
     assert str(cfg.agent.lock_file) == "/tmp/n2/state/ovnbgp.lock"
     assert str(cfg.kernel.rt_tables_file) == "/tmp/n2/state/rt_tables.conf"
     assert str(cfg.bgp.snippet_file) == "/tmp/n2/etc/frr-snippet.conf"
+    # br-ex answers the provider VMs' neighbour solicitations for their IPv6 gateway.
+    assert cfg.kernel.ndp_proxy == (ipaddress.ip_address(vm_topo.scenario["provider"]["gateway6"]),)
     # A real node (Vagrant): ovnbgp's defaults, SB over TCP to the central's mgmt address.
     cfg = config_mod.loads(labtool.ovnbgp_config(load(), "node3", sb_remote=load().sb_remote_tcp(),
                                                  snippet_file="/etc/ovnbgp/frr-snippet.conf"))

@@ -583,8 +583,14 @@ def ovnbgp_config(topo: Topology, name: str, *, sb_remote: str, snippet_file: st
            "[ovn]", f"sb_remotes = [{_toml_str(sb_remote)}]"]
     if ovs_remote:
         out.append(f"ovs_remote = {_toml_str(ovs_remote)}")
+    kernel = []
     if state_dir:
-        out += ["", "[kernel]", f"rt_tables_file = {_toml_str(state_dir + '/rt_tables.conf')}"]
+        kernel.append(f"rt_tables_file = {_toml_str(state_dir + '/rt_tables.conf')}")
+    gw6 = topo.scenario.get("provider", {}).get("gateway6")
+    if gw6:  # the IPv6 provider gateway: br-ex answers the VMs' solicitations for it
+        kernel.append(f'ndp_proxy = ["{_ip("scenario.provider.gateway6", gw6, 6)}"]')
+    if kernel:
+        out += ["", "[kernel]", *kernel]
     out += ["", "[bgp]", f"asn = {host.asn}", f'router_id = "{host.loopback}"',
             f"snippet_file = {_toml_str(snippet_file)}"]
     for e in topo.uplinks(name):
@@ -723,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "node-setup":
             sb = args.sb_remote or topo.sb_remote_tcp()
             _run(_ovs_vsctl(*ovs_setup_args(topo, args.host, sb, datapath())))
+            # The provider bridge up, as a deployment tool leaves it (os-net-config does): ovnbgp
+            # adds its addresses and routes through it, and the kernel refuses a route via a
+            # device that is down.
+            _run(["ip", "link", "set", "dev", topo.ovn.get("provider_bridge", "br-ex"), "up"])
             etc = Path(args.etc)
             snippet = etc / "frr-snippet.conf"
             _write(snippet, frr_snippet(topo, args.host))
