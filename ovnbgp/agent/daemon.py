@@ -258,13 +258,6 @@ class Agent:
             self._schedule_retry()
             self._write_status()
             return self._desired
-        if batch.full and self.frr is not None and any(
-                r in DRIFT_CHECK_REASONS for r in batch.reasons):
-            try:
-                self._record_frr(self.frr.check_drift())
-            except Exception as e:
-                LOG.error("FRR drift check failed: %s", e)
-                self._error("frr", str(e))
         desired = self.cache.state
         self._desired = desired
         changes: Counter = Counter()
@@ -275,6 +268,17 @@ class Agent:
             # periodic flow check still finds flows a vswitchd restart wiped.
             self._apply_flows(desired, trigger, changes)
         self._apply_kernel(desired, previous, causes, default_cause, batch, changes)
+        if batch.full and self.frr is not None and any(
+                r in DRIFT_CHECK_REASONS for r in batch.reasons):
+            # After the node's own changes: frr-reload --test takes seconds, exposures should not
+            # wait for it.
+            drift_started = time.monotonic()
+            try:
+                self._record_frr(self.frr.check_drift())
+            except Exception as e:
+                LOG.error("FRR drift check failed: %s", e)
+                self._error("frr", str(e))
+            LOG.debug("FRR drift check took %.3fs", time.monotonic() - drift_started)
         if self._errors_this_sync:
             if self._retry_at is None:
                 self._schedule_retry()
