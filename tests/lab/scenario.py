@@ -242,6 +242,20 @@ class Scenario:
             self.nbctl(*args[1:])
         router.gateway_chassis = list(chassis)
 
+    def delete_router(self, router: Router) -> None:
+        """Delete the router (its ports, NAT rules and gateway chassis go with it) and the
+        switch ports that connected it; its floating IPs and addresses are free again."""
+        args = ["lr-del", router.name, "--", "lsp-del", f"gw-{router.name}"]
+        for tenant in router.interfaces:
+            args += ["--", "--if-exists", "lsp-del", f"rp-{router.name}-{tenant}"]
+        self.nbctl(*args)
+        router.interfaces.clear()
+        for key in [k for k, f in self.fips.items() if f.router.name == router.name]:
+            self._used_ips.discard(self.fips.pop(key).ip)
+        self._used_ips.discard(router.gateway_ip4)
+        self._used_ips.discard(router.gateway_ip6)
+        self.routers.pop(router.name, None)
+
     def attach(self, router: Router, tenant: Network, *, snat: bool = True) -> str:
         """Connect `tenant` to `router` (router interface = the tenant gateway addresses) and
         SNAT the tenant CIDR to the router's gateway IP. Returns the LRP name."""
