@@ -22,9 +22,20 @@ test-integration: deps
 test-vm: deps
 	$(PY) -m tests.vm.runner
 
+# The one-machine lab end to end (tests/lab/demo.py): User-Mode Linux when this kernel lacks
+# vrf/dummy, natively otherwise; exits non-zero if a step fails; tears everything down.
+demo: deps
+	$(PY) -m tests.lab.demo
+
 # Kernel reconciler vs ip -batch at 1k/10k exposures, both steering modes (boots UML; ~2-3 min).
 bench-kernel: deps
 	$(PY) bench/bench_kernel.py
+
+# Every benchmark, one table (bench/run.py): model, kernel vs ip -batch, the whole agent vs its
+# floors at 1k and 10k (boots UML; ~25 min on 2 cores). BENCH_SIZES=1000 for a quick run.
+# Results in bench/results/ (not tracked). Not part of `make test`.
+bench: deps
+	$(PY) bench/run.py
 
 clean:
 	rm -rf .pytest_cache .hypothesis build *.egg-info

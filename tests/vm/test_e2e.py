@@ -307,3 +307,26 @@ def test_unbind_withdraws_and_leaves_nothing_on_the_node(lab, world):
     assert not lab.ping("outside", fip.ip, wait=1)
     # What is still bound is still served.
     lab.wait_ping("outside", world["t2"].ip4, timeout=30)
+
+
+def test_cleanup_removes_everything_ovnbgp_made(lab, world):
+    """Last: `ovnbgp cleanup --yes` on each node (agent stopped) withdraws everything and
+    leaves none of ovnbgp's kernel objects (the module's teardown then finds nothing to do)."""
+    t2 = world["t2"]
+    for name in NODES:
+        node = lab.nodes[name]
+        node.stop_agent()
+        cp = node.ovnbgp("cleanup", "--yes", check=False)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        ns = node.ns.name
+        assert lab.exec(name, "ip", "link", "show", "dev", "ovn", check=False).returncode != 0
+        assert lab.exec(name, "ip", "link", "show", "dev", "ovn-bgp-vrf", check=False).returncode != 0
+        for fam in ("-4", "-6"):
+            for what in (["rule", "show"], ["route", "show", "table", "all"],
+                         ["neigh", "show"], ["neigh", "show", "proxy"]):
+                out = json.loads(lab.exec(name, "ip", "-j", fam, *what).stdout or "[]")
+                ours = [o for o in out if str(o.get("protocol", "")) == "240"]
+                assert not ours, f"{ns}: ip {fam} {' '.join(what)}: {ours}"
+    for prefix in (f"{t2.ip4}/32", str(world["ten"].cidr4), f"{world['p1'].ip4}/32"):
+        wait_gone(lab, prefix)
+    assert not lab.ping("outside", t2.ip4, wait=1)
