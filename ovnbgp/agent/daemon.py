@@ -4,8 +4,10 @@
 
 Start-up, in order (design.md "Architecture"):
  1. lock file (one agent per node), metrics exporter;
- 2. FRR bootstrap (daemons file, FRR running, config applied); a failure is logged and retried
-    on every loop turn: steering and the dummy addresses do not need FRR to be up;
+ 2. FRR bootstrap (daemons file, FRR running, config applied), in a thread alongside 3 and 4:
+    steering and the dummy addresses do not need FRR (it advertises what is on the dummy once
+    configured), so frr-reload.py's seconds are not added to the cold sync; a failure is
+    logged and retried on every loop turn;
  3. connect the SB and local OVS IDLs and wait for the initial dump of every monitored table
     (a sync against a half-loaded DB would withdraw valid routes); retried until it works;
  4. one full reconcile: the kernel reconciler observes what is on the node and adopts it (no
@@ -15,8 +17,9 @@ reconciles the dirty keys through ModelCache.update(); a periodic full resync, a
 SIGHUP or a SIGUSR1 (a full resync now, config unchanged) runs the same path with a rebuilt model.
 Each sync's wall and CPU time (process_time: every thread of the agent, not its children such as
 frr-reload.py) go to the log and the status record. Every loop turn (at most `TICK` apart) also
-checks FRR for a restart (re-applies its config), the OVS flows for a vswitchd restart, and the
-kernel link monitor for a provider bridge that appeared.
+checks FRR for a restart (re-applies its config) and the kernel link monitor for a provider
+bridge that appeared. A thread dumps ovnbgp's OVS flows every FLOW_CHECK_INTERVAL (a vswitchd
+restart wipes them): an ovs-ofctl run is not cheap, and an event must never wait behind one.
 
 Failures: a target that fails (netlink error, ovs-ofctl, FRR) or a model error is logged,
 counted (ovnbgp_apply_errors_total{target}) and recorded in the status; the loop goes on and a
@@ -88,11 +91,15 @@ class Agent:
         self.flows = None
         self.frr = None
         self._desired = DesiredState()
-        self._next_flow_check = 0.0
+        self._flows_lock = threading.Lock()  # the loop and the flow-check thread
         self._retry_at: float | None = None  # a full reconcile is due then (after failures)
         self._retry_delay = RETRY_AFTER_ERROR
         self._errors_this_sync = 0
         self._frr_restarts_counted = 0
+        for target in ("kernel", "flows", "frr", "model"):  # every series exists from the start
+            self.metrics.apply_errors.labels(target)
+        for db in ("sb", "ovs"):
+            self.metrics.db_connected.labels(db).set(0)
 
     # --- signals -----------------------------------------------------------------------------
 
@@ -132,11 +139,14 @@ class Agent:
             if self.cfg.agent.metrics_listen:
                 self.metrics.serve(self.cfg.agent.metrics_listen)
                 LOG.info("metrics on http://%s/metrics", self.cfg.agent.metrics_listen)
-            self._start_frr()
+            frr_start = threading.Thread(target=self._start_frr, name="frr-bootstrap", daemon=True)
+            frr_start.start()
             if not self._start_ovn():
                 return 0  # stopped while waiting for the DBs
             self._build_reconcilers()
             self.reconcile(Batch(full=True, reasons=["start"]))
+            frr_start.join()  # the loop's FRR checks start from a finished bootstrap
+            threading.Thread(target=self._flow_checker, name="flow-check", daemon=True).start()
             self._loop()
             return 0
         finally:
@@ -223,9 +233,6 @@ class Agent:
         if changed & watched:
             self.queue.mark([("links",)], "link change: " + ", ".join(sorted(changed & watched)))
         now = time.monotonic()
-        if self.flows is not None and now >= self._next_flow_check:
-            self._next_flow_check = now + FLOW_CHECK_INTERVAL
-            self._apply_flows(self._desired, "flow check")
         for db, up in (("sb", self.watcher.sb_connected), ("ovs", self.watcher.ovs_connected)):
             self.metrics.db_connected.labels(db).set(1 if up else 0)
         if self._retry_at is not None and now >= self._retry_at:
@@ -358,7 +365,20 @@ class Agent:
                  extra={"fields": {"change": what, "prefix": str(prefix), "kind": exp.kind.value,
                                    "port": exp.port, "bridge": exp.bridge, "cause": cause}})
 
+    def _flow_checker(self) -> None:
+        """Thread: re-install our flows if something (a vswitchd restart) removed them."""
+        while not self._stop.wait(FLOW_CHECK_INTERVAL):
+            try:
+                self._apply_flows(self._desired, "flow check")
+            except Exception as e:  # never let the thread die
+                LOG.error("flow check failed: %s", e)
+
     def _apply_flows(self, desired: DesiredState, trigger: str, changes: Counter | None = None) -> None:
+        with self._flows_lock:
+            self._apply_flows_locked(desired, trigger, changes)
+
+    def _apply_flows_locked(self, desired: DesiredState, trigger: str,
+                            changes: Counter | None) -> None:
         local = self.watcher.local_ovs()
         ofports = {port: ofport for b in local.bridges.values()
                    for port, ofport in b.patch_ports.items()}
