@@ -92,7 +92,7 @@ def _vtysh_failure(cmds: Sequence[str], cp: subprocess.CompletedProcess, paths: 
         return f"FRR is not running (no daemon answers on {paths.run_dir})"
     if "is not running" in text:
         # e.g. "bgpd is not running"
-        return f"FRR: {text}"
+        return text
     return f"vtysh {' / '.join(cmds)} exited {cp.returncode}: {text[:300] or '(no output)'}"
 
 
