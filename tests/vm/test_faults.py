@@ -604,6 +604,43 @@ def test_churn_1000_operations_then_exact_state(node: Node):
                     and "_bucket" not in ln))
 
 
+def test_lock_sighup_reload_and_bad_config(node: Node):
+    """A second agent on the node exits at once (status 4); SIGHUP applies a changed config
+    (here the bridge IPv4 address: the new one added, the old one ovnbgp added removed); a
+    config that does not validate is refused and the running one kept."""
+    import os
+    import signal
+
+    node.wait_converged()
+    second = node.agent.cli("run", timeout=60)
+    assert second.returncode == 4, second.stdout + second.stderr
+    assert "another ovnbgp holds" in second.stderr
+    original = node.agent.config_path.read_text()
+    pid = node.agent.daemon.pid
+    try:
+        node.agent.config_path.write_text(original.replace(
+            "[kernel]\n", '[kernel]\nbridge_ipv4 = "1.1.1.2/32"\n'))
+        os.kill(pid, signal.SIGHUP)
+        wait_for(lambda: "1.1.1.2/32" in node.ip("addr", "show", "dev", "br-ex")
+                 and "1.1.1.1/32" not in node.ip("addr", "show", "dev", "br-ex"), timeout=60,
+                 what="the new bridge IP in place of the old one", details=node.details)
+        node.agent.config_path.write_text(original.replace("[kernel]\n", "[kernel]\nbogus = 1\n"))
+        os.kill(pid, signal.SIGHUP)
+        status_file = node.work / "state" / "status.json"  # the CLI refuses the bad file too
+        wait_for(lambda: any(e["target"] == "config"
+                             for e in json.loads(status_file.read_text())["errors"]),
+                 timeout=30, what="the bad config refused (status error)")
+        assert node.agent.alive()
+        assert "1.1.1.2/32" in node.ip("addr", "show", "dev", "br-ex")
+    finally:
+        node.agent.config_path.write_text(original)
+        os.kill(pid, signal.SIGHUP)
+    wait_for(lambda: "1.1.1.1/32" in node.ip("addr", "show", "dev", "br-ex")
+             and "1.1.1.2/32" not in node.ip("addr", "show", "dev", "br-ex"), timeout=60,
+             what="the original bridge IP back", details=node.details)
+    node.wait_converged()
+
+
 def test_cleanup_removes_everything_ovnbgp_owns(node: Node):
     """`ovnbgp cleanup`: refused while the agent runs, nothing done without confirmation;
     with --yes every prefix is withdrawn and every object ovnbgp owns goes (steering, bridge
