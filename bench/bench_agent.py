@@ -1,0 +1,622 @@
+"""Benchmark of the whole agent (`ovnbgp run`) at scale, each figure next to a floor measured in
+the same boot.
+
+    .venv/bin/python bench/bench_agent.py [--sizes 1000,10000] [--json out.json]
+
+Needs dummy, vrf and a full FRR chain, so on a host without them it boots User-Mode Linux
+(tests/vm/uml.py) and runs itself inside. For each size N, on a fresh OVN central (NB, SB,
+northd) built with bulk transactions (bench/agent/topology.py: N provider VM ports bound here,
+N/100 tenant VMs with floating IPs, 100 routers with their gateway here and two tenant
+subnets each), a node namespace (netdev OVS, the node's FRR, a leaf FRR as BGP peer):
+
+1. floor: `ip -batch` of exactly the objects the agent will make (the model's desired state,
+   bench_kernel.batch_lines) in a second node namespace whose FRR runs ovnbgp's rendered config
+   and is peered with the same leaf: time to the last address on the dummy, to all prefixes
+   in FRR's VRF table, to all of them at the leaf;
+2. cold sync: the agent started on the empty node, same three end points (plus its own phases
+   from its log), then a check that nothing is missing (a fresh KernelReconciler's plan is
+   empty, FRR's VRF table holds exactly the expected prefixes);
+3. steady state: CPU (the agent's own and its children's) and wall time of one full resync
+   with nothing changed (SIGUSR1), and CPU per minute while idle;
+4. events: one spare port bound (Port_Binding.chassis/up by uuid on an open SB connection) ->
+   its address on the dummy (netlink notification) -> its prefix in FRR's VRF table (bgpd's
+   vty socket, per prefix), `--samples` times; then `--burst` ports bound in one transaction
+   (time to the last) and all of them unbound again (time to the last withdrawal);
+5. memory: peak RSS (VmHWM) of the agent;
+6. steering: for the sizes in --table-sizes, a fresh node in `table` mode (floor and cold
+   sync again), and the kernel's route lookup cost (RTM_GETROUTE, pipelined) for the last
+   exposed IP and for an address nobody exposes, in both modes.
+
+northd is paused (SIGSTOP) once the SB is built: it runs on the controllers, not on the node
+this benchmark stands for, and it would otherwise recompute on the single UML CPU after every
+binding. Absolute times inside UML are several times native ones; the ratios are what count.
+Not a pass/fail test: figures only (JSON with --json, a table on stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.agent import report  # noqa: E402
+
+
+def in_uml() -> bool:
+    try:
+        return "User Mode Linux" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def settle(threshold: float = 0.85, window: float = 0.5, timeout: float = 60.0) -> float:
+    """Wait until the CPU is mostly idle (what the previous step started has finished)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[3] + v[4], sum(v)
+
+    deadline = time.monotonic() + timeout
+    idle = 0.0
+    while time.monotonic() < deadline:
+        i0, t0 = sample()
+        time.sleep(window)
+        i1, t1 = sample()
+        idle = (i1 - i0) / max(1, t1 - t0)
+        if idle >= threshold:
+            break
+    return idle
+
+
+def poll(pred, timeout: float, interval: float):
+    """Call pred() until it returns a truthy value; (value, time.monotonic()) or (None, None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            v = pred()
+        except Exception:  # noqa: BLE001 - not ready yet (daemon busy, socket closed)
+            v = None
+        now = time.monotonic()
+        if v:
+            return v, now
+        if now >= deadline:
+            return None, None
+        time.sleep(interval)
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(-(-q * len(s) // 100)) - 1))
+    return s[k]
+
+
+def rel(t: float | None, t0: float) -> float | None:
+    return None if t is None else round(t - t0, 4)
+
+
+# --- the pieces ----------------------------------------------------------------------------------
+
+
+class Size:
+    """One size N: the OVN central and topology, built once, and the node-side runs."""
+
+    def __init__(self, n: int, args, work: Path):
+        self.n = n
+        self.args = args
+        self.work = work
+        self.central = None
+        self.topo = None
+        self.node = None
+        self.agent = None
+        self.result: dict = {"n": n}
+
+    # set-up ------------------------------------------------------------------------------------
+
+    def build_ovn(self) -> None:
+        from bench.agent.topology import Topology
+        from tests.harness.ovn import OvnCentral
+
+        log(f"N={self.n}: building the OVN central")
+        self.central = OvnCentral(self.work / "ovn").start()
+        self.topo = Topology(self.central, self.n, extra=self.args.samples + self.args.burst,
+                             routers=self.args.routers).build(timeout=self.args.step_timeout)
+        os.kill(self.central.daemons["ovn-northd"].pid, signal.SIGSTOP)
+        self.result["setup"] = {k: round(v, 2) for k, v in self.topo.timings.items()}
+        self.result["exposures"] = len(self.topo.expected)
+        log(f"N={self.n}: NB {self.topo.timings['nb']:.1f} s, northd {self.topo.timings['northd']:.1f} s, "
+            f"bind {self.topo.timings['bind']:.1f} s; {len(self.topo.expected)} exposures expected")
+
+    def new_node(self, tag: str) -> None:
+        from bench.agent.node import NodeSide
+
+        self.node = NodeSide(self.work / f"node-{tag}", self.central).start()
+
+    def config(self, steering: str, workdir: Path):
+        from ovnbgp import config as config_mod
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        text = self.node.agent_config(workdir, steering=steering)
+        return text, config_mod.loads(text)
+
+    def desired(self, cfg):
+        """The model's desired state on this SB, computed here as the agent will."""
+        from ovnbgp.agent.model import desired_state
+        from ovnbgp.agent.ovn import OvnWatcher
+
+        w = OvnWatcher(cfg)
+        try:
+            w.start(timeout=self.args.step_timeout)
+            d = desired_state(w.snapshot(), cfg)
+        finally:
+            w.stop()
+        got = {str(e.prefix) for e in d.exposures}
+        want = self.topo.expected
+        if got != want:
+            raise SystemExit(f"bench topology and model disagree: missing {sorted(want - got)[:5]}, "
+                             f"extra {sorted(got - want)[:5]} (problems: {list(d.problems)[:3]})")
+        return d
+
+    # floor -------------------------------------------------------------------------------------
+
+    def floor(self, cfg, d) -> dict:
+        import dataclasses
+        import ipaddress
+
+        from bench.agent.node import FLOOR_IP, LEAF_AS, LEAF_FLOOR_IP, VRF
+        from bench.agent.probes import AddrMonitor, Vty, peer_prefixes_received, vrf_prefix_count
+        from bench.bench_kernel import batch_lines
+        from ovnbgp.config import Peer
+        from ovnbgp.frr.render import render_config
+        from tests.harness.frr import wait_bgp_established
+
+        bgp = dataclasses.replace(cfg.bgp, router_id=ipaddress.IPv4Address(FLOOR_IP),
+                                  peers=(Peer(address=ipaddress.IPv4Address(LEAF_FLOOR_IP),
+                                              remote_as=LEAF_AS),))
+        text = "frr defaults traditional\nhostname floor\n" + render_config(
+            dataclasses.replace(cfg, bgp=bgp))
+        ns = self.node.start_floor(text)
+        wait_bgp_established(self.node.leaf, FLOOR_IP, timeout=60)
+        files = []
+        for opt, lines in batch_lines(d):
+            if lines:
+                f = tempfile.NamedTemporaryFile("w", suffix=".batch", delete=False, dir=self.work)
+                f.write("\n".join(lines) + "\n")
+                f.close()
+                files.append((opt, f.name))
+        expected = self.topo.expected
+        vty = Vty(self.node.floor.vty_dir / "bgpd.vty")
+        leaf = Vty(self.node.leaf.vty_dir / "bgpd.vty")
+        mon = AddrMonitor(ns.name)
+        settle()
+        try:
+            t0 = time.monotonic()
+            for opt, path in files:
+                subprocess.run(["ip", "-n", ns.name, *([opt] if opt else []), "-batch", path],
+                               check=True, capture_output=True, timeout=self.args.step_timeout)
+            t_batch = time.monotonic()
+            t_dummy = mon.wait_all(expected, self.args.step_timeout)
+            _, t_frr = poll(lambda: vrf_prefix_count(vty, VRF) >= len(expected),
+                            self.args.step_timeout, 0.2)
+            _, t_leaf = poll(lambda: peer_prefixes_received(leaf, FLOOR_IP) >= len(expected),
+                             self.args.step_timeout, 0.2)
+            out = {"batch": rel(t_batch, t0), "dummy": rel(t_dummy, t0), "frr_vrf": rel(t_frr, t0),
+                   "leaf": rel(t_leaf, t0),
+                   "objects": sum(len(lines) for _, lines in batch_lines(d))}
+        finally:
+            mon.close()
+            vty.close()
+            self.node.stop_floor()
+            # The leaf withdraws the floor's routes now: wait until it has none left.
+            poll(lambda: _leaf_total(leaf) == 0, 120, 0.5)
+            leaf.close()
+            for _, path in files:
+                os.unlink(path)
+        log(f"N={self.n}: floor {out}")
+        return out
+
+    # the agent ---------------------------------------------------------------------------------
+
+    def cold_sync(self, text: str, cfg, d, workdir: Path) -> dict:
+        from bench.agent.node import NODE_IP, VRF
+        from bench.agent.probes import AddrMonitor, ProcStat, Vty, peer_prefixes_received, vrf_prefix_count
+        from tests.harness.agent import AgentProcess
+
+        expected = self.topo.expected
+        vty = Vty(self.node.frr.vty_dir / "bgpd.vty")
+        leaf = Vty(self.node.leaf.vty_dir / "bgpd.vty")
+        self.mon = AddrMonitor(self.node.ns.name)
+        self.agent = AgentProcess(workdir, text, netns=self.node.ns.name)
+        if self.args.profile:  # sampled stacks of the agent, idle (waiting) ones too (py-spy)
+            out = Path(self.args.logs or self.work, f"agent-{self.n}-{workdir.name}.py-spy.txt")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.agent.daemon.argv = [str(Path(sys.executable).parent / "py-spy"), "record",
+                                      "--idle", "--threads", "--rate", "200", "--format", "raw",
+                                      "-o", str(out), "--", *self.agent.daemon.argv]
+        settle()
+        wall0 = time.time()
+        t0 = time.monotonic()
+        self.agent.start(timeout=self.args.step_timeout)
+        t_status = time.monotonic()
+        t_dummy = self.mon.wait_all(expected, self.args.step_timeout)
+        _, t_frr = poll(lambda: vrf_prefix_count(vty, VRF) >= len(expected), self.args.step_timeout, 0.2)
+        _, t_leaf = poll(lambda: peer_prefixes_received(leaf, NODE_IP) >= len(expected),
+                         self.args.step_timeout, 0.2)
+        st = ProcStat.read(self.agent_pid())
+        out = {"first_sync_reported": rel(t_status, t0), "dummy": rel(t_dummy, t0),
+               "frr_vrf": rel(t_frr, t0), "leaf": rel(t_leaf, t0),
+               "cpu": round(st.cpu, 2), "children_cpu": round(st.children, 2),
+               "rss_mb": round(st.rss_mb, 1), "hwm_mb": round(st.hwm_mb, 1),
+               "first_reconcile": first_reconcile(self.agent.log()),
+               "phases": agent_phases(self.agent.log(), wall0),
+               "missing_on_dummy": len(self.mon.missing(expected))}
+        settle()
+        out["frr_vrf_count"] = vrf_prefix_count(vty, VRF)
+        out["kernel_plan_after"] = kernel_leftover(cfg, d, self.node.ns.name)
+        out["complete"] = (out["missing_on_dummy"] == 0 and out["frr_vrf_count"] == len(expected)
+                           and out["kernel_plan_after"] == 0)
+        vty.close()
+        leaf.close()
+        log(f"N={self.n}: cold sync {out}")
+        return out
+
+    def resync(self, repeat: int = 3) -> dict:
+        from bench.agent.probes import ProcStat
+
+        pid = self.agent_pid()
+        runs = []
+        for _ in range(repeat):
+            settle()
+            before = self.agent.syncs()
+            s0 = ProcStat.read(pid)
+            t0 = time.monotonic()
+            os.kill(pid, signal.SIGUSR1)
+            _, t1 = poll(lambda: self.agent.syncs() > before, self.args.step_timeout, 0.02)
+            status = self.agent.status()
+            s1 = ProcStat.read(pid)
+            ls = status.get("last_sync") or {}
+            runs.append({"cpu": ls.get("cpu"), "duration": ls.get("duration"),
+                         "trigger": ls.get("trigger"), "changes": ls.get("changes"),
+                         "proc_cpu": round(s1.cpu - s0.cpu, 3),
+                         "children_cpu": round(s1.children - s0.children, 3),
+                         "signal_to_status": rel(t1, t0)})
+        out = {"runs": runs,
+               "cpu": statistics.median(r["cpu"] for r in runs),
+               "duration": statistics.median(r["duration"] for r in runs),
+               "children_cpu": statistics.median(r["children_cpu"] for r in runs)}
+        log(f"N={self.n}: resync {out}")
+        return out
+
+    def idle(self) -> dict:
+        from bench.agent.probes import ProcStat
+
+        pid = self.agent_pid()
+        settle()
+        syncs = self.agent.syncs()
+        s0 = ProcStat.read(pid)
+        time.sleep(self.args.idle)
+        s1 = ProcStat.read(pid)
+        scale = 60.0 / self.args.idle
+        out = {"window": self.args.idle, "cpu_per_min": round((s1.cpu - s0.cpu) * scale, 3),
+               "children_cpu_per_min": round((s1.children - s0.children) * scale, 3),
+               "syncs_in_window": self.agent.syncs() - syncs}
+        log(f"N={self.n}: idle {out}")
+        return out
+
+    def events(self) -> dict:
+        from bench.agent.node import VRF
+        from bench.agent.ovsdb import OvsdbClient
+        from bench.agent.probes import Vty, vrf_has_prefix, vrf_prefix_count
+        from bench.agent.topology import SB
+
+        topo = self.topo
+        vty = Vty(self.node.frr.vty_dir / "bgpd.vty")
+        sb = OvsdbClient(self.central.sb_remote)
+        samples = topo.spare[:self.args.samples]
+        burst = topo.spare[self.args.samples:self.args.samples + self.args.burst]
+        to_dummy, to_frr, commit = [], [], []
+        timeout = self.args.event_timeout
+        try:
+            settle()
+            for p in samples:
+                time.sleep(0.3)  # the previous event's FRR/leaf work is done
+                t0 = time.monotonic()
+                rid = sb.transact_async(SB, topo.bind_ops([p]))
+                sb.wait(rid)
+                commit.append(time.monotonic() - t0)
+                t_dummy = self.mon.wait_all([p.prefix], timeout)
+                _, t_frr = poll(lambda: vrf_has_prefix(vty, VRF, p.prefix), timeout, 0.005)
+                if t_dummy is None or t_frr is None:
+                    raise SystemExit(f"event for {p.name} ({p.prefix}) not seen in {timeout} s:\n"
+                                     + self.agent.log_tail(30))
+                to_dummy.append(t_dummy - t0)
+                to_frr.append(t_frr - t0)
+            out = {"samples": len(samples),
+                   "commit_median": round(statistics.median(commit), 4),
+                   "dummy_median": round(statistics.median(to_dummy), 4),
+                   "dummy_p99": round(pct(to_dummy, 99), 4), "dummy_max": round(max(to_dummy), 4),
+                   "frr_median": round(statistics.median(to_frr), 4),
+                   "frr_p99": round(pct(to_frr, 99), 4), "frr_max": round(max(to_frr), 4),
+                   "dummy_all": [round(x, 4) for x in to_dummy],
+                   "frr_all": [round(x, 4) for x in to_frr]}
+            log(f"N={self.n}: events dummy median {out['dummy_median']}, p99 {out['dummy_p99']}; "
+                f"frr median {out['frr_median']}, p99 {out['frr_p99']}")
+
+            total = len(topo.expected) + len(samples)
+            settle()
+            t0 = time.monotonic()
+            sb.transact(SB, topo.bind_ops(burst))
+            t_dummy = self.mon.wait_all([p.prefix for p in burst], self.args.step_timeout)
+            _, t_frr = poll(lambda: vrf_prefix_count(vty, VRF) >= total + len(burst),
+                            self.args.step_timeout, 0.05)
+            out["burst"] = {"ports": len(burst), "dummy_last": rel(t_dummy, t0),
+                            "frr_vrf_last": rel(t_frr, t0)}
+            settle()
+            spare = samples + burst
+            t0 = time.monotonic()
+            sb.transact(SB, topo.bind_ops(spare, bound=False))
+            t_dummy = self.mon.wait_all([p.prefix for p in spare], self.args.step_timeout, kind="del")
+            _, t_frr = poll(lambda: vrf_prefix_count(vty, VRF) <= len(topo.expected),
+                            self.args.step_timeout, 0.05)
+            out["unbind"] = {"ports": len(spare), "dummy_last": rel(t_dummy, t0),
+                             "frr_vrf_last": rel(t_frr, t0)}
+            log(f"N={self.n}: burst {out['burst']}, unbind {out['unbind']}")
+        finally:
+            sb.close()
+            vty.close()
+        return out
+
+    def lookups(self, ns: str, last: str) -> dict:
+        return {"exposed_last_us": round(lookup_cost(ns, last) * 1e6, 2),
+                "unexposed_us": round(lookup_cost(ns, "198.51.100.7") * 1e6, 2)}
+
+    def agent_pid(self) -> int:
+        """The agent's pid (under --profile, the child of py-spy)."""
+        pid = self.agent.daemon.pid
+        if self.args.profile:
+            for _ in range(100):
+                kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                if kids:
+                    return int(kids[0])
+                time.sleep(0.05)
+        return pid
+
+    def stop_agent(self) -> None:
+        if self.agent is not None:
+            if self.args.profile and self.agent.alive():
+                # SIGTERM to the agent alone: py-spy writes its file when its target exits.
+                os.kill(self.agent_pid(), signal.SIGTERM)
+                try:
+                    self.agent.daemon._proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    pass
+            self.agent.stop()
+            if self.args.logs:
+                dest = Path(self.args.logs, f"agent-{self.n}-{self.agent.workdir.name}.log")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_text(self.agent.log())
+            self.agent = None
+        if getattr(self, "mon", None) is not None:
+            self.mon.close()
+            self.mon = None
+
+    def stop_node(self) -> None:
+        self.stop_agent()
+        if self.node is not None:
+            self.node.stop()
+            self.node = None
+
+    def stop(self) -> None:
+        self.stop_node()
+        if self.central is not None:
+            pid = self.central.daemons.get("ovn-northd")
+            if pid is not None and pid.pid:
+                try:
+                    os.kill(pid.pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+            self.central.stop()
+            self.central = None
+
+    # the whole run for this size ---------------------------------------------------------------
+
+    def run(self, modes: list[str]) -> dict:
+        self.build_ovn()
+        last = max(self.topo.provider, key=lambda p: tuple(int(x) for x in p.ip.split("."))).ip
+        for i, mode in enumerate(modes):
+            self.new_node(mode)
+            workdir = self.work / f"agent-{mode}"
+            text, cfg = self.config(mode, workdir)
+            d = self.desired(cfg)
+            r = self.result.setdefault(mode, {})
+            r["floor"] = self.floor(cfg, d)
+            r["cold"] = self.cold_sync(text, cfg, d, workdir)
+            r["lookup"] = self.lookups(self.node.ns.name, last)
+            if i == 0:  # steady state, events and memory in the first (default) mode
+                r["resync"] = self.resync()
+                r["idle"] = self.idle()
+                r["events"] = self.events()
+                from bench.agent.probes import ProcStat
+
+                r["hwm_mb"] = round(ProcStat.read(self.agent_pid()).hwm_mb, 1)
+            r["agent_log_tail"] = self.agent.log_tail(5)
+            self.stop_node()
+        return self.result
+
+
+def _leaf_total(leaf) -> int:
+    data = leaf.json("show bgp ipv4 unicast statistics json")
+    for v in data.values():
+        if isinstance(v, list) and v:
+            return int(v[0].get("totalPrefixes", 0))
+    return 0
+
+
+def agent_phases(text: str, wall0: float) -> dict:
+    """Seconds from the start to milestones in the agent's JSON log."""
+    import calendar
+
+    marks = {"first_log": None, "initial_dump": None, "first_reconcile": None}
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            rec = json.loads(line)
+            ts = rec["ts"]
+            t = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + float(ts[19:-1] or 0)
+        except (ValueError, KeyError):
+            continue
+        msg = rec.get("msg", "")
+        if marks["first_log"] is None:
+            marks["first_log"] = t
+        if marks["initial_dump"] is None and msg.startswith("initial dump read"):
+            marks["initial_dump"] = t
+        if marks["first_reconcile"] is None and msg.startswith("reconciled"):
+            marks["first_reconcile"] = t
+            break
+    return {k: (round(v - wall0, 2) if v is not None else None) for k, v in marks.items()}
+
+
+def first_reconcile(text: str) -> dict:
+    """Wall and CPU seconds of the agent's first reconcile, from its log line."""
+    import re
+
+    for line in text.splitlines():
+        m = re.search(r"reconciled \(resync: start\) in ([0-9.]+)s \(([0-9.]+)s CPU\)", line)
+        if m:
+            return {"duration": float(m.group(1)), "cpu": float(m.group(2))}
+    return {}
+
+
+def kernel_leftover(cfg, d, netns: str) -> int:
+    """Changes a fresh KernelReconciler would still make (0: everything is in place)."""
+    from ovnbgp.kernel.netlink import KernelReconciler
+
+    rec = KernelReconciler(cfg, netns=netns)
+    try:
+        return len(rec.diff(d, rec.observe(d)))
+    finally:
+        rec.close()
+
+
+def lookup_cost(ns: str, dst: str, count: int = 2000, rounds: int = 5) -> float:
+    """Seconds per kernel route lookup (RTM_GETROUTE) of `dst` in `ns`, best of `rounds`."""
+    import socket
+
+    from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
+    from pyroute2.netlink.rtnl import RTM_GETROUTE
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    from ovnbgp.kernel.nltransport import NetlinkTransport
+
+    m = rtmsg()
+    m["family"] = socket.AF_INET
+    m["dst_len"] = 32
+    m["attrs"] = [["RTA_DST", dst]]
+    m["header"]["type"] = RTM_GETROUTE
+    m["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK
+    m["header"]["pid"] = m["header"]["sequence_number"] = 0
+    m.encode()
+    data = bytes(m.data)
+    nl = NetlinkTransport(ns)
+    try:
+        nl.execute([data] * 50)
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            nl.execute([data] * count)
+            best = min(best, (time.perf_counter() - t) / count)
+        return best
+    finally:
+        nl.close()
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+
+def run_here(args) -> dict:
+    for mod in ("vrf", "dummy", "veth", "tun"):
+        subprocess.run(["modprobe", mod], capture_output=True)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    table_sizes = ({int(s) for s in args.table_sizes.split(",") if s} if args.table_sizes
+                   else {max(sizes)})
+    results = {"meta": report.meta(in_uml()), "sizes": {}}
+    for n in sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"bench-agent-{n}.", dir="/tmp"))
+        size = Size(n, args, work)
+        try:
+            modes = ["rules", "table"] if n in table_sizes else ["rules"]
+            results["sizes"][str(n)] = size.run(modes)
+        finally:
+            size.stop()
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1000,10000"))
+    ap.add_argument("--table-sizes", default="",
+                    help="sizes that also run steering=table (default: the largest)")
+    ap.add_argument("--samples", type=int, default=50)
+    ap.add_argument("--burst", type=int, default=500)
+    ap.add_argument("--routers", type=int, default=100)
+    ap.add_argument("--idle", type=float, default=60.0, help="seconds of the idle CPU window")
+    ap.add_argument("--step-timeout", type=float, default=900.0)
+    ap.add_argument("--event-timeout", type=float, default=30.0)
+    ap.add_argument("--timeout", type=float, default=2400.0, help="the whole UML boot")
+    ap.add_argument("--mem", default="4G")
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--logs", help="copy the agent logs into this directory")
+    ap.add_argument("--profile", action="store_true", help="run the agent under py-spy (installed "
+                    "in the venv: pip install py-spy); collapsed stacks next to the logs")
+    ap.add_argument("--here", action="store_true", help="run on this kernel (needs dummy, vrf)")
+    args = ap.parse_args()
+    if args.here or in_uml():
+        results = run_here(args)
+        print(report.agent_table(results), flush=True)
+        return 0
+    from tests.vm import uml
+
+    with tempfile.TemporaryDirectory(prefix="ovnbgp-bench-agent.") as work:
+        argv = [sys.executable, str(Path(__file__).resolve()), "--json", "/mnt/bench_agent.json",
+                "--logs", "/mnt/logs"]
+        if args.profile:
+            argv += ["--profile"]
+        for k in ("sizes", "table_sizes", "samples", "burst", "routers", "idle", "step_timeout",
+                  "event_timeout"):
+            argv += [f"--{k.replace('_', '-')}", str(getattr(args, k))]
+        res = uml.run(argv, mem=args.mem, workdir=work, timeout=args.timeout, cwd=REPO,
+                      expose=[REPO, sys.prefix])
+        out = Path(work, "bench_agent.json")
+        if out.exists() and args.json:
+            Path(args.json).write_text(out.read_text())
+        if args.logs and Path(work, "logs").is_dir():
+            import shutil
+
+            shutil.copytree(Path(work, "logs"), args.logs, dirs_exist_ok=True)
+    if res.status:
+        print(f"bench_agent: guest exited with status {res.status}", file=sys.stderr)
+    return res.status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
