@@ -85,6 +85,9 @@ def _agent_config(work: Path, ovn: OvnCentral, ovs: OvsNode, frr: FrrInstance) -
 [ovn]
 sb_remotes = ["{ovn.sb_remote}"]
 ovs_remote = "{ovs.remote}"
+[kernel]
+# Not the shared /etc drop-in: other vm test modules read `ip rule` output in this boot.
+rt_tables_file = "{work / 'rt_tables.conf'}"
 [bgp]
 asn = {NODE_AS}
 router_id = "{NODE_IP}"
@@ -172,9 +175,9 @@ def _wait(pred, what: str, node: Node, timeout: float = 30):
 def test_bound_port_is_steered_then_advertised(node: Node):
     _wait(lambda: {f"{VM4}/32", f"{VM6}/128"} <= node.dummy(), "VM IPs on the dummy", node)
     rules = node.ip("rule", "show")
-    # iproute2 names table 200 from the rt_tables drop-in ovnbgp wrote.
-    assert f"to {VM4} lookup br-ex proto 240" in rules, rules
-    assert f"to {VM6} lookup br-ex proto 240" in node.ip("-6", "rule", "show")
+    assert f"to {VM4} lookup 200 proto 240" in rules, rules
+    assert f"to {VM6} lookup 200 proto 240" in node.ip("-6", "rule", "show")
+    assert "200 br-ex" in (node.agent.workdir.parent / "rt_tables.conf").read_text()
     routes = node.ip("route", "show", "table", "200")
     assert "default dev br-ex proto 240 scope link" in routes, routes
     assert "1.1.1.1/32" in node.ip("addr", "show", "dev", "br-ex")
