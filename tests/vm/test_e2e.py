@@ -153,15 +153,19 @@ def pings_reach(lab, vm, dst, count: int = 3) -> None:
 
 def timed_move(lab, figures, what: str, dsts, action, check_moved) -> None:
     """Ping each of `dsts` from the outside host in the background, run `action` at t0, wait
-    until `check_moved` holds and every pinger has a reply after t0; record the figures."""
+    until `check_moved(mark)` returns and every pinger has a reply after t0; record the
+    figures. `check_moved` calls mark("label") as each stage is seen (seen by polling, so
+    each milestone is an upper bound)."""
     pingers = {str(d): lab.pinger("outside", d) for d in dsts}
     logs = {}
+    marks: list[tuple[str, float]] = []
     try:
         for d, p in pingers.items():
             p.wait_reply(timeout=30)
         t0 = time.time()
         action()
-        check_moved()
+        marks.append(("action done", time.time()))
+        check_moved(lambda label: marks.append((label, time.time())))
         for d, p in pingers.items():
             p.wait_reply(after=t0, timeout=60)
     finally:
@@ -176,7 +180,8 @@ def timed_move(lab, figures, what: str, dsts, action, check_moved) -> None:
         lost = f", {int(sent[1]) - int(sent[2])} of {sent[1]} pings lost" if sent else ""
         parts.append(f"{d} answered again {resumed:.2f} s after it began (no replies for "
                      f"{dark:.2f} s{lost})")
-    figures.add(f"{what}: " + "; ".join(parts))
+    stages = ", ".join(f"{label} <= {t - t0:.2f} s" for label, t in marks)
+    figures.add(f"{what}: " + "; ".join(parts) + f" [{stages}]")
 
 
 def outage(log, t0: float) -> tuple[float, float]:
@@ -244,10 +249,15 @@ def test_migration_moves_the_route_and_pings_resume(lab, world, figures):
     p4, p6 = f"{p1.ip4}/32", f"{p1.ip6}/128"
     wait_routed(lab, p4, "node1")
     for src, dst in (("node1", "node2"), ("node2", "node1")):
-        def moved(dst=dst, src=src):
+        def moved(mark, dst=dst, src=src):
             lab.wait_bound(p1.name, dst)
+            mark(f"port up on {dst}")
+            wait_for(lambda: {p4, p6} <= dummy_prefixes(lab, dst), timeout=60,
+                     what=f"{p1.name}'s IPs on {dst}'s dummy")
+            mark(f"exposed on {dst}")
             wait_routed(lab, p4, dst)
             wait_routed(lab, p6, dst)
+            mark(f"spine routes to {dst}")
             wait_for(lambda: not {p4, p6} & dummy_prefixes(lab, src), timeout=60,
                      what=f"{p1.name}'s IPs off {src}'s dummy")
 
@@ -265,12 +275,14 @@ def test_gateway_move_moves_the_tenant_routes_and_pings_resume(lab, world, figur
     for order in (["node2", "node1"], ["node1", "node2"]):
         dst, src = order
 
-        def moved(dst=dst, src=src):
+        def moved(mark, dst=dst, src=src):
             wait_for(lambda: lab.port_binding(router.cr_port).get("chassis") == dst, timeout=60,
                      what=f"{router.cr_port} bound to {dst}",
                      details=lambda: repr(lab.port_binding(router.cr_port)))
+            mark(f"cr-lrp on {dst}")
             for prefix in tenant_prefixes:
                 wait_routed(lab, prefix, dst)
+            mark(f"spine routes to {dst}")
 
         timed_move(lab, figures, f"gateway (cr-lrp) {src} -> {dst}, tenant VM on node2",
                    (t2.ip4,), lambda order=order: lab.scenario.set_gateway_chassis(router, order),
