@@ -36,6 +36,7 @@ Not a pass/fail test: figures only (JSON with --json, a table on stdout).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -244,12 +245,6 @@ class Size:
         leaf = Vty(self.node.leaf.vty_dir / "bgpd.vty")
         self.mon = AddrMonitor(self.node.ns.name)
         self.agent = AgentProcess(workdir, text, netns=self.node.ns.name)
-        if self.args.profile:  # sampled stacks of the agent, idle (waiting) ones too (py-spy)
-            out = Path(self.args.logs or self.work, f"agent-{self.n}-{workdir.name}.py-spy.txt")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            self.agent.daemon.argv = [str(Path(sys.executable).parent / "py-spy"), "record",
-                                      "--idle", "--threads", "--rate", "200", "--format", "raw",
-                                      "-o", str(out), "--", *self.agent.daemon.argv]
         settle()
         wall0 = time.time()
         t0 = time.monotonic()
@@ -295,6 +290,7 @@ class Size:
             runs.append({"cpu": ls.get("cpu"), "duration": ls.get("duration"),
                          "trigger": ls.get("trigger"), "changes": ls.get("changes"),
                          "proc_cpu": round(s1.cpu - s0.cpu, 3),
+                         "rss_mb": round(s1.rss_mb, 1), "hwm_mb": round(s1.hwm_mb, 1),
                          "children_cpu": round(s1.children - s0.children, 3),
                          "signal_to_status": rel(t1, t0)})
         out = {"runs": runs,
@@ -388,25 +384,33 @@ class Size:
                 "unexposed_us": round(lookup_cost(ns, "198.51.100.7") * 1e6, 2)}
 
     def agent_pid(self) -> int:
-        """The agent's pid (under --profile, the child of py-spy)."""
-        pid = self.agent.daemon.pid
-        if self.args.profile:
-            for _ in range(100):
-                kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                if kids:
-                    return int(kids[0])
-                time.sleep(0.05)
-        return pid
+        return self.agent.daemon.pid
+
+    @contextlib.contextmanager
+    def spy(self, phase: str):
+        """With --profile: py-spy attached to the agent for this phase (on-CPU stacks of every
+        thread, collapsed, next to the logs); analyse with bench/agent/spy.py."""
+        if not self.args.profile:
+            yield
+            return
+        out = Path(self.args.logs or self.work, f"agent-{self.n}-{phase}.py-spy.txt")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                                 str(self.agent_pid()), "--threads", "--rate", "100", "--format",
+                                 "raw", "-o", str(out)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(1)  # attached
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
     def stop_agent(self) -> None:
         if self.agent is not None:
-            if self.args.profile and self.agent.alive():
-                # SIGTERM to the agent alone: py-spy writes its file when its target exits.
-                os.kill(self.agent_pid(), signal.SIGTERM)
-                try:
-                    self.agent.daemon._proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    pass
             self.agent.stop()
             if self.args.logs:
                 dest = Path(self.args.logs, f"agent-{self.n}-{self.agent.workdir.name}.log")
@@ -447,15 +451,20 @@ class Size:
             d = self.desired(cfg)
             r = self.result.setdefault(mode, {})
             r["floor"] = self.floor(cfg, d)
+            empty = self.lookups(self.node.ns.name, last)  # the node before the agent
             r["cold"] = self.cold_sync(text, cfg, d, workdir)
             r["lookup"] = self.lookups(self.node.ns.name, last)
+            r["lookup"]["empty_node"] = empty
             if i == 0:  # steady state, events and memory in the first (default) mode
-                r["resync"] = self.resync()
-                r["idle"] = self.idle()
-                r["events"] = self.events()
                 from bench.agent.probes import ProcStat
 
-                r["hwm_mb"] = round(ProcStat.read(self.agent_pid()).hwm_mb, 1)
+                with self.spy("resync"):
+                    r["resync"] = self.resync()
+                r["idle"] = self.idle()
+                with self.spy("events"):
+                    r["events"] = self.events()
+                r["events"]["hwm_mb_after"] = round(ProcStat.read(self.agent_pid()).hwm_mb, 1)
+                r["hwm_mb"] = r["events"]["hwm_mb_after"]
             r["agent_log_tail"] = self.agent.log_tail(5)
             self.stop_node()
         return self.result
@@ -586,8 +595,9 @@ def main() -> int:
     ap.add_argument("--mem", default="4G")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--logs", help="copy the agent logs into this directory")
-    ap.add_argument("--profile", action="store_true", help="run the agent under py-spy (installed "
-                    "in the venv: pip install py-spy); collapsed stacks next to the logs")
+    ap.add_argument("--profile", action="store_true", help="attach py-spy (pip install py-spy into "
+                    "the venv) to the agent during the resync and event phases; stacks go next "
+                    "to the logs")
     ap.add_argument("--here", action="store_true", help="run on this kernel (needs dummy, vrf)")
     args = ap.parse_args()
     if args.here or in_uml():

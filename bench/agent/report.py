@@ -118,16 +118,23 @@ def agent_rows(t: Table, results: dict, *, prefix: str = "") -> Table:
         add("  ratio agent / floor (FRR VRF table)", lambda x: ratio(get(x, mode, "cold", "frr_vrf"),
                                                                       get(x, mode, "floor", "frr_vrf")))
         add("  agent / floor: all prefixes at the leaf", lambda x: (
-            f"{s(get(x, mode, 'cold', 'leaf'), 1)} / {s(get(x, mode, 'floor', 'leaf'), 1)}"))
-        add("  agent phases: log up / SB+OVS loaded / 1st reconcile done", lambda x: "/".join(
-            "-" if v is None else f"{v:.1f}" for v in (get(x, mode, "cold", "phases") or {}).values()) + " s")
+            f"{s(get(x, mode, 'cold', 'leaf'), 1)} / {s(get(x, mode, 'floor', 'leaf'), 1)}"
+            if get(x, mode, "cold") else "-"))
+        add("  agent phases: log up / SB+OVS loaded / 1st reconcile done", lambda x: (
+            "/".join("-" if v is None else f"{v:.1f}" for v in get(x, mode, "cold", "phases").values())
+            + " s") if get(x, mode, "cold", "phases") else "-")
         add("  agent CPU during cold sync (own + children)", lambda x: (
-            f"{s(get(x, mode, 'cold', 'cpu'), 1)} + {s(get(x, mode, 'cold', 'children_cpu'), 1)}"))
+            f"{s(get(x, mode, 'cold', 'cpu'), 1)} + {s(get(x, mode, 'cold', 'children_cpu'), 1)}"
+            if get(x, mode, "cold") else "-"))
         add("  complete (dummy, kernel plan empty, FRR count)", lambda x: {
             True: "yes", False: "NO", None: "-"}[get(x, mode, "cold", "complete")])
-        add("  route lookup, last exposed IP / unexposed IP", lambda x: (
-            f"{get(x, mode, 'lookup', 'exposed_last_us') or '-'} / "
-            f"{get(x, mode, 'lookup', 'unexposed_us') or '-'} us"))
+        add("  route lookup (RTM_GETROUTE): last exposed IP / unexposed IP", lambda x: (
+            f"{get(x, mode, 'lookup', 'exposed_last_us'):.0f} / {get(x, mode, 'lookup', 'unexposed_us'):.0f} us"
+            if get(x, mode, "lookup") else "-"))
+        add("    the same on the empty node (before the agent)", lambda x: (
+            f"{get(x, mode, 'lookup', 'empty_node', 'exposed_last_us'):.0f} / "
+            f"{get(x, mode, 'lookup', 'empty_node', 'unexposed_us'):.0f} us"
+            if get(x, mode, "lookup", "empty_node") else "-"))
     t.section(f"{prefix}events with N loaded, steering=rules (UML)")
     add("  bind -> address on the dummy, median / p99", lambda x: (
         f"{ms(get(x, 'rules', 'events', 'dummy_median'))} / {ms(get(x, 'rules', 'events', 'dummy_p99'))}"),
@@ -151,6 +158,9 @@ def agent_rows(t: Table, results: dict, *, prefix: str = "") -> Table:
     add("  idle: CPU per minute, own + children", lambda x: (
         f"{s(get(x, 'rules', 'idle', 'cpu_per_min'))} + {s(get(x, 'rules', 'idle', 'children_cpu_per_min'))}"))
     t.section(f"{prefix}memory")
+    add("  RSS after the cold sync / peak after resyncs and events", lambda x: (
+        f"{get(x, 'rules', 'cold', 'rss_mb'):.0f} / {get(x, 'rules', 'hwm_mb'):.0f} MB"
+        if get(x, "rules", "hwm_mb") is not None else "-"))
     add("  peak RSS of the agent (VmHWM)", lambda x: (
         "-" if get(x, "rules", "hwm_mb") is None else f"{get(x, 'rules', 'hwm_mb'):.0f} MB"),
         "< 150 MB", lambda x: get(x, "rules", "hwm_mb") < 150)
