@@ -295,7 +295,8 @@ class Agent:
         cpu = time.process_time() - cpu_started
         self.metrics.reconcile_seconds.labels(trigger).observe(duration)
         self.metrics.last_sync.set(time.time())
-        self._update_counts(desired)
+        if desired.exposures is not previous.exposures or not self.status.exposures:
+            self._update_counts(desired)  # a pass over every exposure: only when they changed
         self.status.last_sync = status_mod.SyncInfo(at=time.time(), duration=round(duration, 4),
                                                    trigger=trigger, changes=dict(changes),
                                                    cpu=round(cpu, 4))
@@ -327,8 +328,15 @@ class Agent:
             LOG.error("kernel reconcile failed: %s", e)
             self._error("kernel", str(e))
             return
-        by_prefix = {e.prefix: e for e in desired.exposures}
-        old_by_prefix = {e.prefix: e for e in previous.exposures}
+        # Exposures by prefix, for the log lines of dummy changes: built only when there are
+        # some (a no-change resync or a steering-only change skips two passes over 10k).
+        lookups: dict[bool, dict] = {}
+
+        def exposure(prefix, added: bool):
+            if added not in lookups:
+                lookups[added] = {e.prefix: e for e in (desired if added else previous).exposures}
+            return lookups[added].get(prefix)
+
         failed = {id(op) for op, _ in result.failed} | {id(op) for op, _ in result.held}
         for op in plan.ops():
             if id(op) in failed:
@@ -340,7 +348,7 @@ class Agent:
             role = getattr(op, "role", None)
             if role == "dummy":
                 prefix = op.address.network
-                exp = (by_prefix if verb == "add" else old_by_prefix).get(prefix)
+                exp = exposure(prefix, verb == "add")
                 self._log_exposure(verb, prefix, exp, causes, default_cause)
             else:
                 LOG.debug("kernel: %s", op.describe())
