@@ -28,9 +28,12 @@ def test_connected_route_is_learned_by_the_peer(frr_pair):
                    "redistribute connected")
 
     wait_bgp_prefix(leaf, HOST_PREFIX, timeout=20)
-    paths = bgp_prefixes(leaf)[HOST_PREFIX]
-    best = [p for p in paths if p.get("bestpath")]
-    assert len(best) == 1, paths
+    # bgpd lists a received path before its best-path run has marked it; wait for the mark.
+    wait_for(lambda: _best_paths(leaf, HOST_PREFIX), timeout=10,
+             what=f"a best path for {HOST_PREFIX} on the leaf",
+             details=lambda: str(bgp_prefixes(leaf).get(HOST_PREFIX)))
+    best = _best_paths(leaf, HOST_PREFIX)
+    assert len(best) == 1, best
     assert best[0]["nexthops"][0]["ip"] == frr_pair.node_ip
     assert str(frr_pair.node_as) in best[0]["path"]
     # zebra of the leaf installed it in the leaf's kernel
@@ -40,6 +43,10 @@ def test_connected_route_is_learned_by_the_peer(frr_pair):
     # and removing the address withdraws it
     frr_pair.node_ns.run("ip", "addr", "del", HOST_PREFIX, "dev", "lo")
     wait_bgp_prefix(leaf, HOST_PREFIX, present=False, timeout=20)
+
+
+def _best_paths(inst: FrrInstance, prefix: str) -> list[dict]:
+    return [p for p in bgp_prefixes(inst).get(prefix, []) if p.get("bestpath")]
 
 
 def test_restart_without_config_comes_back_empty_and_reapply_restores(frr_pair):
