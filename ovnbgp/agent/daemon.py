@@ -96,6 +96,7 @@ class Agent:
         self._retry_delay = RETRY_AFTER_ERROR
         self._errors_this_sync = 0
         self._frr_restarts_counted = 0
+        self._counted: tuple[frozenset, Counter] | None = None  # (exposures, counts by kind)
         for target in ("kernel", "flows", "frr", "model"):  # every series exists from the start
             self.metrics.apply_errors.labels(target)
         for db in ("sb", "ovs"):
@@ -296,7 +297,7 @@ class Agent:
         self.metrics.reconcile_seconds.labels(trigger).observe(duration)
         self.metrics.last_sync.set(time.time())
         if desired.exposures is not previous.exposures or not self.status.exposures:
-            self._update_counts(desired)  # a pass over every exposure: only when they changed
+            self._update_counts(desired, previous)
         self.status.last_sync = status_mod.SyncInfo(at=time.time(), duration=round(duration, 4),
                                                    trigger=trigger, changes=dict(changes),
                                                    cpu=round(cpu, 4))
@@ -328,14 +329,21 @@ class Agent:
             LOG.error("kernel reconcile failed: %s", e)
             self._error("kernel", str(e))
             return
-        # Exposures by prefix, for the log lines of dummy changes: built only when there are
-        # some (a no-change resync or a steering-only change skips two passes over 10k).
-        lookups: dict[bool, dict] = {}
+        # Exposures by prefix, for the log lines of dummy changes: first among the ones that
+        # changed (a set difference, cheap while the model reuses its records), the whole
+        # state only for an address that is fixed without a change in the desired state.
+        lookups: dict[tuple[bool, bool], dict] = {}
 
         def exposure(prefix, added: bool):
-            if added not in lookups:
-                lookups[added] = {e.prefix: e for e in (desired if added else previous).exposures}
-            return lookups[added].get(prefix)
+            this, other = (desired, previous) if added else (previous, desired)
+            for whole in (False, True):
+                if (added, whole) not in lookups:
+                    exps = this.exposures if whole else this.exposures - other.exposures
+                    lookups[added, whole] = {e.prefix: e for e in exps}
+                hit = lookups[added, whole].get(prefix)
+                if hit is not None:
+                    return hit
+            return None
 
         failed = {id(op) for op, _ in result.failed} | {id(op) for op, _ in result.held}
         for op in plan.ops():
@@ -455,8 +463,15 @@ class Agent:
             self.metrics.frr_restarts.inc(restarts - self._frr_restarts_counted)
             self._frr_restarts_counted = restarts
 
-    def _update_counts(self, desired: DesiredState) -> None:
-        counts = Counter(e.kind for e in desired.exposures)
+    def _update_counts(self, desired: DesiredState, previous: DesiredState) -> None:
+        """Exposures per kind, from the change when the counts are those of `previous`."""
+        if self._counted is not None and self._counted[0] is previous.exposures:
+            counts = Counter(self._counted[1])
+            counts.subtract(e.kind for e in previous.exposures - desired.exposures)
+            counts.update(e.kind for e in desired.exposures - previous.exposures)
+        else:
+            counts = Counter(e.kind for e in desired.exposures)
+        self._counted = (desired.exposures, counts)
         for kind in ExposureKind:
             self.metrics.exposures.labels(kind.value).set(counts.get(kind, 0))
         self.status.exposures = {k.value: counts.get(k, 0) for k in ExposureKind}

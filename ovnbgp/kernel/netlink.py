@@ -129,8 +129,14 @@ class KernelReconciler:
         self.enc = M.Encoder()
         self._monitor = _LinkMonitor(netns)
         self._observed: KernelState | None = None
+        self._observed_index: diff_mod.ObservedIndex | None = None
         self._cache_ok = False
         self._link_dirty: set[str] = set()
+        # The desired state the node matched exactly after the last reconcile (None when that
+        # plan failed, held back or waited on something); its index plans the next change.
+        self._clean_state: DesiredState | None = None
+        self._index: diff_mod.DesiredIndex | None = None
+        self.last_plan_scope = ""  # "changes" or "full": how reconcile() planned last
 
     def close(self) -> None:
         self.nl.close()
@@ -210,6 +216,7 @@ class KernelReconciler:
                            if d in st.links and valid_ifname(d)]
         st.sysctls = sysctl.read(sysctl.desired(present_bridges) or sysctl.GLOBAL, self.netns)
         self._observed = st
+        self._observed_index = None  # built when a change is planned from it
         self._cache_ok = True
         return st
 
@@ -332,14 +339,37 @@ class KernelReconciler:
         """diff + apply against the last observation, observing again when needed."""
         self._drain_monitor()
         obs = self._observed
-        if (refresh or obs is None or not self._cache_ok or self._link_dirty & obs.watched_devs
-                or not set(diff_mod.all_devices(desired)) <= obs.watched_devs
-                or not diff_mod.bridge_tables(desired) <= obs.watched_tables):
-            obs = self.observe(desired)
-        plan = self.diff(desired, obs)
-        if plan.empty():
-            return plan, ApplyResult()
-        return plan, self.apply(plan)
+        fresh = (refresh or obs is None or not self._cache_ok
+                 or bool(self._link_dirty & obs.watched_devs))
+        plan = None if fresh else self._plan_changes(desired)
+        self.last_plan_scope = "changes" if plan is not None else "full"
+        if plan is None:
+            if (fresh or obs is None or not set(diff_mod.all_devices(desired)) <= obs.watched_devs
+                    or not diff_mod.bridge_tables(desired) <= obs.watched_tables):
+                obs = self.observe(desired)
+            plan = self.diff(desired, obs)
+        self._clean_state = None
+        result = ApplyResult() if plan.empty() else self.apply(plan)
+        if not (plan.notices or result.failed or result.held) and self._cache_ok:
+            self._clean_state = desired
+            if self._index is None or self._index.state is not desired:
+                self._index = diff_mod.DesiredIndex(desired)  # O(N), here on the full path
+            if self._observed_index is None and self._observed is not None:
+                self._observed_index = diff_mod.ObservedIndex(self._observed)
+        return plan, result
+
+    def _plan_changes(self, desired: DesiredState) -> KernelPlan | None:
+        """The plan for the change since the last clean reconcile, from the keys it touches;
+        None when it must be planned in full."""
+        base, index = self._clean_state, self._index
+        if (base is None or index is None or index.state is not base or self._observed is None
+                or self._observed_index is None):
+            return None
+        plan = diff_mod.plan_changes(index, desired, self._observed, self._observed_index,
+                                     self.settings)
+        if plan is None:
+            self._index = None  # advanced part-way; rebuilt after the full plan
+        return plan
 
     def link_changes(self) -> set[str]:
         """Names of watched devices (the VRF, the dummy, bridges and devices of the last
@@ -463,7 +493,7 @@ class KernelReconciler:
             if self._ok(op, r):
                 res.applied += 1
                 if cache is not None:
-                    _update_cache(cache, op)
+                    _update_cache(cache, op, self._observed_index)
             else:
                 res.add_failure(op, r)
             yield op, r
@@ -497,21 +527,34 @@ def _scope(op: SteeringOp) -> tuple[int | None, IPNetwork | None, int]:
     return op.table, ipaddress.ip_network(op.neigh.ip), op.neigh.ip.version
 
 
-def _update_cache(cache: KernelState, op: SteeringOp) -> None:
+def _update_cache(cache: KernelState, op: SteeringOp,
+                  index: diff_mod.ObservedIndex | None) -> None:
     if isinstance(op, RuleOp):
         if op.action is Action.ADD:
             cache.rules.add(op.rule)
+            if index is not None:
+                index.add(op.rule)
         else:
             cache.rules.discard(op.rule)
+            if index is not None:
+                index.discard(op.rule)
     elif isinstance(op, RouteOp):
         if op.action is Action.REPLACE:
-            for r in [r for r in cache.routes if r.key == op.route.key
-                      and r.metric == op.route.metric and r.protocol == op.route.protocol]:
+            same_key = (index.routes.get(op.route.key, ()) if index is not None
+                        else [r for r in cache.routes if r.key == op.route.key])
+            for r in [r for r in same_key if r.metric == op.route.metric
+                      and r.protocol == op.route.protocol]:
                 cache.routes.discard(r)
+                if index is not None:
+                    index.discard(r)
         if op.action is Action.DEL:
             cache.routes.discard(op.route)
+            if index is not None:
+                index.discard(op.route)
         else:
             cache.routes.add(op.route)
+            if index is not None:
+                index.add(op.route)
     else:
         if op.action is Action.DEL:
             cache.neighbours.pop(op.neigh.key, None)

@@ -260,6 +260,42 @@ def test_apply_creates_everything_and_second_run_changes_nothing(
     assert changes(monitor.events()) == []
 
 
+@pytest.mark.parametrize("steering", ["rules", "table"])
+def test_changes_are_planned_from_the_keys_they_touch(kns, make_reconciler, steering):
+    """Ports come and go: after the first full plan each change is planned from the keys it
+    touches, and the kernel ends up exactly as a fresh full observation expects."""
+    everything = make_desired(40, steering=steering)
+    fixed_prefixes = {N(f"{CRLRP}/32"), N("10.0.0.0/26")}
+
+    def subset(picked: set[int]) -> DesiredState:
+        keep = fixed_prefixes | {e.prefix for e in everything.exposures if e.port in
+                                 {f"vm{i}" for i in picked}}
+        return DesiredState(
+            exposures=frozenset(e for e in everything.exposures if e.prefix in keep),
+            rules=frozenset(r for r in everything.rules if r.dst is None or r.dst in keep),
+            routes=frozenset(r for r in everything.routes if r.dst.prefixlen == 0
+                             or r.dst in keep),
+            neighbours=everything.neighbours, bridges=everything.bridges)
+
+    rec = make_reconciler()
+    _, res = rec.reconcile(subset(set(range(0, 40, 2))))
+    assert res.ok and rec.last_plan_scope == "full"
+    # (with the dummy, the link events of its creation make the next plan a full one)
+    plan, res = rec.reconcile(subset(set(range(0, 40, 2))))
+    assert res.ok and plan.empty()
+    for picked in ({1, 2, 3}, set(range(40)), {39}, set(), set(range(10, 30)), {5, 6}):
+        d = subset(picked)
+        plan, res = rec.reconcile(d)
+        assert res.ok, res.lines()
+        assert rec.last_plan_scope == "changes"
+        check = make_reconciler()
+        left = check.diff(d, check.observe(d))
+        assert left.empty(), left.lines()
+    # a refresh observes again and plans in full, with nothing to do
+    plan, _ = rec.reconcile(d, refresh=True)
+    assert rec.last_plan_scope == "full" and plan.empty()
+
+
 def test_restart_adopts_1k_exposures_without_deleting(kns, make_reconciler, monitor):
     d = make_desired(1000)
     first = make_reconciler()
