@@ -257,7 +257,7 @@ class Agent:
         previous = self._desired
         try:
             if batch.full:
-                self.cache.rebuild(self.watcher.snapshot())
+                self.cache.resync(self.watcher.snapshot())
             else:
                 self.cache.update(self.watcher.changes(k for k in batch.keys if isinstance(k, str)))
         except Exception as e:  # a model bug must not kill the agent: the node keeps its state

@@ -77,6 +77,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Hashable, Iterable, Mapping
 
+from ovnbgp import ipcache
 from ovnbgp.agent.parse import (
     OVS_PORT_RE,
     ParseError,
@@ -135,10 +136,8 @@ def desired_state(snapshot: Snapshot, cfg: Config) -> DesiredState:
 
 
 def _host(ip: IPAddress) -> IPNetwork:
-    """ip/32 or ip/128 (the tuple form skips ipaddress' string round trip)."""
-    if ip.version == 4:
-        return ipaddress.IPv4Network((int(ip), 32))
-    return ipaddress.IPv6Network((int(ip), 128))
+    """ip/32 or ip/128, interned (see ipcache)."""
+    return ipcache.host(ip)
 
 
 @dataclass(frozen=True)
@@ -615,6 +614,22 @@ class ModelCache:
         old = self._agg.problems
         self._build(snapshot, already_logged=old)
         return self.state
+
+    def resync(self, snapshot: Snapshot) -> DesiredState:
+        """Catch up with a fresh snapshot (the periodic resync): the rows that differ from
+        the cache's (missed events) are applied as changes, the rest keeps its records, so
+        what did not change stays the same objects downstream. Gives what rebuild() gives
+        (incremental == full, tests/unit/test_model_incremental.py)."""
+        rows: dict[str, PortBindingRow | None] = {}
+        mine = self._rows
+        for uuid, row in snapshot.port_bindings.items():
+            old = mine.get(uuid)
+            if old is not row and old != row:
+                rows[uuid] = row
+        for uuid in mine.keys() - snapshot.port_bindings.keys():
+            rows[uuid] = None
+        return self.update(Changes(port_bindings=rows, local=snapshot.local,
+                                   chassis_names=frozenset(snapshot.chassis_names)))
 
     def update(self, changes: Changes) -> DesiredState:
         """Apply row changes and return the new desired state."""

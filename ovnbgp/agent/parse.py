@@ -17,7 +17,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from functools import lru_cache
 
+from ovnbgp import ipcache
 from ovnbgp.agent.records import IPAddress, IPInterface, IPNetwork
 from ovnbgp.config import IFNAME_RE
 
@@ -77,15 +79,25 @@ def _check_routable(addr: IPAddress, text: str) -> IPAddress:
 
 def parse_host_ip(text: str) -> IPAddress:
     """A plain routable unicast IPv4/IPv6 address ("10.0.0.5"; no prefix, no zone)."""
-    if not isinstance(text, str) or not _IP_CHARS_RE.fullmatch(text):
+    if not isinstance(text, str):
+        raise ParseError(f"bad IP address {text!r}")
+    return _parse_host_ip(text)
+
+
+# The parsers below are cached on the text (a full resync parses every port's strings again;
+# errors are not cached) and return interned objects (ipcache).
+@lru_cache(maxsize=ipcache.SIZE)
+def _parse_host_ip(text: str) -> IPAddress:
+    if not _IP_CHARS_RE.fullmatch(text):
         raise ParseError(f"bad IP address {text!r}")
     if _DOTTED_QUAD_RE.fullmatch(text):  # fast path, the common case (no leading zeros, <= 255)
-        return _check_routable(ipaddress.IPv4Address(socket.inet_aton(text)), text)
+        addr = ipcache.address(4, int.from_bytes(socket.inet_aton(text), "big"))
+        return _check_routable(addr, text)
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
         raise ParseError(f"bad IP address {text!r}") from None
-    return _check_routable(addr, text)
+    return _check_routable(ipcache.address(addr.version, int(addr)), text)
 
 
 def parse_interface(text: str) -> IPInterface:
@@ -95,7 +107,14 @@ def parse_interface(text: str) -> IPInterface:
     the broadcast address, since it is used as a next hop. Prefix length 0 is refused (it would
     make the whole address family a "tenant subnet").
     """
-    if not isinstance(text, str) or text.count("/") != 1:
+    if not isinstance(text, str):
+        raise ParseError(f"bad address/prefix {text!r}")
+    return _parse_interface(text)
+
+
+@lru_cache(maxsize=ipcache.SIZE)
+def _parse_interface(text: str) -> IPInterface:
+    if text.count("/") != 1:
         raise ParseError(f"bad address/prefix {text!r}")
     addr_s, _, plen_s = text.partition("/")
     if not (plen_s.isascii() and plen_s.isdigit()) or len(plen_s) > 3:
@@ -104,7 +123,7 @@ def parse_interface(text: str) -> IPInterface:
     plen = int(plen_s)
     if plen == 0 or plen > addr.max_prefixlen:
         raise ParseError(f"prefix length out of range in {text!r}")
-    iface = ipaddress.ip_interface(f"{addr}/{plen}")
+    iface = ipcache.interface(addr.version, int(addr), plen)
     net = iface.network
     if net.num_addresses > 2 and (addr == net.network_address
                                   or (addr.version == 4 and addr == net.broadcast_address)):
@@ -114,7 +133,14 @@ def parse_interface(text: str) -> IPInterface:
 
 def parse_network(text: str) -> IPNetwork:
     """A CIDR with no host bits set ("10.0.0.0/26"); "10.0.0.1/26" is refused."""
-    if not isinstance(text, str) or text.count("/") != 1:
+    if not isinstance(text, str):
+        raise ParseError(f"bad CIDR {text!r}")
+    return _parse_network(text)
+
+
+@lru_cache(maxsize=ipcache.SIZE)
+def _parse_network(text: str) -> IPNetwork:
+    if text.count("/") != 1:
         raise ParseError(f"bad CIDR {text!r}")
     addr_s, _, plen_s = text.partition("/")
     if not _IP_CHARS_RE.fullmatch(addr_s) or not (plen_s.isascii() and plen_s.isdigit()) or len(plen_s) > 3:
@@ -126,7 +152,7 @@ def parse_network(text: str) -> IPNetwork:
     if net.prefixlen == 0:
         raise ParseError(f"CIDR {text!r} covers the whole address family")
     _check_routable(net.network_address, text)
-    return net
+    return ipcache.same(net)
 
 
 def _split(entry: str, what: str) -> list[str]:

@@ -15,7 +15,7 @@ Command notes (FRR 8.4):
 
 from __future__ import annotations
 
-import ipaddress
+from ovnbgp import ipcache
 import json
 import logging
 import re
@@ -179,7 +179,7 @@ def _network(text: Any, where: str) -> IPNetwork:
     if not isinstance(text, str):
         raise FrrParseError(f"{where}: prefix {text!r} is not a string")
     try:
-        return ipaddress.ip_network(text, strict=False)
+        return ipcache.network_text(text)
     except ValueError as e:
         raise FrrParseError(f"{where}: {text!r} is not a prefix") from e
 

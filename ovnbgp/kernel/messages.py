@@ -35,6 +35,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
+from ovnbgp import ipcache
 from ovnbgp.agent.records import IPInterface
 from ovnbgp.kernel.objects import (
     RT_SCOPE_LINK,
@@ -324,7 +325,7 @@ def decode_neigh(m: ndmsg, names: dict[int, str]) -> NeighObj | None:
     if fam is None or not ip or m["ifindex"] not in names:
         return None
     mac = m.get_attr("NDA_LLADDR")
-    return NeighObj(names[m["ifindex"]], ipaddress.ip_address(ip), mac.lower() if mac else None,
+    return NeighObj(names[m["ifindex"]], _address(ip), mac.lower() if mac else None,
                     bool(m["state"] & NUD_PERMANENT), m.get_attr("NDA_PROTOCOL") or 0)
 
 
@@ -355,7 +356,7 @@ def decode_proxy(m: ndmsg, names: dict[int, str]) -> ProxyObj | None:
     ip = m.get_attr("NDA_DST")
     if fam is None or not ip or not m["flags"] & NTF_PROXY or m["ifindex"] not in names:
         return None
-    return ProxyObj(names[m["ifindex"]], ipaddress.ip_address(ip), m.get_attr("NDA_PROTOCOL") or 0)
+    return ProxyObj(names[m["ifindex"]], _address(ip), m.get_attr("NDA_PROTOCOL") or 0)
 
 
 # --- bulk encoding -------------------------------------------------------------------------
@@ -479,9 +480,7 @@ _ADDR_HDR = struct.Struct("=BBBBI")
 _RULE_HDR = struct.Struct("=BBBBBBBBI")
 _ROUTE_HDR = struct.Struct("=BBBBBBBBI")
 _U32 = struct.Struct("=I")
-_IP = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
-_NET = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
-_IFACE = {4: ipaddress.IPv4Interface, 6: ipaddress.IPv6Interface}
+_address = ipcache.address_text
 # fib rule attributes parse_rule reads itself (others: pyroute2); 14 is checked for "unset".
 _RULE_FAST = frozenset({1, 2, 3, 6, 10, 11, 14, 15, 16, 17, 18, 21})
 
@@ -501,6 +500,11 @@ def _raw(buf: bytes, a: tuple[int, int]) -> bytes:
     return bytes(buf[a[0]:a[0] + a[1]])
 
 
+def _int(buf: bytes, a: tuple[int, int]) -> int:
+    """An address attribute as an integer (network byte order)."""
+    return int.from_bytes(buf[a[0]:a[0] + a[1]], "big")
+
+
 def parse_addr(buf: bytes, off: int, length: int) -> tuple[int, IPInterface] | None:
     """(ifindex, address) of an RTM_NEWADDR; = decode_addr(ifaddrmsg)."""
     fam, plen, _flags, _scope, index = _ADDR_HDR.unpack_from(buf, off + _NLHDR)
@@ -511,7 +515,7 @@ def parse_addr(buf: bytes, off: int, length: int) -> tuple[int, IPInterface] | N
     a = attrs.get(2) or attrs.get(1)  # IFA_LOCAL, else IFA_ADDRESS
     if a is None:
         return None
-    return index, _IFACE[v]((_IP[v](_raw(buf, a)), plen))
+    return index, ipcache.interface(v, _int(buf, a), plen)
 
 
 def parse_rule(buf: bytes, off: int, length: int) -> RuleObj | None:
@@ -528,10 +532,10 @@ def parse_rule(buf: bytes, off: int, length: int) -> RuleObj | None:
         return decode_rule(m)
     dst = None
     if dst_len or 1 in attrs:
-        dst = _NET[v]((_IP[v](_raw(buf, attrs[1])), dst_len), strict=False)
+        dst = ipcache.network(v, _int(buf, attrs[1]), dst_len)
     sel: list[tuple[str, str]] = []
     if src_len or 2 in attrs:
-        sel.append(("from", str(_NET[v]((_IP[v](_raw(buf, attrs[2])), src_len), strict=False))))
+        sel.append(("from", str(ipcache.network(v, _int(buf, attrs[2]), src_len))))
     for atype, name in ((3, "iif"), (17, "oif")):
         if atype in attrs:
             text = _raw(buf, attrs[atype]).split(b"\0", 1)[0].decode(errors="replace")
@@ -559,13 +563,13 @@ def parse_route(buf: bytes, off: int, length: int, names: dict[int, str]) -> Rou
     attrs = _tlvs(buf, off + _NLHDR + 12, off + length)
     if 9 in attrs:  # RTA_MULTIPATH: not a shape ovnbgp makes
         return None
-    dst_ip = _IP[v](_raw(buf, attrs[1])) if 1 in attrs else _IP[v](0)
+    dst = ipcache.network(v, _int(buf, attrs[1]) if 1 in attrs else 0, dst_len)
     if 15 in attrs:
         table = _U32.unpack_from(buf, attrs[15][0])[0] or table
     oif = _U32.unpack_from(buf, attrs[4][0])[0] if 4 in attrs else 0
-    gw = _IP[v](_raw(buf, attrs[5])) if 5 in attrs else None
+    gw = ipcache.address(v, _int(buf, attrs[5])) if 5 in attrs else None
     metric = _U32.unpack_from(buf, attrs[6][0])[0] if 6 in attrs else 0
-    return RouteObj(table=table, dst=_NET[v]((dst_ip, dst_len), strict=False),
+    return RouteObj(table=table, dst=dst,
                     dev=names.get(oif, f"#{oif}") if oif else None, gateway=gw,
                     scope_link=v == 4 and scope == RT_SCOPE_LINK, protocol=proto, metric=metric,
                     type=rtype)

@@ -156,6 +156,27 @@ def test_incremental_equals_full(cfg, steps):
         assert cache.snapshot().port_bindings == world.b.rows
 
 
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["rules", "table", "no-wait"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seen=st.lists(ops, max_size=10), missed=st.lists(ops, min_size=1, max_size=10))
+def test_resync_after_missed_events_equals_full(cfg, seen, missed):
+    """Events the cache never got (a lost notification) are caught up by resync(snapshot),
+    and a resync that finds nothing changes nothing."""
+    world = World()
+    cache = ModelCache(world.b.snapshot(), cfg, log_problems=False)
+    for op in seen:
+        cache.update(world.apply(op))
+    for op in missed:
+        world.apply(op)  # not given to the cache
+    got = cache.resync(world.b.snapshot())
+    want = desired_state(world.b.snapshot(), cfg)
+    assert got == want
+    assert got.problems == want.problems
+    assert cache.snapshot().port_bindings == world.b.rows
+    # and a resync that finds nothing new keeps the very same state (no downstream work)
+    assert cache.resync(world.b.snapshot()) is got
+
+
 SCENARIOS = {
     # each one walks a dependency the cache must follow (found by mutating model.py)
     "fip-network-loses-its-localnet": [
