@@ -5,6 +5,8 @@
     frr.tick()                 # every loop turn: cheap; re-applies after an FRR restart
     frr.check_drift()          # on the periodic resync: frr-reload --test, re-apply if drifted
     frr.repair_stale()         # on the periodic resync too: reset a session FRR left stale
+                               # (and from tick(), every few seconds for a while after an
+                               # FRR restart, when that happens)
     frr.set_config(new_cfg)    # on SIGHUP: re-render, apply only if the text changed
     frr.status()               # dict for `ovnbgp status` and metrics
 
@@ -32,6 +34,7 @@ from ovnbgp.frr.vtysh import FrrError, FrrReader, Vtysh
 log = logging.getLogger(__name__)
 
 WATCHED = ("zebra", "bgpd")
+STALE_WATCH = 300.0  # seconds after an FRR restart during which tick() looks for stale routes
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class FrrManager:
         self._stale_seen: dict[tuple[str, str], tuple[float, frozenset]] = {}
         self._clock = clock
         self.last_check: float | None = None
+        self._stale_watch_until: float | None = None
+        self._next_stale_check = 0.0
 
     # --- rendering ---
 
@@ -112,13 +117,40 @@ class FrrManager:
             return None
         self._down_logged = False
         if fp == self._applied_fp:
+            self.stale_watch_tick()
             return None
         if self._applied_fp is not None:
             self.restarts_detected += 1
             log.warning("FRR restarted (%s, was %s): re-applying the config", fp.describe(),
                         self._applied_fp.describe())
             self.applier.forget_refused()
+            self.arm_stale_watch()
         return self._apply_now()
+
+    def arm_stale_watch(self) -> None:
+        """Look for stale advertisements (repair_stale) every `confirm_after` seconds for the
+        next STALE_WATCH seconds: the window after a restart where FRR 8.4 was seen to lose
+        withdraws, so a black hole lasts seconds rather than until the periodic resync."""
+        now = self._clock()
+        self._stale_watch_until = now + STALE_WATCH
+        self._next_stale_check = now + self.confirm_after
+
+    def stale_watch_tick(self, reader: FrrReader | None = None) -> list[str]:
+        """repair_stale() when the watch is armed and a check is due; the peers reset."""
+        if self._stale_watch_until is None:
+            return []
+        now = self._clock()
+        if now >= self._stale_watch_until:
+            self._stale_watch_until = None
+            return []
+        if now < self._next_stale_check:
+            return []
+        self._next_stale_check = now + self.confirm_after
+        try:
+            return self.repair_stale(reader)
+        except FrrError as e:
+            log.debug("FRR stale advertisement check failed: %s", e)
+            return []
 
     def check_drift(self) -> ReloadResult | None:
         """Compare FRR's running config with ours (frr-reload --test); reload only if it differs.

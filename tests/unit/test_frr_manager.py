@@ -76,3 +76,25 @@ def test_down_peers_are_not_touched(tmp_path):
 def test_fingerprint_of_a_dir_without_frr(tmp_path):
     fp = fingerprint(FrrPaths.from_config(config.loads(f'[frr]\nvty_socket = "{tmp_path}"\n').frr))
     assert not fp.complete and fp.describe() == "zebra down, bgpd down"
+
+
+def test_stale_watch_after_a_restart_checks_every_few_seconds_then_stops(tmp_path):
+    from ovnbgp.frr.manager import STALE_WATCH
+
+    mgr, rec, clock = manager(tmp_path)
+    stale = FixtureReader(**{"default-ipv4": "vrf-ipv4-no-bgp.json"})
+    assert mgr.stale_watch_tick(stale) == []  # not armed: nothing is read
+    mgr.arm_stale_watch()
+    assert mgr.stale_watch_tick(stale) == []  # first check is confirm_after away
+    clock.t += mgr.confirm_after
+    assert mgr.stale_watch_tick(stale) == []  # seen once
+    clock.t += 1
+    assert mgr.stale_watch_tick(stale) == []  # not due yet
+    clock.t += mgr.confirm_after
+    assert sorted(mgr.stale_watch_tick(stale)) == sorted([PEER_U, PEER_N])  # confirmed: reset
+    assert any(c[-1].startswith("clear bgp") for c in rec.calls)
+    clock.t += STALE_WATCH
+    calls = len(rec.calls)
+    assert mgr.stale_watch_tick(stale) == []  # the window is over
+    clock.t += mgr.confirm_after
+    assert mgr.stale_watch_tick(stale) == [] and len(rec.calls) == calls
