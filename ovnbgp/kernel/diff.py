@@ -15,9 +15,9 @@ the same destination in a bridge table, a foreign PERMANENT neighbour with anoth
 rt_tables line with another name for the id) is a conflict: reported as a notice, not touched,
 and the exposures that depend on it are held back.
 
-A provider bridge whose device does not exist yet: its rules, routes, neighbours, bridge IPs,
-sysctls and new exposures wait (a notice); what is already in place for it is kept (no
-withdrawal while OVS recreates the bridge). They are applied once the device is there.
+A provider bridge whose device does not exist yet, or is down: its rules, routes, neighbours,
+bridge IPs, sysctls and new exposures wait (a notice); what is already in place for it is kept
+(no withdrawal while OVS recreates the bridge). They are applied once the device is there and up.
 """
 
 from __future__ import annotations
@@ -81,13 +81,17 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
 
     # --- provider bridges: present or waiting ----------------------------------------
     bridges = {b.name: b for b in desired.bridges}
-    missing = {name for name in bridges if name not in observed.links}
+    # A bridge that is down waits too: the kernel refuses routes through a device that is not
+    # up (ENETDOWN), and an exposure without its steering would be a black hole.
+    missing = {name for name in bridges
+               if name not in observed.links or not observed.links[name].up}
     missing_tables = {bridges[n].table for n in missing}
     table_of = {b.name: b.table for b in desired.bridges}
     for name in sorted(missing):
         n_exp = sum(1 for e in desired.exposures if e.bridge == name) if settings.advertise else 0
+        state = "device not found" if name not in observed.links else "device is down"
         p.notices.append(Notice("waiting", f"bridge {name}",
-                                f"device not found; its steering and {n_exp} new exposures wait"))
+                                f"{state}; its steering and {n_exp} new exposures wait"))
 
     # --- VRF and dummy -----------------------------------------------------------------
     dummy_ours, can_add = False, False

@@ -397,6 +397,28 @@ def test_missing_bridge_waits_then_applies_when_it_appears(kns, make_reconciler,
     assert rec.reconcile(d)[0].empty()
 
 
+def test_bridge_down_waits_without_errors_then_applies_when_up(kns, make_reconciler):
+    """A bridge that is down gets no routes (the kernel would answer ENETDOWN): it waits,
+    with a notice, keeping what it has, and is set up when it comes up."""
+    rec = make_reconciler()
+    first = make_desired(2)
+    assert rec.reconcile(first)[1].ok
+    kns.run("ip", "link", "set", "br-ex", "down")
+    d = make_desired(4)
+    plan, res = rec.reconcile(d)
+    assert res.ok and not res.failed, res.lines()
+    assert any(n.kind == "waiting" and "down" in n.describe() for n in plan.notices), plan.lines()
+    assert "172.24.8.1 " not in ip(kns, "rule") + " "  # the new exposure's rule waits
+    assert "172.24.8.0 " in ip(kns, "rule") + " "  # what was there stays
+    kns.run("ip", "link", "set", "br-ex", "up")
+    assert "br-ex" in rec.link_changes()
+    plan, res = rec.reconcile(d)
+    assert res.ok, res.lines()
+    assert not plan.notices, plan.lines()
+    assert "172.24.8.1 " in ip(kns, "rule") + " "
+    assert "default dev br-ex" in ip(kns, "route", "show", "table", "200")
+
+
 def test_bridge_recreated_steering_restored(kns, make_reconciler):
     rec = make_reconciler()
     d = make_desired(2)

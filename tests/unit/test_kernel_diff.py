@@ -244,6 +244,17 @@ def test_missing_bridge_waits_and_keeps_what_is_there():
     assert [op.rule.dst for op in p.steer_add if isinstance(op, RuleOp)] == [N("172.24.4.11/32")]
 
 
+def test_bridge_that_is_down_waits_like_a_missing_one():
+    d = desired()
+    st = realise(d, node("br-ex"))
+    st.links["br-ex"] = LinkState(2, "br-ex", "openvswitch", None, False)
+    d2 = desired(ips=("172.24.4.10/32", "2001:db8::10/128", "172.24.4.11/32"))
+    p = plan(d2, st, S)
+    assert [n.describe() for n in p.notices if n.kind == "waiting"] == [
+        "! waiting: bridge br-ex: device is down; its steering and 5 new exposures wait"]
+    assert p.empty(), p.lines()
+
+
 def test_second_bridge_missing_does_not_stop_the_first():
     d1 = desired()
     d2 = desired(ips=("172.24.5.10/32",), bridge="br-vlan", table=201)
