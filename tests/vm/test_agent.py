@@ -3,7 +3,8 @@ bridges in the node's namespace), the node's FRR driven by ovnbgp, and a leaf FR
 namespace as the BGP peer. Ports are bound with `ovn-sbctl lsp-bind` (no ovn-controller here;
 the lab tests run a real one).
 
-One topology per module; each test leaves the port bound as it found it.
+One topology per module (tests/harness/node_lab.py's NodeLab); each test leaves the port bound
+as it found it.
 """
 
 from __future__ import annotations
@@ -11,137 +12,31 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from ovnbgp.frr.verify import read_dummy_prefixes
-from tests.harness.agent import AgentProcess
-from tests.harness.frr import FrrInstance, bgp_prefixes, wait_bgp_established, wait_bgp_prefix
-from tests.harness.netns import Netns, unique_name, veth
+from tests.harness.frr import bgp_prefixes, wait_bgp_prefix
+from tests.harness.node_lab import KERNEL_MODULES, METRICS, NodeLab
 from tests.harness.ovn import OvnCentral
-from tests.harness.ovs import OvsNode
 from tests.harness.proc import netns_argv, run, wait_for
 
-NODE_AS, LEAF_AS = 64999, 65000
-NODE_IP, LEAF_IP = "100.66.0.1", "100.66.0.2"
 VM_MAC, VM4, VM6 = "fa:16:3e:00:00:01", "172.24.4.10", "2001:db8::10"
-METRICS = "127.0.0.1:9476"
-
-LEAF_CONFIG = f"""\
-frr defaults traditional
-hostname leaf
-log stdout informational
-!
-router bgp {LEAF_AS}
- bgp router-id {LEAF_IP}
- no bgp ebgp-requires-policy
- timers bgp 3 9
- neighbor {NODE_IP} remote-as {NODE_AS}
- neighbor {NODE_IP} timers connect 1
- neighbor {NODE_IP} advertisement-interval 0
- address-family ipv6 unicast
-  neighbor {NODE_IP} activate
- exit-address-family
-!
-"""
-
-SNIPPET = f"""\
-router bgp {NODE_AS}
- timers bgp 3 9
- neighbor ovnbgp-leaves timers connect 1
- neighbor ovnbgp-leaves advertisement-interval 0
-exit
-"""
 
 
-@dataclass
-class Node:
-    ns: Netns
-    leaf_ns: Netns
-    ovn: OvnCentral
-    ovs: OvsNode
-    frr: FrrInstance
-    leaf: FrrInstance
-    agent: AgentProcess
-
-    def ip(self, *args: str) -> str:
-        return self.ns.run("ip", *args).stdout
-
-    def dummy(self) -> frozenset[str]:
-        return frozenset(str(p) for p in read_dummy_prefixes("ovn", netns=self.ns.name) or ())
-
+class Node(NodeLab):
     def leaf_has(self, prefix: str) -> bool:
         afi = "ipv6" if ":" in prefix else "ipv4"
         return prefix in bgp_prefixes(self.leaf, afi)
 
 
-def _agent_config(work: Path, ovn: OvnCentral, ovs: OvsNode, frr: FrrInstance) -> str:
-    snippet = work / "snippet.conf"
-    snippet.write_text(SNIPPET)
-    return f"""
-[ovn]
-sb_remotes = ["{ovn.sb_remote}"]
-ovs_remote = "{ovs.remote}"
-[kernel]
-# Not the shared /etc drop-in: other vm test modules read `ip rule` output in this boot.
-rt_tables_file = "{work / 'rt_tables.conf'}"
-[bgp]
-asn = {NODE_AS}
-router_id = "{NODE_IP}"
-snippet_file = "{snippet}"
-peers = [{{ address = "{LEAF_IP}", remote_as = {LEAF_AS} }}]
-[frr]
-vty_socket = "{frr.vty_dir}"
-config_file = "{frr.config_path}"
-daemons_file = "{work / 'daemons'}"
-[agent]
-state_dir = "{work / 'state'}"
-lock_file = "{work / 'ovnbgp.lock'}"
-metrics_listen = "{METRICS}"
-debounce = 0.05
-resync_interval = 20
-[log]
-level = "debug"
-"""
-
-
 @pytest.fixture(scope="module")
 def node(modprobe, tmp_path_factory) -> Iterator[Node]:
-    for mod in ("vrf", "dummy", "veth", "tun"):
+    for mod in KERNEL_MODULES:
         modprobe(mod)
     work = tmp_path_factory.mktemp("agent")
-    ns = Netns(unique_name("ovnbgp-node")).create()
-    leaf_ns = Netns(unique_name("ovnbgp-leaf")).create()
-    ovn = OvnCentral(work / "ovn")
-    ovs = OvsNode(work / "ovs", netns=ns.name, datapath_type="netdev")
-    frr = FrrInstance(unique_name("node"), work / "frr-node", ns)
-    leaf = FrrInstance(unique_name("leaf"), work / "frr-leaf", leaf_ns)
-    agent = None
-    try:
-        veth(ns, "to-leaf", leaf_ns, "to-node")
-        ns.run("ip", "addr", "add", f"{NODE_IP}/30", "dev", "to-leaf")
-        leaf_ns.run("ip", "addr", "add", f"{LEAF_IP}/30", "dev", "to-node")
-        leaf.start(LEAF_CONFIG)
-        frr.start("frr defaults traditional\nhostname node\n")
-        ovn.start()
-        ovs.start()
-        ovs.vsctl("set", "open", ".", "external_ids:system-id=ch1",
-                  "external_ids:ovn-bridge-mappings=public:br-ex")
-        ovs.add_bridge("br-int")
-        ovs.add_bridge("br-ex")
-        # The localnet patch pair ovn-controller would make.
-        ovs.vsctl("add-port", "br-ex", "patch-provnet-to-br-int", "--",
-                  "set", "Interface", "patch-provnet-to-br-int", "type=patch",
-                  "options:peer=patch-br-int-to-provnet", "--",
-                  "set", "Port", "patch-provnet-to-br-int",
-                  "external_ids:ovn-localnet-port=ln-public", "--",
-                  "add-port", "br-int", "patch-br-int-to-provnet", "--",
-                  "set", "Interface", "patch-br-int-to-provnet", "type=patch",
-                  "options:peer=patch-provnet-to-br-int")
-        ns.run("ip", "link", "set", "br-ex", "up")
+    with Node(work, OvnCentral(work / "ovn")).running() as node:
+        ovn = node.ovn
         ovn.nbctl("ls-add", "public")
         ovn.nbctl("lsp-add", "public", "ln-public", "--", "lsp-set-type", "ln-public", "localnet",
                   "--", "lsp-set-addresses", "ln-public", "unknown", "--",
@@ -151,21 +46,11 @@ def node(modprobe, tmp_path_factory) -> Iterator[Node]:
         ovn.sbctl("chassis-add", "ch1", "geneve", "127.0.0.1")
         ovn.sync()
         ovn.sbctl("lsp-bind", "vm1", "ch1")
-        agent = AgentProcess(work / "agent", _agent_config(work, ovn, ovs, frr), netns=ns.name)
-        agent.start(timeout=90)
-        wait_bgp_established(leaf, NODE_IP, timeout=60)
-        yield Node(ns, leaf_ns, ovn, ovs, frr, leaf, agent)
-    finally:
-        if agent is not None:
-            agent.stop()
-            print("--- agent log tail ---\n" + agent.log_tail(60))
-        for thing in (leaf, frr, ovs, ovn):
-            try:
-                thing.stop()
-            except Exception as e:  # noqa: BLE001 - keep tearing down
-                print(f"teardown of {thing!r}: {e}")
-        ns.delete()
-        leaf_ns.delete()
+        # The lab's own rt_tables file (not the shared /etc drop-in): other vm test modules
+        # read `ip rule` output in this boot.
+        node.start_agent(work / "agent", node.agent_config(debounce=0.05, resync_interval=20,
+                                                           log_level="debug"))
+        yield node
 
 
 def _wait(pred, what: str, node: Node, timeout: float = 30):

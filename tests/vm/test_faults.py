@@ -5,11 +5,12 @@ node converged):
   FRR restarted and bgpd killed alone, ovs-vswitchd restarted, 1,000 random bind/unbind/FIP/
   router attach/detach operations; and an operator's own rule, route and neighbour survive all.
 
-The node: a network namespace with a netdev OVS (br-int, br-ex and the localnet patch pair),
-its FRR driven by the agent, and a leaf FRR in another namespace as the BGP peer. Real OVN
-NB/SB/northd; ports are bound with `ovn-sbctl lsp-bind` (tests/vm/test_agent_lab.py runs a real
-ovn-controller). "Withdrawn at the peer" is counted from the leaf's own BGP log (`debug bgp
-updates in`: one "rcvd UPDATE about P -- withdrawn" line per withdrawn prefix).
+The node (tests/harness/node_lab.py): a network namespace with a netdev OVS (br-int, br-ex and
+the localnet patch pair), its FRR driven by the agent, and a leaf FRR in another namespace as
+the BGP peer. Real OVN NB/SB/northd; ports are bound with `ovn-sbctl lsp-bind`
+(tests/vm/test_agent_lab.py runs a real ovn-controller). "Withdrawn at the peer" is counted
+from the leaf's own BGP log (`debug bgp updates in`: one "rcvd UPDATE about P -- withdrawn"
+line per withdrawn prefix).
 
 The test keeps its own model of the OVN world (`World`) and derives the expected exposures from
 it independently of the agent's model; the agent's `ovnbgp desired`/`ovnbgp plan` are checked
@@ -26,22 +27,15 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from ovnbgp.frr.verify import read_dummy_prefixes
-from tests.harness.agent import AgentProcess
-from tests.harness.frr import FrrInstance, bgp_prefixes, wait_bgp_established
-from tests.harness.netns import Netns, unique_name, veth
+from tests.harness.frr import bgp_prefixes, wait_bgp_established
+from tests.harness.node_lab import KERNEL_MODULES, LEAF_IP, METRICS, NODE_IP, NodeLab, leaf_config
 from tests.harness.ovn import OvnCentral
-from tests.harness.ovs import OvsNode
 from tests.harness.proc import netns_argv, run, wait_for
 
-NODE_AS, LEAF_AS = 64999, 65000
-NODE_IP, LEAF_IP = "100.66.0.1", "100.66.0.2"
-METRICS = "127.0.0.1:9476"
 CRLRP_IP = "172.24.4.146"
 PROVIDER = [f"pv{i}" for i in range(12)]
 TENANTS = (1, 2)
@@ -55,32 +49,8 @@ OPERATOR_RULE = ("to", "198.18.7.7", "lookup", "200", "priority", "32000")
 OPERATOR_ROUTE = ("198.18.5.0/24", "via", LEAF_IP, "dev", "to-leaf", "table", "200")
 OPERATOR_NEIGH = ("100.66.0.3", "lladdr", "02:00:00:00:00:09", "dev", "to-leaf", "nud", "permanent")
 
-LEAF_CONFIG = f"""\
-frr defaults traditional
-hostname leaf
-log stdout debugging
-debug bgp updates in
-!
-router bgp {LEAF_AS}
- bgp router-id {LEAF_IP}
- no bgp ebgp-requires-policy
- timers bgp 3 9
- neighbor {NODE_IP} remote-as {NODE_AS}
- neighbor {NODE_IP} timers connect 1
- neighbor {NODE_IP} advertisement-interval 0
- address-family ipv6 unicast
-  neighbor {NODE_IP} activate
- exit-address-family
-!
-"""
-
-SNIPPET = f"""\
-router bgp {NODE_AS}
- timers bgp 3 9
- neighbor ovnbgp-leaves timers connect 1
- neighbor ovnbgp-leaves advertisement-interval 0
-exit
-"""
+# The leaf logs every prefix it receives, so withdrawals can be counted from its log.
+LEAF_CONFIG = leaf_config(log_level="debugging", debug_updates_in=True)
 
 
 def pv_ips(port: str) -> tuple[str, str]:
@@ -160,22 +130,10 @@ def joined(cmds: list[list[str]]) -> list[str]:
 
 
 @dataclass
-class Node:
-    work: Path
-    ns: Netns
-    leaf_ns: Netns
-    ovn: OvnCentral
-    ovs: OvsNode
-    frr: FrrInstance
-    leaf: FrrInstance
-    agent: AgentProcess
-    world: World
+class Node(NodeLab):
+    """The node lab plus what the test has made OVN say (`world`)."""
 
-    def ip(self, *args: str) -> str:
-        return self.ns.run("ip", *args).stdout
-
-    def dummy(self) -> set[str]:
-        return {str(p) for p in read_dummy_prefixes("ovn", netns=self.ns.name) or ()}
+    world: World = field(default_factory=World)
 
     def leaf_table(self) -> set[str]:
         return set(bgp_prefixes(self.leaf, "ipv4")) | set(bgp_prefixes(self.leaf, "ipv6"))
@@ -230,35 +188,6 @@ class Node:
                  details=lambda: last[0].stdout + last[0].stderr if last else "")
 
 
-def _agent_config(work: Path, ovn: OvnCentral, ovs: OvsNode, frr: FrrInstance) -> str:
-    snippet = work / "snippet.conf"
-    snippet.write_text(SNIPPET)
-    return f"""
-[ovn]
-sb_remotes = ["{ovn.sb_remote}"]
-ovs_remote = "{ovs.remote}"
-[kernel]
-rt_tables_file = "{work / 'rt_tables.conf'}"
-[bgp]
-asn = {NODE_AS}
-router_id = "{NODE_IP}"
-snippet_file = "{snippet}"
-peers = [{{ address = "{LEAF_IP}", remote_as = {LEAF_AS} }}]
-[frr]
-vty_socket = "{frr.vty_dir}"
-config_file = "{frr.config_path}"
-daemons_file = "{work / 'daemons'}"
-[agent]
-state_dir = "{work / 'state'}"
-lock_file = "{work / 'ovnbgp.lock'}"
-metrics_listen = "{METRICS}"
-debounce = 0.1
-resync_interval = 30
-[log]
-level = "info"
-"""
-
-
 def _build_ovn(ovn: OvnCentral, world: World) -> None:
     nb = ovn.nbctl
     nb("ls-add", "public")
@@ -302,61 +231,22 @@ def _build_ovn(ovn: OvnCentral, world: World) -> None:
 
 @pytest.fixture(scope="module")
 def node(modprobe, tmp_path_factory) -> Iterator[Node]:
-    for mod in ("vrf", "dummy", "veth", "tun"):
+    for mod in KERNEL_MODULES:
         modprobe(mod)
     work = tmp_path_factory.mktemp("faults")
-    ns = Netns(unique_name("ovnbgp-fnode")).create()
-    leaf_ns = Netns(unique_name("ovnbgp-fleaf")).create()
-    ovn = OvnCentral(work / "ovn")
-    ovs = OvsNode(work / "ovs", netns=ns.name, datapath_type="netdev")
-    frr = FrrInstance(unique_name("fnode"), work / "frr-node", ns)
-    leaf = FrrInstance(unique_name("fleaf"), work / "frr-leaf", leaf_ns)
-    world = World()
-    agent = None
-    try:
-        veth(ns, "to-leaf", leaf_ns, "to-node")
-        ns.run("ip", "addr", "add", f"{NODE_IP}/29", "dev", "to-leaf")
-        leaf_ns.run("ip", "addr", "add", f"{LEAF_IP}/29", "dev", "to-node")
-        leaf.start(LEAF_CONFIG)
-        frr.start("frr defaults traditional\nhostname node\n")
-        ovn.start()
-        ovs.start()
-        ovs.vsctl("set", "open", ".", "external_ids:system-id=ch1",
-                  "external_ids:ovn-bridge-mappings=public:br-ex")
-        ovs.add_bridge("br-int")
-        ovs.add_bridge("br-ex")
-        ovs.vsctl("add-port", "br-ex", "patch-provnet-to-br-int", "--",
-                  "set", "Interface", "patch-provnet-to-br-int", "type=patch",
-                  "options:peer=patch-br-int-to-provnet", "--",
-                  "set", "Port", "patch-provnet-to-br-int",
-                  "external_ids:ovn-localnet-port=ln-public", "--",
-                  "add-port", "br-int", "patch-br-int-to-provnet", "--",
-                  "set", "Interface", "patch-br-int-to-provnet", "type=patch",
-                  "options:peer=patch-provnet-to-br-int")
-        ns.run("ip", "link", "set", "br-ex", "up")
+    # /29: the operator's permanent neighbour (100.66.0.3) is on the node-leaf link.
+    node = Node(work, OvnCentral(work / "ovn"), leaf_config=LEAF_CONFIG, name="fnode",
+                leaf_name="fleaf", link_prefixlen=29)
+    with node.running():
         # The operator's own objects, made before ovnbgp ever runs.
         (work / "rt_tables.conf").write_text("")
-        ns.run("ip", "rule", "add", *OPERATOR_RULE)
-        ns.run("ip", "route", "add", *OPERATOR_ROUTE)
-        ns.run("ip", "neigh", "add", *OPERATOR_NEIGH)
-        _build_ovn(ovn, world)
-        agent = AgentProcess(work / "agent", _agent_config(work, ovn, ovs, frr), netns=ns.name)
-        agent.start(timeout=90)
-        wait_bgp_established(leaf, NODE_IP, timeout=60)
-        n = Node(work, ns, leaf_ns, ovn, ovs, frr, leaf, agent, world)
-        n.wait_converged(timeout=90)
-        yield n
-    finally:
-        if agent is not None:
-            agent.stop()
-            print("--- agent log tail ---\n" + agent.log_tail(80))
-        for thing in (leaf, frr, ovs, ovn):
-            try:
-                thing.stop()
-            except Exception as e:  # noqa: BLE001 - keep tearing down
-                print(f"teardown of {thing!r}: {e}")
-        ns.delete()
-        leaf_ns.delete()
+        node.ns.run("ip", "rule", "add", *OPERATOR_RULE)
+        node.ns.run("ip", "route", "add", *OPERATOR_ROUTE)
+        node.ns.run("ip", "neigh", "add", *OPERATOR_NEIGH)
+        _build_ovn(node.ovn, node.world)
+        node.start_agent(work / "agent", node.agent_config(debounce=0.1, resync_interval=30))
+        node.wait_converged(timeout=90)
+        yield node
 
 
 @pytest.fixture(autouse=True)
