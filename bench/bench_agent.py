@@ -380,8 +380,10 @@ class Size:
         return out
 
     def lookups(self, ns: str, last: str) -> dict:
+        from bench.agent.probes import UNROUTED, lookup_cost
+
         return {"exposed_last_us": round(lookup_cost(ns, last) * 1e6, 2),
-                "unexposed_us": round(lookup_cost(ns, "198.51.100.7") * 1e6, 2)}
+                "unexposed_us": round(lookup_cost(ns, UNROUTED) * 1e6, 2)}
 
     def agent_pid(self) -> int:
         return self.agent.daemon.pid
@@ -523,38 +525,6 @@ def kernel_leftover(cfg, d, netns: str) -> int:
         return len(rec.diff(d, rec.observe(d)))
     finally:
         rec.close()
-
-
-def lookup_cost(ns: str, dst: str, count: int = 2000, rounds: int = 5) -> float:
-    """Seconds per kernel route lookup (RTM_GETROUTE) of `dst` in `ns`, best of `rounds`."""
-    import socket
-
-    from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
-    from pyroute2.netlink.rtnl import RTM_GETROUTE
-    from pyroute2.netlink.rtnl.rtmsg import rtmsg
-
-    from ovnbgp.kernel.nltransport import NetlinkTransport
-
-    m = rtmsg()
-    m["family"] = socket.AF_INET
-    m["dst_len"] = 32
-    m["attrs"] = [["RTA_DST", dst]]
-    m["header"]["type"] = RTM_GETROUTE
-    m["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK
-    m["header"]["pid"] = m["header"]["sequence_number"] = 0
-    m.encode()
-    data = bytes(m.data)
-    nl = NetlinkTransport(ns)
-    try:
-        nl.execute([data] * 50)
-        best = float("inf")
-        for _ in range(rounds):
-            t = time.perf_counter()
-            nl.execute([data] * count)
-            best = min(best, (time.perf_counter() - t) / count)
-        return best
-    finally:
-        nl.close()
 
 
 # --- entry points --------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,14 +36,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST  # noqa: E402
-from pyroute2.netlink.rtnl import RTM_GETROUTE  # noqa: E402
-from pyroute2.netlink.rtnl.rtmsg import rtmsg  # noqa: E402
-
+from bench.agent.probes import lookup_cost  # noqa: E402
 from ovnbgp.agent.records import DesiredState  # noqa: E402
 from ovnbgp.config import KernelConfig  # noqa: E402
 from ovnbgp.kernel.netlink import KernelReconciler  # noqa: E402
-from ovnbgp.kernel.nltransport import NetlinkTransport  # noqa: E402
 from tests.integration.test_kernel_netlink import make_desired  # noqa: E402
 
 PROTO = 240
@@ -141,31 +136,6 @@ def run_ovnbgp(ns: str, d: DesiredState, workdir: Path) -> dict[str, float]:
     return {"cold": t4 - t0, "init": t1 - t0, "observe": t2 - t1, "diff": t3 - t2,
             "apply": t4 - t3, "restart": t6 - t5, "changes": float(len(plan)),
             "lookup": lookup_cost(ns)}
-
-
-def lookup_cost(ns: str, count: int = 2000, rounds: int = 5) -> float:
-    """Seconds per kernel route lookup of an address nobody routes (198.51.100.7): the best
-    of `rounds` rounds (the least disturbed by other load)."""
-    m = rtmsg()
-    m["family"] = socket.AF_INET
-    m["dst_len"] = 32
-    m["attrs"] = [["RTA_DST", "198.51.100.7"]]
-    m["header"]["type"] = RTM_GETROUTE
-    m["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK
-    m["header"]["pid"] = m["header"]["sequence_number"] = 0
-    m.encode()
-    data = bytes(m.data)
-    nl = NetlinkTransport(ns)
-    try:
-        nl.execute([data] * 50)  # warm up
-        best = float("inf")
-        for _ in range(rounds):
-            t = time.perf_counter()
-            nl.execute([data] * count)
-            best = min(best, (time.perf_counter() - t) / count)
-        return best
-    finally:
-        nl.close()
 
 
 def bench(sizes: list[int], modes: list[str], repeat: int) -> None:

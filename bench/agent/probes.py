@@ -6,6 +6,7 @@ and a process's CPU and memory (/proc).
     vty = Vty(frr.vty_dir / "bgpd.vty")   # one open session; ~5 ms a command in UML
     vty.json("show bgp vrf ovn-bgp-vrf ipv4 unicast statistics json")
     ProcStat.read(pid).cpu             # utime+stime seconds; .children, .hwm_mb, .rss_mb
+    lookup_cost(netns, "172.16.0.10")  # seconds per kernel route lookup (RTM_GETROUTE)
 
 The monitor timestamps each message when its reader thread receives it (a netlink
 notification carries no time of its own). The thread does nothing else, and a blocked reader
@@ -27,7 +28,11 @@ import time
 from dataclasses import dataclass
 from typing import Iterable
 
-from ovnbgp.kernel.nltransport import netlink_socket
+from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
+from pyroute2.netlink.rtnl import RTM_GETROUTE
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+from ovnbgp.kernel.nltransport import NetlinkTransport, netlink_socket
 
 RTM_NEWADDR, RTM_DELADDR = 20, 21
 RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR = 0x10, 0x100
@@ -235,3 +240,32 @@ class ProcStat:
                 elif line.startswith("VmHWM:"):
                     hwm = int(line.split()[1]) / 1024
         return cls((utime + stime) / tick, (cutime + cstime) / tick, rss, hwm)
+
+
+UNROUTED = "198.51.100.7"  # TEST-NET-2: an address nobody exposes or routes
+
+
+def lookup_cost(ns: str, dst: str = UNROUTED, count: int = 2000, rounds: int = 5) -> float:
+    """Seconds per kernel route lookup (RTM_GETROUTE) of IPv4 `dst` in namespace `ns`:
+    `count` requests pipelined on one socket, the best of `rounds` rounds (the least disturbed
+    by other load), after a warm-up."""
+    m = rtmsg()
+    m["family"] = socket.AF_INET
+    m["dst_len"] = 32
+    m["attrs"] = [["RTA_DST", dst]]
+    m["header"]["type"] = RTM_GETROUTE
+    m["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK
+    m["header"]["pid"] = m["header"]["sequence_number"] = 0
+    m.encode()
+    data = bytes(m.data)
+    nl = NetlinkTransport(ns)
+    try:
+        nl.execute([data] * 50)  # warm up
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            nl.execute([data] * count)
+            best = min(best, (time.perf_counter() - t) / count)
+        return best
+    finally:
+        nl.close()
