@@ -181,12 +181,13 @@ class Size:
         import dataclasses
         import ipaddress
 
-        from bench.agent.node import FLOOR_IP, LEAF_AS, LEAF_FLOOR_IP, VRF
+        from bench.agent.node import FLOOR_IP, LEAF_FLOOR_IP, VRF
         from bench.agent.probes import AddrMonitor, Vty, peer_prefixes_received, vrf_prefix_count
         from bench.bench_kernel import batch_lines
         from ovnbgp.config import Peer
         from ovnbgp.frr.render import render_config
         from tests.harness.frr import wait_bgp_established
+        from tests.harness.node_lab import LEAF_AS
 
         bgp = dataclasses.replace(cfg.bgp, router_id=ipaddress.IPv4Address(FLOOR_IP),
                                   peers=(Peer(address=ipaddress.IPv4Address(LEAF_FLOOR_IP),
@@ -236,9 +237,10 @@ class Size:
     # the agent ---------------------------------------------------------------------------------
 
     def cold_sync(self, text: str, cfg, d, workdir: Path) -> dict:
-        from bench.agent.node import NODE_IP, VRF
+        from bench.agent.node import VRF
         from bench.agent.probes import AddrMonitor, ProcStat, Vty, peer_prefixes_received, vrf_prefix_count
         from tests.harness.agent import AgentProcess
+        from tests.harness.node_lab import NODE_IP
 
         expected = self.topo.expected
         vty = Vty(self.node.frr.vty_dir / "bgpd.vty")
