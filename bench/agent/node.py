@@ -3,7 +3,7 @@ FRR, a leaf FRR as BGP peer, and a "floor" namespace (its own FRR and OVS) where
 makes the same objects.
 
     node = NodeSide(work, ovn_central).start()     # empty node: no VRF, dummy, rules
-    node.agent_config(steering="rules")            # the ovnbgp.toml text for this node
+    node.agent_config(workdir, steering="rules")   # the ovnbgp.toml text; agent files in workdir
     node.start_floor(frr_config_text)              # a second node namespace + FRR, peered
     node.stop_floor(); node.stop()
 
@@ -32,6 +32,10 @@ LOCALNETS = (PUBLIC_LOCALNET, ("ext", "ln-ext"))
 
 
 class NodeSide(NodeLab):
+    """NodeLab (namespaces bnode-*/bleaf-*, both patch pairs, a leaf that peers with the floor
+    too) plus the floor; the agent config with the benchmark's options (JSON log, no periodic
+    resync during the run)."""
+
     def __init__(self, work: Path, central):
         super().__init__(Path(work), central, leaf_config=LEAF_CONFIG, netns_prefix="b",
                          localnets=LOCALNETS)
