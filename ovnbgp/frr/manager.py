@@ -80,6 +80,7 @@ class FrrManager:
         self._clock = clock
         self.last_check: float | None = None
         self._stale_watch_until: float | None = None
+        self._last_fp: Fingerprint | None = None
         self._next_stale_check = 0.0
 
     # --- rendering ---
@@ -109,7 +110,7 @@ class FrrManager:
 
     def tick(self) -> ReloadResult | None:
         """Cheap check (pid files): re-apply when FRR restarted. None when nothing was done."""
-        fp = fingerprint(self.paths)
+        fp = self._fingerprint()
         if not fp.complete:
             if not self._down_logged:
                 log.warning("FRR is down (%s); will re-apply the config when it is back", fp.describe())
@@ -157,7 +158,7 @@ class FrrManager:
         Then look for stale Adj-RIB-Out entries (repair_stale)."""
         if self.text is None and self._render() is None:
             return self._unrendered()
-        fp = fingerprint(self.paths)
+        fp = self._fingerprint()
         if not fp.complete:
             return None
         result = self._apply_now()
@@ -226,13 +227,19 @@ class FrrManager:
 
     def _apply_now(self, retry_refused: bool = False) -> ReloadResult:
         assert self.text is not None
-        fp = fingerprint(self.paths)
+        fp = self._fingerprint()
         result = self.applier.apply(self.text, retry_refused=retry_refused)
         self.last_check = time.time()
         if result.action != UNAVAILABLE and result.action != FAILED:
             # Applied, unchanged, or refused: FRR as it runs now has been dealt with.
             self._applied_fp = fp
         return result
+
+    def _fingerprint(self) -> Fingerprint:
+        """Read the daemons' pid files and start times; status() reports the last reading
+        (one per loop turn is enough, and it is most of an idle turn's cost)."""
+        self._last_fp = fingerprint(self.paths)
+        return self._last_fp
 
     def _unrendered(self) -> ReloadResult:
         return ReloadResult(time=time.time(), ok=False, action=REFUSED,
@@ -242,7 +249,7 @@ class FrrManager:
 
     def status(self) -> dict:
         r = self.applier.last_result
-        fp = fingerprint(self.paths)
+        fp = self._last_fp if self._last_fp is not None else self._fingerprint()
         return {
             "running": fp.complete,
             "daemons": {d: (v[0] if v else None) for d, v in fp.daemons},

@@ -238,7 +238,11 @@ class KernelReconciler:
         # 1. VRF and dummy
         if plan.links:
             self._apply_links(plan.links, res)
-        current = self._read_links()
+        self._drain_monitor()
+        if plan.links or cache is None or not self._cache_ok or self._link_dirty:
+            current = self._read_links()
+        else:  # no device changed since the observation: its index map is current
+            current = cache.links
         links = {name: ln.index for name, ln in current.items()}
         if cache is not None:
             cache.links = current
