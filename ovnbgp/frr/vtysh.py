@@ -76,14 +76,24 @@ class Vtysh:
             raise FrrUnavailable(_vtysh_failure(cmds, cp, self.paths))
         return cp.stdout
 
-    def json(self, cmd: str) -> Any:
-        """Run one `... json` command and decode its output."""
+    def json(self, cmd: str, keep: frozenset[str] | None = None) -> Any:
+        """Run one `... json` command and decode its output. With `keep`, every object keeps
+        only those scalar fields (and all its objects and lists): a 10k-route table then
+        decodes to a skeleton of its keys instead of ~100 MB of path attributes."""
         out = self.run(cmd)
         try:
-            return json.loads(out)
+            return decode_json(out, keep)
         except json.JSONDecodeError as e:
             snippet = out.strip()[:200] or "(empty)"
             raise FrrParseError(f"`{cmd}` did not return JSON ({e.msg}): {snippet!r}") from e
+
+
+def decode_json(text: str, keep: frozenset[str] | None = None) -> Any:
+    """json.loads; with `keep`, objects keep only those scalar fields (see Vtysh.json)."""
+    if keep is None:
+        return json.loads(text)
+    return json.loads(text, object_pairs_hook=lambda pairs: {
+        k: v for k, v in pairs if k in keep or isinstance(v, (dict, list))})
 
 
 def _vtysh_failure(cmds: Sequence[str], cp: subprocess.CompletedProcess, paths: FrrPaths) -> str:
@@ -238,6 +248,11 @@ def parse_summary(data: Any, where: str = "show bgp summary json") -> Summary:
     )
 
 
+# The fields parse_rib/parse_advertised/_warning read (Vtysh.json's `keep`).
+RIB_FIELDS = frozenset({"valid", "bestpath", "nhVrfName", "peerId", "warning",
+                        "malformedAddressOrName"})
+
+
 def parse_rib(data: Any, family: str, vrf: str = "default", where: str | None = None) -> Rib:
     """A BGP table. A VRF FRR does not know gives an empty Rib with `warning` set."""
     where = where or f"show bgp{'' if vrf == 'default' else ' vrf ' + vrf} {family} unicast json"
@@ -303,11 +318,11 @@ class FrrReader:
     def rib(self, family: str, vrf: str = "default") -> Rib:
         cmd = (f"show bgp {family} unicast json" if vrf == "default"
                else f"show bgp vrf {vrf} {family} unicast json")
-        return parse_rib(self.vtysh.json(cmd), family, vrf, cmd)
+        return parse_rib(self.vtysh.json(cmd, keep=RIB_FIELDS), family, vrf, cmd)
 
     def advertised(self, peer: str, family: str) -> Advertised:
         if not _PEER_NAME.match(peer):
             # The name comes from FRR's own summary; never pass anything odd back to vtysh.
             raise FrrParseError(f"show bgp summary json: unexpected peer name {peer!r}")
         cmd = f"show bgp {family} unicast neighbors {peer} advertised-routes json"
-        return parse_advertised(self.vtysh.json(cmd), peer, family, cmd)
+        return parse_advertised(self.vtysh.json(cmd, keep=RIB_FIELDS), peer, family, cmd)

@@ -190,3 +190,21 @@ def test_paths_for_a_pathspace_instance():
     assert p.init_script == Path("/usr/lib/frr/frrinit.sh")
     d = paths()
     assert d.run_dir == Path("/var/run/frr") and d.systemd_unit == "frr.service"
+
+
+@pytest.mark.parametrize("name", ["vrf-ipv4.json", "vrf-ipv6.json", "default-ipv4.json",
+                                  "default-ipv6.json", "warning-unknown-vrf.json",
+                                  "vrf-ipv4-no-bgp.json", "adv-ipv4-numbered.json",
+                                  "adv-ipv6-unnumbered.json", "adv-no-family.json",
+                                  "warning-unknown-peer.json"])
+def test_skeleton_decode_reads_the_same(name):
+    """The RIB and advertised-routes outputs decoded with only RIB_FIELDS kept parse exactly
+    as the full decode does (FrrReader reads them that way to stay small at 10k routes)."""
+    text = (DATA / name).read_text()
+    full, slim = json.loads(text), vtysh.decode_json(text, vtysh.RIB_FIELDS)
+    fam = "ipv6" if "ipv6" in name or name == "adv-no-family.json" else "ipv4"
+    if name.startswith(("adv-", "warning-unknown-peer")):
+        assert vtysh.parse_advertised(slim, "p", fam) == vtysh.parse_advertised(full, "p", fam)
+    else:
+        assert vtysh.parse_rib(slim, fam, VRF) == vtysh.parse_rib(full, fam, VRF)
+    assert len(json.dumps(slim)) <= len(json.dumps(full))
