@@ -38,7 +38,10 @@ Scale: requests are pipelined (nltransport.py), so 10k exposures apply in about 
 once; reconcile() keeps that observation current with the changes it makes and dumps again
 only when asked (refresh=True, e.g. on the periodic resync), after a failure, when the desired
 state names devices or tables it did not look at, or when a watched device appeared, went or
-changed (a link monitor socket; `link_changes()` for the daemon's loop).
+changed (a link monitor socket; `link_changes()` for the daemon's loop). When the last
+reconcile left the node exactly as wanted (nothing failed, held or waiting), the next one plans
+only the kernel keys the change of desired state touches (diff.plan_changes, indexes kept
+current with each apply): an event costs O(changes), not O(N); `last_plan_scope` says which.
 
 Steering modes (kernel.steering; the model emits the shapes, this reconciler applies either):
 - "rules" (default, the reference design): one `ip rule to PREFIX lookup TABLE` per exposed
