@@ -435,6 +435,40 @@ _KEYED = (("exposures", _exposure_key), ("rules", _rule_key), ("routes", _route_
           ("neighbours", _neigh_key))
 
 
+class _Several(set):
+    """Index value for a key with more than one object (a plain object otherwise: a set per
+    key would cost ~200 bytes each, megabytes at 10k)."""
+
+
+def _index_add(idx: dict, key, obj) -> None:
+    cur = idx.get(key)
+    if cur is None:
+        idx[key] = obj
+    elif type(cur) is _Several:
+        cur.add(obj)
+    elif cur != obj:
+        idx[key] = _Several((cur, obj))
+
+
+def _index_discard(idx: dict, key, obj) -> None:
+    cur = idx.get(key)
+    if cur is None:
+        return
+    if type(cur) is _Several:
+        cur.discard(obj)
+        if len(cur) == 1:
+            idx[key] = next(iter(cur))
+    elif cur == obj:
+        del idx[key]
+
+
+def _index_get(idx: dict, key) -> tuple | _Several:
+    cur = idx.get(key)
+    if cur is None:
+        return ()
+    return cur if type(cur) is _Several else (cur,)
+
+
 class DesiredIndex:
     """A desired state's exposures, rules, routes and neighbours by the kernel key each maps
     to (RuleObj.key, RouteObj.key, NeighObj.key, the exposed prefix), kept current from the
@@ -447,7 +481,7 @@ class DesiredIndex:
         for name, key in _KEYED:
             idx: dict = {}
             for rec in getattr(desired, name):
-                idx.setdefault(key(rec), set()).add(rec)
+                _index_add(idx, key(rec), rec)
             self.by_key[name] = idx
 
     def advance(self, new: DesiredState) -> dict[str, set]:
@@ -460,14 +494,11 @@ class DesiredIndex:
                 idx = self.by_key[name]
                 for rec in old_s - new_s:
                     k = key(rec)
-                    recs = idx[k]
-                    recs.discard(rec)
-                    if not recs:
-                        del idx[k]
+                    _index_discard(idx, k, rec)
                     keys.add(k)
                 for rec in new_s - old_s:
                     k = key(rec)
-                    idx.setdefault(k, set()).add(rec)
+                    _index_add(idx, k, rec)
                     keys.add(k)
             touched[name] = keys
         self.state = new
@@ -475,7 +506,7 @@ class DesiredIndex:
 
     def records(self, name: str, keys: Iterable) -> list:
         idx = self.by_key[name]
-        return [rec for k in keys for rec in idx.get(k, ())]
+        return [rec for k in keys for rec in _index_get(idx, k)]
 
 
 class ObservedIndex:
@@ -483,24 +514,24 @@ class ObservedIndex:
     the reconciler alongside the cached KernelState."""
 
     def __init__(self, observed: KernelState):
-        self.rules: dict[tuple, set[RuleObj]] = {}
-        self.routes: dict[tuple, set[RouteObj]] = {}
+        self._rules: dict = {}
+        self._routes: dict = {}
         for r in observed.rules:
-            self.rules.setdefault(r.key, set()).add(r)
+            _index_add(self._rules, r.key, r)
         for rt in observed.routes:
-            self.routes.setdefault(rt.key, set()).add(rt)
+            _index_add(self._routes, rt.key, rt)
+
+    def rules(self, key: tuple) -> Iterable[RuleObj]:
+        return _index_get(self._rules, key)
+
+    def routes(self, key: tuple) -> Iterable[RouteObj]:
+        return _index_get(self._routes, key)
 
     def add(self, obj: RuleObj | RouteObj) -> None:
-        idx = self.rules if isinstance(obj, RuleObj) else self.routes
-        idx.setdefault(obj.key, set()).add(obj)
+        _index_add(self._rules if isinstance(obj, RuleObj) else self._routes, obj.key, obj)
 
     def discard(self, obj: RuleObj | RouteObj) -> None:
-        idx = self.rules if isinstance(obj, RuleObj) else self.routes
-        objs = idx.get(obj.key)
-        if objs is not None:
-            objs.discard(obj)
-            if not objs:
-                del idx[obj.key]
+        _index_discard(self._rules if isinstance(obj, RuleObj) else self._routes, obj.key, obj)
 
 
 def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
@@ -534,8 +565,8 @@ def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
     addrs[dummy] = {a for a in ifaces if a in have_dummy}
     sub_observed = KernelState(
         links=observed.links, addrs=addrs,
-        rules={r for k in touched["rules"] for r in observed_index.rules.get(k, ())},
-        routes={r for k in touched["routes"] for r in observed_index.routes.get(k, ())},
+        rules={r for k in touched["rules"] for r in observed_index.rules(k)},
+        routes={r for k in touched["routes"] for r in observed_index.routes(k)},
         neighbours={k: observed.neighbours[k] for k in touched["neighbours"]
                     if k in observed.neighbours},
         proxies=observed.proxies, sysctls=observed.sysctls,

@@ -547,7 +547,7 @@ def _update_cache(cache: KernelState, op: SteeringOp,
                 index.discard(op.rule)
     elif isinstance(op, RouteOp):
         if op.action is Action.REPLACE:
-            same_key = (index.routes.get(op.route.key, ()) if index is not None
+            same_key = (list(index.routes(op.route.key)) if index is not None
                         else [r for r in cache.routes if r.key == op.route.key])
             for r in [r for r in same_key if r.metric == op.route.metric
                       and r.protocol == op.route.protocol]:
