@@ -17,7 +17,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from functools import lru_cache
+from functools import lru_cache, wraps
+from typing import Callable, TypeVar
 
 from ovnbgp import ipcache
 from ovnbgp.agent.records import IPAddress, IPInterface, IPNetwork
@@ -33,6 +34,7 @@ _IP_CHARS_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED_QUAD_RE = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")
 _V4_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+T = TypeVar("T")
 
 
 class ParseError(ValueError):
@@ -77,17 +79,25 @@ def _check_routable(addr: IPAddress, text: str) -> IPAddress:
     return addr
 
 
+def _cached_on_text(what: str) -> Callable:
+    """For the address parsers: cached on the text (a full resync parses every port's strings
+    again; errors are not cached); anything but a str is refused before the cache sees it
+    (it may not even be hashable). They return interned objects (ipcache)."""
+    def wrap(parse: Callable[[str], T]) -> Callable[[object], T]:
+        cached = lru_cache(maxsize=ipcache.SIZE)(parse)
+
+        @wraps(parse)
+        def checked(text: object) -> T:
+            if not isinstance(text, str):
+                raise ParseError(f"bad {what} {text!r}")
+            return cached(text)
+        return checked
+    return wrap
+
+
+@_cached_on_text("IP address")
 def parse_host_ip(text: str) -> IPAddress:
     """A plain routable unicast IPv4/IPv6 address ("10.0.0.5"; no prefix, no zone)."""
-    if not isinstance(text, str):
-        raise ParseError(f"bad IP address {text!r}")
-    return _parse_host_ip(text)
-
-
-# The parsers below are cached on the text (a full resync parses every port's strings again;
-# errors are not cached) and return interned objects (ipcache).
-@lru_cache(maxsize=ipcache.SIZE)
-def _parse_host_ip(text: str) -> IPAddress:
     if not _IP_CHARS_RE.fullmatch(text):
         raise ParseError(f"bad IP address {text!r}")
     if _DOTTED_QUAD_RE.fullmatch(text):  # fast path, the common case (no leading zeros, <= 255)
@@ -100,6 +110,7 @@ def _parse_host_ip(text: str) -> IPAddress:
     return _check_routable(ipcache.address(addr.version, int(addr)), text)
 
 
+@_cached_on_text("address/prefix")
 def parse_interface(text: str) -> IPInterface:
     """A router port address with its prefix length ("10.0.0.1/26").
 
@@ -107,13 +118,6 @@ def parse_interface(text: str) -> IPInterface:
     the broadcast address, since it is used as a next hop. Prefix length 0 is refused (it would
     make the whole address family a "tenant subnet").
     """
-    if not isinstance(text, str):
-        raise ParseError(f"bad address/prefix {text!r}")
-    return _parse_interface(text)
-
-
-@lru_cache(maxsize=ipcache.SIZE)
-def _parse_interface(text: str) -> IPInterface:
     if text.count("/") != 1:
         raise ParseError(f"bad address/prefix {text!r}")
     addr_s, _, plen_s = text.partition("/")
@@ -131,15 +135,9 @@ def _parse_interface(text: str) -> IPInterface:
     return iface
 
 
+@_cached_on_text("CIDR")
 def parse_network(text: str) -> IPNetwork:
     """A CIDR with no host bits set ("10.0.0.0/26"); "10.0.0.1/26" is refused."""
-    if not isinstance(text, str):
-        raise ParseError(f"bad CIDR {text!r}")
-    return _parse_network(text)
-
-
-@lru_cache(maxsize=ipcache.SIZE)
-def _parse_network(text: str) -> IPNetwork:
     if text.count("/") != 1:
         raise ParseError(f"bad CIDR {text!r}")
     addr_s, _, plen_s = text.partition("/")
