@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from functools import lru_cache, wraps
+from functools import wraps
 from typing import Callable, TypeVar
 
 from ovnbgp import ipcache
@@ -79,23 +79,21 @@ def _check_routable(addr: IPAddress, text: str) -> IPAddress:
     return addr
 
 
-def _cached_on_text(what: str) -> Callable:
-    """For the address parsers: cached on the text (a full resync parses every port's strings
-    again; errors are not cached); anything but a str is refused before the cache sees it
-    (it may not even be hashable). They return interned objects (ipcache)."""
+def _text_only(what: str) -> Callable:
+    """For the address parsers: anything but a str is refused with a ParseError naming `what`.
+    They return interned objects (ipcache). (Not cached on the text: a resync re-reads only
+    the rows that changed, and the cache would cost more memory than it saves time.)"""
     def wrap(parse: Callable[[str], T]) -> Callable[[object], T]:
-        cached = lru_cache(maxsize=ipcache.SIZE)(parse)
-
         @wraps(parse)
         def checked(text: object) -> T:
             if not isinstance(text, str):
                 raise ParseError(f"bad {what} {text!r}")
-            return cached(text)
+            return parse(text)
         return checked
     return wrap
 
 
-@_cached_on_text("IP address")
+@_text_only("IP address")
 def parse_host_ip(text: str) -> IPAddress:
     """A plain routable unicast IPv4/IPv6 address ("10.0.0.5"; no prefix, no zone)."""
     if not _IP_CHARS_RE.fullmatch(text):
@@ -110,7 +108,7 @@ def parse_host_ip(text: str) -> IPAddress:
     return _check_routable(ipcache.address(addr.version, int(addr)), text)
 
 
-@_cached_on_text("address/prefix")
+@_text_only("address/prefix")
 def parse_interface(text: str) -> IPInterface:
     """A router port address with its prefix length ("10.0.0.1/26").
 
@@ -135,7 +133,7 @@ def parse_interface(text: str) -> IPInterface:
     return iface
 
 
-@_cached_on_text("CIDR")
+@_text_only("CIDR")
 def parse_network(text: str) -> IPNetwork:
     """A CIDR with no host bits set ("10.0.0.0/26"); "10.0.0.1/26" is refused."""
     if text.count("/") != 1:
