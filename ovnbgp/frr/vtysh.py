@@ -61,11 +61,15 @@ class Vtysh:
 
     def run(self, *cmds: str) -> str:
         """Run vtysh with one `-c` per command; return stdout. FrrUnavailable on failure."""
+        out = self._run(cmds, text=True)
+        return out if isinstance(out, str) else out.decode(errors="replace")
+
+    def _run(self, cmds: Sequence[str], *, text: bool) -> str | bytes:
         argv = self.paths.vtysh_argv()
         for c in cmds:
             argv += ["-c", c]
         try:
-            cp = self._runner(argv, capture_output=True, text=True, timeout=self.timeout)
+            cp = self._runner(argv, capture_output=True, text=text, timeout=self.timeout)
         except FileNotFoundError as e:
             raise FrrUnavailable(f"vtysh not found at {self.paths.vtysh} (is FRR installed?)") from e
         except PermissionError as e:
@@ -80,15 +84,19 @@ class Vtysh:
         """Run one `... json` command and decode its output. With `keep`, every object keeps
         only those scalar fields (and all its objects and lists): a 10k-route table then
         decodes to a skeleton of its keys instead of ~100 MB of path attributes."""
-        out = self.run(cmd)
+        # Bytes straight into the decoder: a 10k-route table is megabytes, and text mode
+        # would copy it twice (decode, newline translation).
+        out = self._run((cmd,), text=False)
         try:
             return decode_json(out, keep)
-        except json.JSONDecodeError as e:
-            snippet = out.strip()[:200] or "(empty)"
-            raise FrrParseError(f"`{cmd}` did not return JSON ({e.msg}): {snippet!r}") from e
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            shown = out if isinstance(out, str) else out.decode(errors="replace")
+            snippet = shown.strip()[:200] or "(empty)"
+            why = getattr(e, "msg", None) or e
+            raise FrrParseError(f"`{cmd}` did not return JSON ({why}): {snippet!r}") from e
 
 
-def decode_json(text: str, keep: frozenset[str] | None = None) -> Any:
+def decode_json(text: str | bytes, keep: frozenset[str] | None = None) -> Any:
     """json.loads; with `keep`, objects keep only those scalar fields (see Vtysh.json)."""
     if keep is None:
         return json.loads(text)
@@ -97,7 +105,9 @@ def decode_json(text: str, keep: frozenset[str] | None = None) -> Any:
 
 
 def _vtysh_failure(cmds: Sequence[str], cp: subprocess.CompletedProcess, paths: FrrPaths) -> str:
-    text = " ".join(((cp.stderr or "") + " " + (cp.stdout or "")).split())
+    def as_text(v: str | bytes | None) -> str:
+        return v.decode(errors="replace") if isinstance(v, bytes) else (v or "")
+    text = " ".join((as_text(cp.stderr) + " " + as_text(cp.stdout)).split())
     if "failed to connect to any daemons" in text:
         return f"FRR is not running (no daemon answers on {paths.run_dir})"
     if "is not running" in text:
