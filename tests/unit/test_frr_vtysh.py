@@ -208,3 +208,15 @@ def test_skeleton_decode_reads_the_same(name):
     else:
         assert vtysh.parse_rib(slim, fam, VRF) == vtysh.parse_rib(full, fam, VRF)
     assert len(json.dumps(slim)) <= len(json.dumps(full))
+
+
+@pytest.mark.parametrize("stdout", [b"% Unknown command: show bgp foo json\n", b"\xff\xfe{"])
+def test_an_answer_that_is_not_json_is_a_parse_error_quoting_it(tmp_path, stdout):
+    import subprocess
+
+    def runner(argv, **kw):
+        assert kw.get("text") is False  # the JSON path reads bytes
+        return subprocess.CompletedProcess(argv, 0, stdout=stdout, stderr=b"")
+    v = vtysh.Vtysh(paths(vty_socket=tmp_path, config_file=tmp_path / "frr.conf"), runner=runner)
+    with pytest.raises(vtysh.FrrParseError, match="did not return JSON"):
+        v.json("show bgp foo json")
