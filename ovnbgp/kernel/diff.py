@@ -47,6 +47,9 @@ from ovnbgp.kernel.objects import (
     RuleOp,
     SysctlOp,
     iface_of,
+    neigh_key,
+    route_key,
+    rule_key,
 )
 from ovnbgp.kernel.settings import KernelSettings, validate
 
@@ -419,20 +422,8 @@ def _exposure_key(e: Exposure) -> IPNetwork:
     return e.prefix
 
 
-def _rule_key(r) -> tuple:
-    return (r.family, r.priority, r.table, r.dst)
-
-
-def _route_key(r) -> tuple:
-    return (r.table, r.dst.version, r.dst)
-
-
-def _neigh_key(n) -> tuple:
-    return (n.dev, n.ip)
-
-
-_KEYED = (("exposures", _exposure_key), ("rules", _rule_key), ("routes", _route_key),
-          ("neighbours", _neigh_key))
+_KEYED = (("exposures", _exposure_key), ("rules", rule_key), ("routes", route_key),
+          ("neighbours", neigh_key))
 
 
 class _Several(set):

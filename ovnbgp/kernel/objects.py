@@ -32,6 +32,24 @@ def iface_of(prefix: IPNetwork) -> IPInterface:
     return ipcache.interface(prefix.version, int(prefix.network_address), prefix.prefixlen)
 
 
+# --- keys ----------------------------------------------------------------------------------
+# What makes two rules, routes or neighbours "the same slot" for the kernel. They read fields
+# that the kernel objects below and the desired records (agent/records.py Rule, Route,
+# Neighbour) both have, so the diff indexes either kind by the same key.
+
+
+def rule_key(r) -> tuple[int, int, int, IPNetwork | None]:
+    return (r.family, r.priority, r.table, r.dst)
+
+
+def route_key(r) -> tuple[int, int, IPNetwork]:
+    return (r.table, r.dst.version, r.dst)
+
+
+def neigh_key(n) -> tuple[str, IPAddress]:
+    return (n.dev, n.ip)
+
+
 # --- observed ------------------------------------------------------------------------------
 
 
@@ -60,7 +78,7 @@ class RuleObj:
 
     @property
     def key(self) -> tuple[int, int, int, IPNetwork | None]:
-        return (self.family, self.priority, self.table, self.dst)
+        return rule_key(self)
 
     @property
     def plain(self) -> bool:
@@ -93,7 +111,7 @@ class RouteObj:
 
     @property
     def key(self) -> tuple[int, int, IPNetwork]:
-        return (self.table, self.family, self.dst)
+        return route_key(self)
 
     def same_path(self, other: "RouteObj") -> bool:
         """Same destination and next hop (IPv6 routes have no scope; metric not compared)."""
@@ -122,7 +140,7 @@ class NeighObj:
 
     @property
     def key(self) -> tuple[str, IPAddress]:
-        return (self.dev, self.ip)
+        return neigh_key(self)
 
     def __str__(self) -> str:
         state = "PERMANENT" if self.permanent else "dynamic"
