@@ -132,7 +132,7 @@ class KernelReconciler:
         self.enc = M.Encoder()
         self._monitor = _LinkMonitor(netns)
         self._observed: KernelState | None = None
-        self._observed_index: diff_mod.ObservedIndex | None = None
+        self._observed_index: diff_mod.ObservedIndex | None = None  # set with _observed
         self._cache_ok = False
         self._link_dirty: set[str] = set()
         # The desired state the node matched exactly after the last reconcile (None when that
@@ -219,7 +219,7 @@ class KernelReconciler:
                            if d in st.links and valid_ifname(d)]
         st.sysctls = sysctl.read(sysctl.desired(present_bridges) or sysctl.GLOBAL, self.netns)
         self._observed = st
-        self._observed_index = None  # built when a change is planned from it
+        self._observed_index = diff_mod.ObservedIndex(st)
         self._cache_ok = True
         return st
 
@@ -361,16 +361,13 @@ class KernelReconciler:
             self._clean_state = desired
             if self._index is None or self._index.state is not desired:
                 self._index = diff_mod.DesiredIndex(desired)  # O(N), here on the full path
-            if self._observed_index is None and self._observed is not None:
-                self._observed_index = diff_mod.ObservedIndex(self._observed)
         return plan, result
 
     def _plan_changes(self, desired: DesiredState) -> KernelPlan | None:
         """The plan for the change since the last clean reconcile, from the keys it touches;
         None when it must be planned in full."""
         base, index = self._clean_state, self._index
-        if (base is None or index is None or index.state is not base or self._observed is None
-                or self._observed_index is None):
+        if base is None or index is None or index.state is not base or self._observed is None:
             return None
         plan = diff_mod.plan_changes(index, desired, self._observed, self._observed_index,
                                      self.settings)
@@ -500,7 +497,7 @@ class KernelReconciler:
             if self._ok(op, r):
                 res.applied += 1
                 if cache is not None:
-                    _update_cache(cache, op, self._observed_index)
+                    _update_cache(cache, self._observed_index, op)
             else:
                 res.add_failure(op, r)
             yield op, r
@@ -534,34 +531,27 @@ def _scope(op: SteeringOp) -> tuple[int | None, IPNetwork | None, int]:
     return op.table, ipaddress.ip_network(op.neigh.ip), op.neigh.ip.version
 
 
-def _update_cache(cache: KernelState, op: SteeringOp,
-                  index: diff_mod.ObservedIndex | None) -> None:
+def _update_cache(cache: KernelState, index: diff_mod.ObservedIndex, op: SteeringOp) -> None:
+    """Record an applied steering change in the cached observation and its index."""
     if isinstance(op, RuleOp):
         if op.action is Action.ADD:
             cache.rules.add(op.rule)
-            if index is not None:
-                index.add(op.rule)
+            index.add(op.rule)
         else:
             cache.rules.discard(op.rule)
-            if index is not None:
-                index.discard(op.rule)
+            index.discard(op.rule)
     elif isinstance(op, RouteOp):
         if op.action is Action.REPLACE:
-            same_key = (list(index.routes(op.route.key)) if index is not None
-                        else [r for r in cache.routes if r.key == op.route.key])
-            for r in [r for r in same_key if r.metric == op.route.metric
+            for r in [r for r in index.routes(op.route.key) if r.metric == op.route.metric
                       and r.protocol == op.route.protocol]:
                 cache.routes.discard(r)
-                if index is not None:
-                    index.discard(r)
+                index.discard(r)
         if op.action is Action.DEL:
             cache.routes.discard(op.route)
-            if index is not None:
-                index.discard(op.route)
+            index.discard(op.route)
         else:
             cache.routes.add(op.route)
-            if index is not None:
-                index.add(op.route)
+            index.add(op.route)
     else:
         if op.action is Action.DEL:
             cache.neighbours.pop(op.neigh.key, None)
