@@ -15,7 +15,6 @@ Command notes (FRR 8.4):
 
 from __future__ import annotations
 
-from ovnbgp import ipcache
 import json
 import logging
 import re
@@ -23,6 +22,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from ovnbgp import ipcache
 from ovnbgp.agent.records import IPNetwork
 from ovnbgp.frr.paths import FrrPaths
 
@@ -61,8 +61,7 @@ class Vtysh:
 
     def run(self, *cmds: str) -> str:
         """Run vtysh with one `-c` per command; return stdout. FrrUnavailable on failure."""
-        out = self._run(cmds, text=True)
-        return out if isinstance(out, str) else out.decode(errors="replace")
+        return self._run(cmds, text=True)
 
     def _run(self, cmds: Sequence[str], *, text: bool) -> str | bytes:
         argv = self.paths.vtysh_argv()
