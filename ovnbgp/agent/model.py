@@ -135,11 +135,6 @@ def desired_state(snapshot: Snapshot, cfg: Config) -> DesiredState:
 # --- internal values ----------------------------------------------------------------------
 
 
-def _host(ip: IPAddress) -> IPNetwork:
-    """ip/32 or ip/128, interned (see ipcache)."""
-    return ipcache.host(ip)
-
-
 @dataclass(frozen=True)
 class _Claim:
     """A prefix some row wants exposed; turned into outputs only if no other row claims it."""
@@ -374,8 +369,8 @@ class _Topology:
                 gateways.append((bridge, addrs))
                 for mac, iface in addrs:
                     ip = iface.ip
-                    r_claims.append(_Claim(_host(ip), ExposureKind.CRLRP, bridge, cr.logical_port, cr.uuid))
-                    r_objects.append(Route(table, _host(ip), bridge, scope_link=True))
+                    r_claims.append(_Claim(ipcache.host(ip), ExposureKind.CRLRP, bridge, cr.logical_port, cr.uuid))
+                    r_objects.append(Route(table, ipcache.host(ip), bridge, scope_link=True))
                     r_objects.append(Neighbour(bridge, ip, mac))
             if gateways:
                 # Tenant subnets go through the first local gateway (by cr-lrp name).
@@ -771,14 +766,14 @@ class ModelCache:
             if ctx.bound_here(row, problems) and ctx.up(row):
                 bridge = sig[1]
                 for ip in _port_ips(row, problems):
-                    claims.append(_Claim(_host(ip), ExposureKind.PROVIDER_VM, bridge,
+                    claims.append(_Claim(ipcache.host(ip), ExposureKind.PROVIDER_VM, bridge,
                                          row.logical_port, row.uuid))
         elif ctx.bound_somewhere(row, problems) and ctx.up(row):
             nets: tuple[_TenantNet, ...] = sig[1]
             for ip in _port_ips(row, problems):
                 for net in nets:
                     if net.network.version == ip.version and ip in net.network:
-                        claims.append(_Claim(_host(ip), ExposureKind.TENANT_VM, net.bridge,
+                        claims.append(_Claim(ipcache.host(ip), ExposureKind.TENANT_VM, net.bridge,
                                              row.logical_port, row.uuid))
                         break
                 else:
@@ -822,7 +817,7 @@ class ModelCache:
                 continue
             for ip in ips:
                 if ip not in own:
-                    claims.append(_Claim(_host(ip), ExposureKind.FIP, bridge, resident.logical_port,
+                    claims.append(_Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port,
                                          resident.uuid))
         return _contribution(claims, [], problems)
 
