@@ -159,8 +159,8 @@ class Size:
 
     def desired(self, cfg):
         """The model's desired state on this SB, computed here as the agent will."""
-        from ovnbgp.agent.model import desired_state
-        from ovnbgp.agent.ovn import OvnWatcher
+        from ovnbgp.model.cache import desired_state
+        from ovnbgp.ovn.watcher import OvnWatcher
 
         w = OvnWatcher(cfg)
         try:

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.agent.probes import lookup_cost  # noqa: E402
-from ovnbgp.agent.records import DesiredState  # noqa: E402
+from ovnbgp.model.records import DesiredState  # noqa: E402
 from ovnbgp.config import KernelConfig  # noqa: E402
 from ovnbgp.kernel.netlink import KernelReconciler  # noqa: E402
 from tests.integration.test_kernel_netlink import make_desired  # noqa: E402

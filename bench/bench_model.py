@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ovnbgp.agent.model import Changes, ModelCache, desired_state  # noqa: E402
+from ovnbgp.model.cache import Changes, ModelCache, desired_state  # noqa: E402
 from ovnbgp.config import Config  # noqa: E402
 from tests.unit.sb_builder import SbBuilder, resident, uid  # noqa: E402
 
@@ -155,7 +155,7 @@ def real_sb(ports: int, repeat: int) -> None:  # noqa: C901
     import tempfile
     import threading
 
-    from ovnbgp.agent.ovn import OvnWatcher
+    from ovnbgp.ovn.watcher import OvnWatcher
     from ovnbgp.config import OvnConfig
     from tests.harness.netns import Netns, unique_name
     from tests.harness.ovn import OvnCentral

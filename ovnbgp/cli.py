@@ -87,7 +87,7 @@ def frr_group() -> None:
 @click.pass_context
 def frr_render(ctx: click.Context) -> None:
     """Print the FRR config rendered from the ovnbgp config (with the operator snippet)."""
-    from ovnbgp.frr import commands
+    from ovnbgp.commands import frr as commands
 
     ctx.exit(commands.render(_load_config(ctx)))
 
@@ -98,7 +98,7 @@ def frr_render(ctx: click.Context) -> None:
 @click.pass_context
 def frr_apply(ctx: click.Context, as_json: bool, retry: bool) -> None:
     """Check (vtysh -C), compare (frr-reload --test) and reload FRR if it differs."""
-    from ovnbgp.frr import commands
+    from ovnbgp.commands import frr as commands
 
     ctx.exit(commands.apply(_load_config(ctx), as_json, retry))
 
@@ -108,7 +108,7 @@ def frr_apply(ctx: click.Context, as_json: bool, retry: bool) -> None:
 @click.pass_context
 def frr_bootstrap(ctx: click.Context, as_json: bool) -> None:
     """Enable the needed daemons, start FRR if it is not running, apply the config."""
-    from ovnbgp.frr import commands
+    from ovnbgp.commands import frr as commands
 
     ctx.exit(commands.bootstrap(_load_config(ctx), as_json))
 
@@ -124,7 +124,7 @@ def desired_command(ctx: click.Context, as_json: bool, timeout: float) -> None:
     One line per exposure: kind, prefix, bridge, table and the Port_Binding that causes it.
     Exit 3 when OVN cannot be read.
     """
-    from ovnbgp.agent import desired_cmd
+    from ovnbgp.commands import desired as desired_cmd
 
     ctx.exit(desired_cmd.run(_load_config(ctx), as_json, timeout))
 
@@ -141,7 +141,7 @@ def verify_command(ctx: click.Context, as_json: bool, from_dummy: bool, only_bro
     Exit 0 when everything holds, 1 when a link is broken, a peer is down or a leftover is
     advertised, 3 when FRR (or, without --from-dummy, the OVN southbound DB) cannot be read.
     """
-    from ovnbgp.frr import commands
+    from ovnbgp.commands import frr as commands
 
     ctx.exit(commands.verify_cmd(_load_config(ctx), as_json, from_dummy, only_broken))
 
@@ -156,7 +156,7 @@ def run_command(ctx: click.Context) -> None:
 
     SIGHUP reloads the config file (a bad file is refused and the running config kept).
     """
-    from ovnbgp.agent import commands
+    from ovnbgp.commands import agent as commands
 
     cfg = _load_config(ctx)
     ctx.exit(commands.run(cfg, ctx.find_root().obj["config_path"]))
@@ -170,7 +170,7 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
 
     Exit 0 when the agent runs and is connected, 1 when it is not running or not connected.
     """
-    from ovnbgp.agent import commands
+    from ovnbgp.commands import agent as commands
 
     ctx.exit(commands.status(_load_config(ctx), as_json))
 
@@ -186,7 +186,7 @@ def plan_command(ctx: click.Context, as_json: bool, timeout: float) -> None:
     Safe while the agent runs. Exit 0 when nothing would change, 1 when changes are pending,
     3 when OVN or a target cannot be read.
     """
-    from ovnbgp.agent import commands
+    from ovnbgp.commands import agent as commands
 
     ctx.exit(commands.plan(_load_config(ctx), as_json, timeout))
 
@@ -201,7 +201,7 @@ def cleanup_command(ctx: click.Context, yes: bool, as_json: bool) -> None:
     Refuses while the agent runs. FRR gets back the config it had before ovnbgp (if one was
     saved), else an empty one; sysctls are left as they are. Exit 0 when done, 1 otherwise.
     """
-    from ovnbgp.agent import commands
+    from ovnbgp.commands import agent as commands
 
     ctx.exit(commands.cleanup(_load_config(ctx), yes, as_json))
 

@@ -39,17 +39,18 @@ import logging
 import signal
 import threading
 import time
-from collections import Counter
 from pathlib import Path
+from collections import Counter
 from typing import Hashable
 
 from ovnbgp import config as config_mod
 from ovnbgp.agent import status as status_mod
 from ovnbgp.agent.lockfile import LockFile
 from ovnbgp.agent.metrics import Metrics
-from ovnbgp.agent.model import ModelCache
-from ovnbgp.agent.records import DesiredState, Exposure, ExposureKind
+from ovnbgp.model.cache import ModelCache
+from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
 from ovnbgp.agent.workqueue import Batch, WorkQueue
+from ovnbgp.ovs.env import ovs_tool_env
 
 LOG = logging.getLogger("ovnbgp.agent")
 
@@ -60,16 +61,6 @@ RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retri
 RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down), up to this
 DRIFT_CHECK_REASONS = ("periodic resync", "SIGUSR1")  # full syncs that also compare FRR's config
 EVENTS_GRACE = 0.2  # seconds to let the named events of a batch run (their names are the causes)
-
-
-def ovs_tool_env(ovs_remote: str) -> dict[str, str] | None:
-    """ovs-ofctl finds a bridge's management socket in OVS's run directory, where the local DB
-    socket lives too: point it there when the DB is not at the packaged default."""
-    if ovs_remote.startswith("unix:"):
-        rundir = str(Path(ovs_remote[len("unix:"):]).parent)
-        if rundir not in ("/var/run/openvswitch", "/run/openvswitch"):
-            return {"OVS_RUNDIR": rundir}
-    return None
 
 
 class Agent:
@@ -166,7 +157,7 @@ class Agent:
             self.status.add_error("frr", str(e))
 
     def _start_ovn(self) -> bool:
-        from ovnbgp.agent.ovn import OvnError, OvnWatcher
+        from ovnbgp.ovn.watcher import OvnError, OvnWatcher
 
         while not self._stop.is_set():
             watcher = OvnWatcher(self.cfg, on_dirty=self._on_dirty, on_resync=self._on_resync)
@@ -188,7 +179,7 @@ class Agent:
         return False
 
     def _build_reconcilers(self) -> None:
-        from ovnbgp.kernel.flows import FlowReconciler
+        from ovnbgp.ovs.flows import FlowReconciler
         from ovnbgp.kernel.netlink import KernelReconciler
 
         self.kernel = KernelReconciler(self.cfg, netns=self.netns)
@@ -269,7 +260,7 @@ class Agent:
         desired = self.cache.state
         self._desired = desired
         changes: Counter = Counter()
-        from ovnbgp.agent.events import LOCAL_OVS_KEY  # loaded with the watcher already
+        from ovnbgp.ovn.events import LOCAL_OVS_KEY  # loaded with the watcher already
 
         if batch.full or desired.flows != previous.flows or LOCAL_OVS_KEY in batch.keys:
             # An event that changes no flow skips the ovs-ofctl dump (hundreds of ms); the

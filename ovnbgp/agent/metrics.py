@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from ovnbgp.agent.records import ExposureKind
+from ovnbgp.model.records import ExposureKind
 
 
 class Metrics:

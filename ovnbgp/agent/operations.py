@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ovnbgp.agent.records import DesiredState
+from ovnbgp.model.records import DesiredState
 from ovnbgp.config import IFNAME_RE, Config
 
 LOG = logging.getLogger(__name__)
@@ -77,8 +77,8 @@ class PlanReport:
 
 def read_ovn(cfg: Config, timeout: float):
     """(desired state, local OVS view) from a read-only watcher (no events, no callbacks)."""
-    from ovnbgp.agent.model import desired_state
-    from ovnbgp.agent.ovn import OvnWatcher
+    from ovnbgp.model.cache import desired_state
+    from ovnbgp.ovn.watcher import OvnWatcher
 
     watcher = OvnWatcher(cfg, events=False)
     try:
@@ -105,8 +105,8 @@ def kernel_plan(cfg: Config, desired: DesiredState, netns: str | None = None) ->
 
 
 def flows_plan(cfg: Config, desired: DesiredState, local) -> TargetPlan:
-    from ovnbgp.agent.daemon import ovs_tool_env
-    from ovnbgp.kernel.flows import FlowReconciler
+    from ovnbgp.ovs.env import ovs_tool_env
+    from ovnbgp.ovs.flows import FlowReconciler
 
     t = TargetPlan()
     ofports = {port: ofport for b in local.bridges.values() for port, ofport in b.patch_ports.items()}
@@ -169,7 +169,7 @@ def make_plan(cfg: Config, timeout: float = 30.0, *, netns: str | None = None) -
 
 def list_bridges(cfg: Config) -> tuple[list[str], str | None]:
     """Every OVS bridge (`ovs-vsctl list-br`), or ([], why) when OVS cannot be read."""
-    from ovnbgp.agent.daemon import ovs_tool_env
+    from ovnbgp.ovs.env import ovs_tool_env
 
     import os
 
@@ -241,9 +241,9 @@ def without_hostname(text: str) -> str:
 
 
 def cleanup_plan(cfg: Config, rec) -> CleanupPlan:
-    from ovnbgp.agent.daemon import ovs_tool_env
+    from ovnbgp.ovs.env import ovs_tool_env
     from ovnbgp.kernel import rt_tables
-    from ovnbgp.kernel.flows import FlowReconciler
+    from ovnbgp.ovs.flows import FlowReconciler
     from ovnbgp.kernel.teardown import teardown_plan
 
     kplan = teardown_plan(rec)
@@ -288,7 +288,7 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
     stay when an earlier kernel step failed, so running cleanup again finishes the job."""
     from ovnbgp.frr.paths import FrrPaths
     from ovnbgp.frr.reload import FrrApplier, _install
-    from ovnbgp.kernel.flows import FlowReconciler
+    from ovnbgp.ovs.flows import FlowReconciler
     from ovnbgp.kernel.teardown import apply_teardown, delete_devices
 
     out = CleanupResult()
@@ -297,7 +297,7 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
             f"{kres.applied} removed" + "".join(f"; {ln}" for ln in kres.lines()))
 
     if cp.flows is not None and cp.flows.delete:
-        from ovnbgp.agent.daemon import ovs_tool_env
+        from ovnbgp.ovs.env import ovs_tool_env
 
         fres = FlowReconciler(cfg, env=ovs_tool_env(cfg.ovn.ovs_remote)).apply(cp.flows)
         out.add("flows", fres.ok, f"{len(fres.removed)} removed" + "".join(

@@ -22,8 +22,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from ovnbgp import ipcache
-from ovnbgp.agent.records import IPNetwork
+from ovnbgp.model import ipcache
+from ovnbgp.model.records import IPNetwork
 from ovnbgp.frr.paths import FrrPaths
 
 log = logging.getLogger(__name__)

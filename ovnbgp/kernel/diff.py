@@ -26,7 +26,7 @@ import ipaddress
 from collections import defaultdict
 from typing import Iterable
 
-from ovnbgp.agent.records import DesiredState, Exposure, IPInterface, IPNetwork
+from ovnbgp.model.records import DesiredState, Exposure, IPInterface, IPNetwork
 from ovnbgp.kernel import rt_tables, sysctl
 from ovnbgp.kernel.objects import (
     DEFAULT_METRIC,

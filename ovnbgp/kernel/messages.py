@@ -35,8 +35,8 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from ovnbgp import ipcache
-from ovnbgp.agent.records import IPInterface
+from ovnbgp.model import ipcache
+from ovnbgp.model.records import IPInterface
 from ovnbgp.kernel.objects import (
     RT_SCOPE_LINK,
     RT_SCOPE_UNIVERSE,

@@ -74,7 +74,7 @@ from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
-from ovnbgp.agent.records import DesiredState, IPNetwork
+from ovnbgp.model.records import DesiredState, IPNetwork
 from ovnbgp.config import Config, KernelConfig
 from ovnbgp.kernel import diff as diff_mod
 from ovnbgp.kernel import messages as M

@@ -10,8 +10,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Union
 
-from ovnbgp import ipcache
-from ovnbgp.agent.records import IPAddress, IPInterface, IPNetwork
+from ovnbgp.model import ipcache
+from ovnbgp.model.target import Notice
+from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
 from ovnbgp.kernel.nltransport import Result
 
 RT_SCOPE_UNIVERSE = 0
@@ -289,19 +290,6 @@ class RtTablesOp:
         out = [f"+ rt_tables {self.path}: {t} {n}" for t, n in self.added]
         out += [f"- rt_tables {self.path}: {t} {n}" for t, n in self.removed]
         return "\n".join(out)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something the plan does not do, and why: a missing bridge (its objects wait), or a
-    conflict with an object ovnbgp does not own (left alone)."""
-
-    kind: str  # "waiting" | "conflict"
-    subject: str
-    reason: str
-
-    def describe(self) -> str:
-        return f"! {self.kind}: {self.subject}: {self.reason}"
 
 
 SteeringOp = Union[RuleOp, RouteOp, NeighOp]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ovnbgp.agent.records import BridgeSetup, DesiredState, Neighbour, ProxyNeighbour, Route, Rule
+from ovnbgp.model.records import BridgeSetup, DesiredState, Neighbour, ProxyNeighbour, Route, Rule
 from ovnbgp.config import IFNAME_RE, Config, KernelConfig
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from ovnbgp.agent.records import IPInterface
+from ovnbgp.model.records import IPInterface
 
 log = logging.getLogger(__name__)
 VERSION = 1

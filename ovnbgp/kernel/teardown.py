@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pyroute2.netlink.rtnl import RTM_DELLINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
-from ovnbgp.agent.records import DesiredState
+from ovnbgp.model.records import DesiredState
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel.objects import ApplyResult, KernelPlan, KernelState
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ovnbgp.agent.records import DesiredState, FlowSpec
-from ovnbgp.kernel.flows import COOKIE, FlowInputError, FlowReconciler, parse_dump
+from ovnbgp.model.records import DesiredState, FlowSpec
+from ovnbgp.ovs.flows import COOKIE, FlowInputError, FlowReconciler, parse_dump
 from tests.harness.netns import unique_name
 
 MAC = "fa:16:3e:00:00:01"

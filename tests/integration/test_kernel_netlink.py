@@ -25,7 +25,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from ovnbgp.agent.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
+from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
                                   Route, Rule)
 from ovnbgp.config import KernelConfig
 from ovnbgp.kernel import messages as M

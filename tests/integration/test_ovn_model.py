@@ -16,9 +16,9 @@ from typing import Callable
 
 import pytest
 
-from ovnbgp.agent.model import ModelCache, desired_state
-from ovnbgp.agent.ovn import OvnWatcher
-from ovnbgp.agent.records import DesiredState, ExposureKind, FlowSpec, Neighbour, Route, Rule
+from ovnbgp.model.cache import ModelCache, desired_state
+from ovnbgp.ovn.watcher import OvnWatcher
+from ovnbgp.model.records import DesiredState, ExposureKind, FlowSpec, Neighbour, Route, Rule
 from ovnbgp.config import Config, OvnConfig
 
 K = ExposureKind
@@ -373,7 +373,7 @@ def test_bridge_mapping_to_missing_bridge_then_created(env):
 
 def test_missing_system_id_is_a_clear_startup_error(env):
     env.ovs.vsctl("remove", "open", ".", "external_ids", "system-id")
-    from ovnbgp.agent.ovn import OvnError
+    from ovnbgp.ovn.watcher import OvnError
 
     w = OvnWatcher(env.cfg())
     with pytest.raises(OvnError, match="system-id"):

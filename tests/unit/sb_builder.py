@@ -13,7 +13,7 @@ import dataclasses
 import uuid as uuidlib
 from typing import Iterable
 
-from ovnbgp.agent.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
+from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
 
 _NS = uuidlib.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
 

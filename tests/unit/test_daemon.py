@@ -15,7 +15,7 @@ import pytest
 
 from ovnbgp.agent import daemon as daemon_mod
 from ovnbgp.agent.daemon import Agent
-from ovnbgp.agent.model import Changes, ModelCache
+from ovnbgp.model.cache import Changes, ModelCache
 from ovnbgp.agent.workqueue import Batch
 from ovnbgp.config import AgentConfig, Config
 from ovnbgp.kernel.objects import Action, AddrOp, ApplyResult, KernelPlan

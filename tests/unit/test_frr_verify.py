@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ovnbgp import config
-from ovnbgp.agent.records import DesiredState, Exposure, ExposureKind
+from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
+from ovnbgp.commands import verify_view as view
 from ovnbgp.frr import verify as v
 from ovnbgp.frr import vtysh
 from tests.unit.frr_fixtures import EXPOSED, PEER_N, PEER_U, VRF, FixtureReader
@@ -41,7 +42,7 @@ def test_green():
     assert rep.exposures[0].kind == "tenant-subnet" and rep.exposures[0].port
     d = rep.to_dict()
     assert d["counts"] == {"exposures": 3, "broken": 0, "peers_down": 0, "leftovers": 0}
-    assert "OK: 3 exposure(s)" in v.format_text(rep)
+    assert "OK: 3 exposure(s)" in view.format_text(rep)
 
 
 def test_missing_from_dummy_is_the_first_link_named():
@@ -58,7 +59,7 @@ def test_expected_prefix_frr_never_saw():
     e = {str(x.prefix): x for x in rep.exposures}["172.24.4.99/32"]
     assert e.missing == ["not locally originated in the VRF table", "not imported into the default table",
                          f"not advertised to {PEER_U}", f"not advertised to {PEER_N}"]
-    assert "172.24.4.99/32" in v.format_text(rep) and "BROKEN" in v.format_text(rep)
+    assert "172.24.4.99/32" in view.format_text(rep) and "BROKEN" in view.format_text(rep)
 
 
 def test_import_missing_names_the_import_link():
@@ -76,7 +77,7 @@ def test_peer_down_listed_and_not_required_for_advertisement():
     assert [p.name for p in rep.peers if not p.ok] == [PEER_N]
     assert all(e.advertised == {PEER_U: True} for e in rep.exposures)
     assert not rep.ok and rep.exit_code == 1
-    text = v.format_text(rep)
+    text = view.format_text(rep)
     assert f"{PEER_N}" in text and "not Established" in text
 
 
@@ -92,7 +93,7 @@ def test_leftovers_advertised_and_on_dummy():
     assert [str(x.prefix) for x in rep.leftovers] == ["10.0.0.0/26"]
     assert rep.leftovers[0].where == ("dummy", f"advertised to {PEER_N}", f"advertised to {PEER_U}")
     assert all(e.ok for e in rep.exposures) and not rep.ok
-    assert "Leftovers" in v.format_text(rep)
+    assert "Leftovers" in view.format_text(rep)
 
 
 def test_no_dummy_interface_is_a_problem():
@@ -130,7 +131,7 @@ def test_rich_output_renders():
     rep = v.verify(desired(*EXPOSED, "172.24.4.99/32"), CFG, FixtureReader(summary="summary-peer-down.json"),
                    dummy(*EXPOSED))
     console = Console(record=True, width=200, force_terminal=True)
-    v.print_rich(rep, console)
+    view.print_rich(rep, console)
     text = console.export_text()
     assert "172.24.4.99/32" in text and "not locally originated" in text and PEER_N in text
     assert "BROKEN" in text

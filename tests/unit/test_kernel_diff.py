@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ovnbgp.agent.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
+from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
                                   Route, Rule)
 from ovnbgp.kernel.diff import plan
 from ovnbgp.kernel.objects import (Action, AddrOp, KernelState, LinkState, NeighObj, NeighOp,

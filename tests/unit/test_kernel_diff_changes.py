@@ -8,7 +8,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ovnbgp.agent.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
+from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
                                   Route, Rule)
 from ovnbgp.kernel.diff import DesiredIndex, ObservedIndex, plan, plan_changes
 from ovnbgp.kernel.objects import KernelPlan, KernelState, RouteObj

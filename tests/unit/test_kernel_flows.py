@@ -2,8 +2,8 @@
 
 import pytest
 
-from ovnbgp.agent.records import FlowSpec
-from ovnbgp.kernel.flows import (COOKIE, Flow, FlowInputError, FlowState, parse_dump, plan,
+from ovnbgp.model.records import FlowSpec
+from ovnbgp.ovs.flows import (COOKIE, Flow, FlowInputError, FlowState, parse_dump, plan,
                                  wanted_flows)
 
 MAC = "fa:16:3e:00:00:01"

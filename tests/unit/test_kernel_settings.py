@@ -5,7 +5,7 @@ import ipaddress
 import pytest
 
 from ovnbgp import config
-from ovnbgp.agent.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
+from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
                                   Route, Rule)
 from ovnbgp.kernel.settings import KernelInputError, KernelSettings, validate
 

@@ -1,4 +1,4 @@
-"""The pure desired-state model on hand-built snapshots (ovnbgp/agent/model.py)."""
+"""The pure desired-state model on hand-built snapshots (ovnbgp/the model, ovnbgp/model/)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from ovnbgp.agent.model import Changes, ModelCache, desired_state
-from ovnbgp.agent.records import (
+from ovnbgp.model.cache import Changes, ModelCache, desired_state
+from ovnbgp.model.records import (
     BridgeInfo,
     BridgeSetup,
     ExposureKind,
@@ -391,7 +391,7 @@ def test_cache_local_change_rebuilds(world):
 def test_cache_logs_each_problem_once(world, caplog):
     pub = world.provider_network("public")
     world.vm("vm1", pub, "fa:16:3e:00:00:01 10.0.0.300", chassis="ch1")
-    caplog.set_level(logging.WARNING, logger="ovnbgp.agent.model")
+    caplog.set_level(logging.WARNING, logger="ovnbgp.model")
     cache = ModelCache(world.snapshot(), CFG)
     assert len([r for r in caplog.records if uid("pb:vm1") in r.getMessage()]) == 1
     caplog.clear()

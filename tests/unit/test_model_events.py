@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from ovnbgp.agent import events as ev
+from ovnbgp.ovn import events as ev
 from tests.unit.sb_builder import SbBuilder, resident, uid
 
 GW_MAC = "fa:16:3e:b5:a6:77"
@@ -145,7 +145,7 @@ def test_run_logs_one_line_and_marks_the_row(caplog):
     e = ev.PortBindingChassisCreatedEvent(lambda: ctx, lambda keys, cause: marks.append((keys, cause)))
     row = after.row("pvm1")
     assert e.matches(ev.UPDATE, row, before.row("pvm1"))
-    caplog.set_level(logging.INFO, logger="ovnbgp.agent.events")
+    caplog.set_level(logging.INFO, logger="ovnbgp.ovn.events")
     e.run(ev.UPDATE, row, before.row("pvm1"))
     assert [r.getMessage() for r in caplog.records] == [
         "PortBindingChassisCreatedEvent port=pvm1 ips=172.24.4.10"]

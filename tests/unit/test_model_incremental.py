@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ovnbgp.agent.model import Changes, ModelCache, desired_state
-from ovnbgp.agent.records import BridgeInfo
+from ovnbgp.model.cache import Changes, ModelCache, desired_state
+from ovnbgp.model.records import BridgeInfo
 from ovnbgp.config import Config, KernelConfig, OvnConfig
 from tests.unit.sb_builder import SbBuilder, resident, uid
 

@@ -13,8 +13,8 @@ import ipaddress
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ovnbgp.agent.model import desired_state
-from ovnbgp.agent.records import ExposureKind, PortBindingRow
+from ovnbgp.model.cache import desired_state
+from ovnbgp.model.records import ExposureKind, PortBindingRow
 from ovnbgp.config import Config, KernelConfig
 from tests.unit.sb_builder import SbBuilder, resident
 

@@ -14,9 +14,9 @@ import pytest
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from ovnbgp import config as config_mod
-from ovnbgp.agent.desired_cmd import state_to_dict
-from ovnbgp.agent.model import Changes, ModelCache, desired_state
-from ovnbgp.agent.records import BridgeSetup, DesiredState, ProxyNeighbour
+from ovnbgp.commands.desired import state_to_dict
+from ovnbgp.model.cache import Changes, ModelCache, desired_state
+from ovnbgp.model.records import BridgeSetup, DesiredState, ProxyNeighbour
 from ovnbgp.config import Config, ConfigError, KernelConfig
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel.diff import all_devices, plan

@@ -8,7 +8,7 @@ import ipaddress
 from pathlib import Path
 
 from ovnbgp.agent.operations import EMPTY_FRR_CONFIG, PlanReport, TargetPlan, frr_cleanup_config
-from ovnbgp.agent.records import DesiredState
+from ovnbgp.model.records import DesiredState
 from ovnbgp.config import Config, FrrConfig
 from ovnbgp.kernel.diff import plan
 from ovnbgp.kernel.objects import Action, LinkState, NeighObj, RouteObj, RuleObj

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ovnbgp.agent.parse import (
+from ovnbgp.model.parse import (
     ParseError,
     nat_residents,
     parse_bridge_mappings,

@@ -27,7 +27,7 @@ from typing import Iterator
 import pytest
 
 from ovnbgp import config as config_mod
-from ovnbgp.agent.records import DesiredState, Exposure, ExposureKind
+from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
 from ovnbgp.frr.manager import FrrManager
 from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.frr.reload import RELOADED, UNCHANGED

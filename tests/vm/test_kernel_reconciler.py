@@ -13,7 +13,7 @@ import ipaddress
 
 import pytest
 
-from ovnbgp.agent.records import DesiredState, Exposure, ExposureKind, Route
+from ovnbgp.model.records import DesiredState, Exposure, ExposureKind, Route
 from tests.integration.test_kernel_netlink import *  # noqa: F401,F403  (re-run here)
 from tests.integration.test_kernel_netlink import (CRLRP, apply_all, changes, ip,
                                                    make_desired)

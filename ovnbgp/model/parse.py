@@ -2,7 +2,7 @@
 
 Every function takes one raw string from the DB and returns typed values (ipaddress objects,
 normalised MACs), or raises `ParseError` saying what is wrong. Nothing here logs or knows about
-rows: the model (agent/model.py) turns a ParseError into a `Problem` naming the row's uuid.
+rows: the model (the model, ovnbgp/model/) turns a ParseError into a `Problem` naming the row's uuid.
 
 The formats (OVN 23.03, checked against a real ovn-northd):
 - VM port `Port_Binding.mac` entry: "fa:16:3e:00:00:01 172.24.4.10 2001:db8::10", or one of the
@@ -20,8 +20,8 @@ import socket
 from functools import wraps
 from typing import Callable, TypeVar
 
-from ovnbgp import ipcache
-from ovnbgp.agent.records import IPAddress, IPInterface, IPNetwork
+from ovnbgp.model import ipcache
+from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
 from ovnbgp.config import IFNAME_RE
 
 MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$")

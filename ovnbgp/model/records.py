@@ -2,7 +2,7 @@
 
 `Snapshot` is what the OVN side read (Southbound + local OVS DB), `DesiredState` is what this node
 must have. Both are frozen values with ipaddress objects, never raw strings from the DB, so a
-reconciler can trust every field. The model (agent/model.py) turns one into the other.
+reconciler can trust every field. The model (the model, ovnbgp/model/) turns one into the other.
 """
 
 from __future__ import annotations

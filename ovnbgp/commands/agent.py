@@ -123,7 +123,7 @@ def status(cfg: config_mod.Config, as_json: bool) -> int:
 def plan(cfg: config_mod.Config, as_json: bool, timeout: float) -> int:
     """What a reconcile would change now, per target; changes nothing."""
     from ovnbgp.agent.operations import make_plan
-    from ovnbgp.agent.ovn import OvnError
+    from ovnbgp.ovn.watcher import OvnError
 
     try:
         report = make_plan(cfg, timeout)

@@ -35,9 +35,9 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from ovnbgp.agent.records import DesiredState, FlowSpec
+from ovnbgp.model.records import DesiredState, FlowSpec
 from ovnbgp.config import IFNAME_RE, Config
-from ovnbgp.kernel.objects import Notice
+from ovnbgp.model.target import Notice
 
 log = logging.getLogger(__name__)
 

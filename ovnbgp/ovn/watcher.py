@@ -40,10 +40,11 @@ from ovs import stream as ovs_stream
 from ovsdbapp import event as ovsdb_event
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 
-from ovnbgp.agent import events as ev
-from ovnbgp.agent.model import INFRA_TYPES, Changes
-from ovnbgp.agent.parse import parse_bridge_mappings
-from ovnbgp.agent.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
+from ovnbgp.ovn import events as ev
+from ovnbgp.model.cache import Changes
+from ovnbgp.model.topology import INFRA_TYPES
+from ovnbgp.model.parse import parse_bridge_mappings
+from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
 from ovnbgp.config import Config
 
 LOG = logging.getLogger(__name__)
@@ -481,7 +482,7 @@ class OvnWatcher:
 def read_desired(cfg: Config, timeout: float = 30.0):
     """What this chassis must expose now, from a read-only watcher (no events): the expected
     side of `ovnbgp verify`. Raises OvnError when the DBs cannot be read."""
-    from ovnbgp.agent.model import desired_state
+    from ovnbgp.model.cache import desired_state
 
     watcher = OvnWatcher(cfg, events=False)
     try:

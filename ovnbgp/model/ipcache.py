@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from ovnbgp.agent.records import IPAddress, IPInterface, IPNetwork
+from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
 
 SIZE = 1 << 17  # a few times the objects of a 10k-port node
 

@@ -2,7 +2,7 @@
 
 They exist for operators and metrics: each one logs one line (event name, port, IPs) and marks
 the Port_Binding's uuid dirty through the watcher's `on_dirty(keys, event_name)` callback. None
-of them decides or changes anything: the model (agent/model.py) recomputes what the dirty rows
+of them decides or changes anything: the model (the model, ovnbgp/model/) recomputes what the dirty rows
 imply and the reconcile loop applies it. The watcher (agent/ovn.py) also marks every changed
 row dirty under the cause "Port_Binding", so correctness never depends on an event matching.
 
@@ -26,8 +26,8 @@ from typing import Callable, Hashable, Iterable, Mapping
 
 from ovsdbapp import event as ovsdb_event
 
-from ovnbgp.agent.parse import ParseError, parse_nat_address, parse_port_addresses, parse_router_port_addresses
-from ovnbgp.agent.records import PortBindingRow
+from ovnbgp.model.parse import ParseError, parse_nat_address, parse_port_addresses, parse_router_port_addresses
+from ovnbgp.model.records import PortBindingRow
 
 LOG = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from ovnbgp.frr.manager import FrrManager
 from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.frr.reload import RELOADED, UNCHANGED, FrrApplier, ReloadResult
 from ovnbgp.frr.render import RenderError, render_config
+from ovnbgp.commands.verify_view import format_text, print_rich
 from ovnbgp.frr.verify import (EXIT_BROKEN, EXIT_OK, EXIT_UNREACHABLE, expected_from_desired,
-                               expected_from_prefixes, format_text, print_rich,
-                               read_dummy_prefixes, verify)
+                               expected_from_prefixes, read_dummy_prefixes, verify)
 from ovnbgp.frr.vtysh import FrrError, FrrReader, Vtysh
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _desired(cfg: Config, from_dummy: bool, dummy_prefixes) -> tuple[list, str]:
     """The exposures verify expects, and where they came from (the OVN SB, read-only)."""
     if from_dummy:
         return expected_from_prefixes(dummy_prefixes or ()), "the dummy interface (--from-dummy)"
-    from ovnbgp.agent.ovn import read_desired
+    from ovnbgp.ovn.watcher import read_desired
 
     return expected_from_desired(read_desired(cfg)), "the OVN southbound DB"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ovnbgp.agent.records import DesiredState, ExposureKind
+from ovnbgp.model.records import DesiredState, ExposureKind
 from ovnbgp.config import Config
 
 EXIT_OVN = 3
@@ -61,8 +61,8 @@ def render_table(data: dict[str, Any], system_id: str) -> str:
 
 
 def run(cfg: Config, as_json: bool, timeout: float) -> int:
-    from ovnbgp.agent.model import desired_state
-    from ovnbgp.agent.ovn import OvnError, OvnWatcher
+    from ovnbgp.model.cache import desired_state
+    from ovnbgp.ovn.watcher import OvnError, OvnWatcher
 
     watcher = OvnWatcher(cfg, events=False)
     try:

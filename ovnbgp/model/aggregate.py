@@ -1,0 +1,164 @@
+"""The union of all contributions: reference-counted outputs and the choice between claims."""
+
+from __future__ import annotations
+
+from typing import Hashable
+
+from ovnbgp.model.claims import EMPTY, Claim, Contribution
+from ovnbgp.model.records import (
+    BridgeSetup,
+    DesiredState,
+    Exposure,
+    ExposureKind,
+    FlowSpec,
+    IPNetwork,
+    Neighbour,
+    Problem,
+    ProxyNeighbour,
+    Route,
+    Rule,
+)
+from ovnbgp.model.topology import Context
+
+OUTPUT_TYPES = (Exposure, Rule, Route, Neighbour, BridgeSetup, FlowSpec, ProxyNeighbour)
+
+
+class Aggregate:
+    """The union of all contributions, with duplicate-prefix resolution and reference counts.
+
+    An object (route, rule, ...) stays in the result while at least one contribution or one
+    exposed claim needs it. A prefix is exposed when exactly one row claims it.
+    """
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.contrib: dict[Hashable, Contribution] = {}
+        # Plain dicts used as multisets (not Counter): frozenset(exact dict) reuses the stored
+        # hashes, which makes materialising an 18k-exposure state ~10x cheaper.
+        self.claims: dict[IPNetwork, dict[Claim, int]] = {}
+        self.winner_out: dict[IPNetwork, tuple] = {}
+        self.conflicts: dict[IPNetwork, tuple[Problem, ...]] = {}
+        self.out: dict[type, dict[Hashable, int]] = {t: {} for t in OUTPUT_TYPES}
+        self.problems: dict[Problem, int] = {}
+        self.new_problems: list[Problem] = []
+        self._dirty_prefixes: set[IPNetwork] = set()
+        self._state: DesiredState | None = None
+        self._frozen: dict[type, frozenset] = {t: frozenset() for t in OUTPUT_TYPES}
+        self._changed_types: set[type] = set(OUTPUT_TYPES)
+
+    # reference counting
+    def _inc(self, obj: Hashable) -> None:
+        t = type(obj)
+        c = self.out[t]
+        n = c.get(obj, 0)
+        c[obj] = n + 1
+        if not n:
+            self._changed_types.add(t)
+
+    def _dec(self, obj: Hashable) -> None:
+        t = type(obj)
+        c = self.out[t]
+        n = c[obj] - 1
+        if n:
+            c[obj] = n
+        else:
+            del c[obj]
+            self._changed_types.add(t)
+
+    def _inc_problem(self, p: Problem) -> None:
+        n = self.problems.get(p, 0) + 1
+        self.problems[p] = n
+        if n == 1:
+            self.new_problems.append(p)
+
+    def _dec_problem(self, p: Problem) -> None:
+        n = self.problems[p] - 1
+        if n:
+            self.problems[p] = n
+        else:
+            del self.problems[p]
+
+    def set(self, key: Hashable, new: Contribution) -> None:
+        old = self.contrib.get(key, EMPTY)
+        if old == new:
+            return
+        self._state = None
+        if new is EMPTY:
+            self.contrib.pop(key, None)
+        else:
+            self.contrib[key] = new
+        for c in old.claims:
+            cnt = self.claims[c.prefix]
+            n = cnt[c] - 1
+            if n:
+                cnt[c] = n
+            else:
+                del cnt[c]
+                if not cnt:
+                    del self.claims[c.prefix]
+            self._dirty_prefixes.add(c.prefix)
+        for o in old.objects:
+            self._dec(o)
+        for p in old.problems:
+            self._dec_problem(p)
+        for c in new.claims:
+            cnt = self.claims.setdefault(c.prefix, {})
+            cnt[c] = cnt.get(c, 0) + 1
+            self._dirty_prefixes.add(c.prefix)
+        for o in new.objects:
+            self._inc(o)
+        for p in new.problems:
+            self._inc_problem(p)
+
+    def settle(self) -> None:
+        """Re-decide the prefixes whose claims changed."""
+        for prefix in self._dirty_prefixes:
+            for o in self.winner_out.pop(prefix, ()):
+                self._dec(o)
+            for p in self.conflicts.pop(prefix, ()):
+                self._dec_problem(p)
+            claims = self.claims.get(prefix)
+            if not claims:
+                continue
+            rows = {c.row for c in claims}
+            if len(rows) == 1:
+                out = self._outputs(min(claims, key=Claim.sort_key))
+                for o in out:
+                    self._inc(o)
+                self.winner_out[prefix] = out
+            else:
+                ports = sorted({c.port for c in claims})
+                probs = tuple(sorted({
+                    Problem(c.row, c.port, f"{prefix} is claimed by several ports ({', '.join(ports)}); "
+                            "none of them is exposed") for c in claims}))
+                for p in probs:
+                    self._inc_problem(p)
+                self.conflicts[prefix] = probs
+        self._dirty_prefixes.clear()
+
+    def _outputs(self, c: Claim) -> tuple:
+        kcfg = self.ctx.cfg.kernel
+        table = self.ctx.bridges.tables[c.bridge]
+        out: list = [Exposure(c.prefix, c.kind, c.bridge, c.port, c.row)]
+        if kcfg.steering == "rules":
+            out.append(Rule(kcfg.rule_priority, table, c.prefix, c.prefix.version))
+        if c.kind is ExposureKind.TENANT_SUBNET:
+            out.append(Route(table, c.prefix, c.bridge, gateway=c.via))
+        elif kcfg.steering == "table" and c.kind is not ExposureKind.TENANT_VM:
+            out.append(Route(table, c.prefix, c.bridge, scope_link=True))
+        return tuple(out)
+
+    def state(self) -> DesiredState:
+        if self._state is None:
+            f = self._frozen
+            for t in self._changed_types:
+                f[t] = frozenset(self.out[t])  # only the kinds of objects that changed
+            self._changed_types.clear()
+            self._state = DesiredState(
+                exposures=f[Exposure], rules=f[Rule], routes=f[Route], neighbours=f[Neighbour],
+                bridges=f[BridgeSetup], flows=f[FlowSpec], proxy_neighbours=f[ProxyNeighbour],
+                problems=frozenset(self.problems))
+        return self._state
+
+
+# --- the cache -----------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""The values the model's parts exchange: a claim on a prefix, one key's contribution, a problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable
+
+from ovnbgp.model.records import ExposureKind, IPAddress, IPNetwork, PortBindingRow, Problem
+
+@dataclass(frozen=True)
+class Claim:
+    """A prefix some row wants exposed; turned into outputs only if no other row claims it."""
+
+    prefix: IPNetwork
+    kind: ExposureKind
+    bridge: str
+    port: str
+    row: str
+    via: IPAddress | None = None  # tenant subnet: the cr-lrp IP its route goes through
+
+    def sort_key(self) -> tuple:
+        return (self.kind.value, self.bridge, self.port, str(self.via))
+
+
+@dataclass(frozen=True)
+class Contribution:
+    claims: tuple[Claim, ...] = ()
+    objects: tuple[Hashable, ...] = ()  # Route/Neighbour/Rule/BridgeSetup/FlowSpec not tied to a claim
+    problems: tuple[Problem, ...] = ()
+
+
+EMPTY = Contribution()
+
+
+def contribution(claims: list, objects: list, problems: list) -> Contribution:
+    if not claims and not objects and not problems:
+        return EMPTY
+    return Contribution(tuple(claims), tuple(objects), tuple(problems))
+
+
+def problem(row: PortBindingRow | None, reason: str, level: str = "warning") -> Problem:
+    if row is None:
+        return Problem("", "", reason, level)
+    return Problem(row.uuid, row.logical_port, reason, level)
+
+
+@dataclass(frozen=True)
+class TenantNet:
+    """A tenant subnet reachable through a router whose gateway (cr-lrp) is bound here."""
+
+    router: str
+    network: IPNetwork
+    bridge: str
+
+    def sort_key(self) -> tuple:
+        return (self.router, self.network.version, int(self.network.network_address),
+                self.network.prefixlen)
+

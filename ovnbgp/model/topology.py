@@ -1,0 +1,284 @@
+"""Networks, routers and bridges derived from the infrastructure rows and the local OVS view.
+
+`Bridges` turns ovn-bridge-mappings into table ids and per-bridge objects; `Context` is what every
+contribution is computed from; `Topology` finds the provider networks, the routers whose
+gateway (cr-lrp) is bound here and the tenant subnets behind them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Mapping
+
+from ovnbgp.config import IFNAME_RE, Config
+from ovnbgp.model import ipcache
+from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
+from ovnbgp.model.parse import OVS_PORT_RE, ParseError, parse_mac, parse_port_addresses, parse_router_port_addresses
+from ovnbgp.model.records import (
+    BridgeSetup,
+    ExposureKind,
+    FlowSpec,
+    IPAddress,
+    IPInterface,
+    LocalOvs,
+    Neighbour,
+    PortBindingRow,
+    Problem,
+    ProxyNeighbour,
+    Route,
+    Rule,
+)
+
+VM_TYPE = ""
+INFRA_TYPES = frozenset({"localnet", "patch", "chassisredirect"})
+_DEFAULT_V4 = ipaddress.IPv4Network("0.0.0.0/0")
+_DEFAULT_V6 = ipaddress.IPv6Network("::/0")
+RESERVED_TABLES = frozenset({0, 253, 254, 255})
+
+
+class Bridges:
+    """The provider bridges from ovn-bridge-mappings: table ids, which exist, their objects."""
+
+    def __init__(self, local: LocalOvs, cfg: Config):
+        kcfg = cfg.kernel
+        problems: list[Problem] = []
+        self.physnet_bridge: dict[str, str] = {}  # physnet -> existing bridge, mapping order
+        self.tables: dict[str, int] = {}
+        order: list[str] = []
+        for physnet, bridge in local.bridge_mappings.items():
+            if not isinstance(bridge, str) or not IFNAME_RE.fullmatch(bridge):
+                problems.append(problem(None, f"bridge mapping {physnet}:{bridge}: bad bridge name"))
+                continue
+            if bridge not in order:
+                order.append(bridge)
+            if bridge in local.bridges:
+                self.physnet_bridge.setdefault(physnet, bridge)
+            else:
+                problems.append(problem(
+                    None, f"bridge mapping {physnet}:{bridge}: bridge {bridge} does not exist in "
+                    "the local OVS DB; its exposures wait for it"))
+        used = set(kcfg.bridge_tables.values()) | {kcfg.vrf_table}
+        for i, bridge in enumerate(order):
+            if bridge in kcfg.bridge_tables:
+                self.tables[bridge] = kcfg.bridge_tables[bridge]
+                continue
+            table = kcfg.first_bridge_table + i
+            while table in used or table in RESERVED_TABLES:
+                table += 1
+            used.add(table)
+            self.tables[bridge] = table
+        objects: list = []
+        for bridge in order:
+            if bridge not in local.bridges:
+                continue
+            table = self.tables[bridge]
+            objects.append(BridgeSetup(bridge, table, (kcfg.bridge_ipv4, kcfg.bridge_ipv6)))
+            objects += [ProxyNeighbour(bridge, ip) for ip in kcfg.ndp_proxy]
+            if kcfg.steering == "rules":
+                objects.append(Route(table, _DEFAULT_V4, bridge, scope_link=True))
+                objects.append(Route(table, _DEFAULT_V6, bridge, scope_link=True))
+            else:
+                objects.append(Rule(kcfg.rule_priority, table, None, 4))
+                objects.append(Rule(kcfg.rule_priority, table, None, 6))
+            info = local.bridges[bridge]
+            try:
+                mac = parse_mac(info.mac) if info.mac is not None else None
+            except ParseError as e:
+                problems.append(problem(None, f"bridge {bridge}: {e.reason}; no OVS flows for it"))
+                mac = None
+            if mac is None:
+                if info.mac is None:
+                    problems.append(problem(None, f"bridge {bridge} has no MAC yet; no OVS flows for it",
+                                             "debug"))
+                continue
+            for port in sorted(info.patch_ports):
+                if not isinstance(port, str) or not OVS_PORT_RE.fullmatch(port):
+                    problems.append(problem(None, f"bridge {bridge}: bad OVS port name {port!r}"))
+                    continue
+                objects.append(FlowSpec(bridge, port, mac))
+        if not local.system_id:
+            problems.append(problem(None, "the local OVS DB has no system-id: no port is bound here"))
+        self.contribution = contribution([], objects, problems)
+
+
+class Context:
+    """What every contribution is computed from (kept current by ModelCache)."""
+
+    def __init__(self, local: LocalOvs, chassis_names: frozenset[str], cfg: Config):
+        self.local = local
+        self.system_id = local.system_id
+        self.chassis_names = chassis_names
+        self.cfg = cfg
+        self.wait_up = cfg.ovn.wait_for_port_up
+        self.bridges = Bridges(local, cfg)
+
+    def bound_here(self, row: PortBindingRow, problems: list[Problem]) -> bool:
+        ch = row.chassis
+        if ch is None:
+            return False
+        if ch not in self.chassis_names:
+            problems.append(problem(row, f"bound to chassis {ch!r} which is not in the Chassis "
+                                     "table; treated as unbound"))
+            return False
+        return bool(self.system_id) and ch == self.system_id
+
+    def bound_somewhere(self, row: PortBindingRow, problems: list[Problem]) -> bool:
+        ch = row.chassis
+        if ch is None:
+            return False
+        if ch not in self.chassis_names:
+            problems.append(problem(row, f"bound to chassis {ch!r} which is not in the Chassis "
+                                     "table; treated as unbound"))
+            return False
+        return True
+
+    def up(self, row: PortBindingRow) -> bool:
+        return not self.wait_up or row.up is None or row.up is True
+
+
+def port_ips(row: PortBindingRow, problems: list[Problem]) -> list[IPAddress]:
+    ips: list[IPAddress] = []
+    for entry in row.mac:
+        try:
+            _, addrs = parse_port_addresses(entry)
+        except ParseError as e:
+            problems.append(problem(row, f"mac: {e.reason}", e.level))
+            continue
+        for ip in addrs:
+            if ip not in ips:
+                ips.append(ip)
+    return ips
+
+
+def router_port_addrs(row: PortBindingRow, problems: list[Problem]) -> list[tuple[str, IPInterface]]:
+    out: list[tuple[str, IPInterface]] = []
+    for entry in row.mac:
+        try:
+            mac, ifaces = parse_router_port_addresses(entry)
+        except ParseError as e:
+            problems.append(problem(row, f"mac: {e.reason}", e.level))
+            continue
+        for iface in ifaces:
+            if all(iface.ip != o.ip for _, o in out):
+                out.append((mac, iface))
+    return out
+
+
+class Topology:
+    """Networks and routers derived from the localnet/patch/chassisredirect rows.
+
+    Small (one row per network/router port, not per VM), rebuilt whole when one of those rows
+    changes structurally.
+    """
+
+    def __init__(self, infra: Mapping[str, PortBindingRow], ctx: Context):
+        problems: list[Problem] = []
+        by_name: dict[str, PortBindingRow] = {}
+        localnets: dict[str, list[PortBindingRow]] = {}
+        patches: dict[str, list[PortBindingRow]] = {}
+        crlrps: dict[str, list[PortBindingRow]] = {}
+        for uuid in sorted(infra):
+            row = infra[uuid]
+            by_name.setdefault(row.logical_port, row)
+            {"localnet": localnets, "patch": patches, "chassisredirect": crlrps}[row.type] \
+                .setdefault(row.datapath, []).append(row)
+
+        # Provider networks: a localnet port whose physnet maps to an existing local bridge.
+        physnet_bridge = ctx.bridges.physnet_bridge
+        physnet_order = {p: i for i, p in enumerate(physnet_bridge)}
+        self.provider: dict[str, str] = {}
+        for dp in sorted(localnets):
+            mapped = []
+            for ln in localnets[dp]:
+                physnet = ln.options.get("network_name", "")
+                if not physnet:
+                    problems.append(problem(ln, "localnet port without options:network_name", "debug"))
+                elif physnet in physnet_bridge:
+                    mapped.append(physnet)
+            if mapped:
+                self.provider[dp] = physnet_bridge[min(mapped, key=physnet_order.__getitem__)]
+        localnet_dps = set(localnets)
+
+        # Routers with a cr-lrp bound here.
+        self.routers: dict[str, Contribution] = {}
+        tenant: dict[str, list[TenantNet]] = {}
+        tables = ctx.bridges.tables
+        for router in sorted(crlrps):
+            r_claims: list[Claim] = []
+            r_objects: list = []
+            r_problems: list[Problem] = []
+            distributed = {c.options.get("distributed-port", "") for c in crlrps[router]}
+            gateways: list[tuple[str, list[tuple[str, IPInterface]]]] = []
+            for cr in sorted(crlrps[router], key=lambda r: (r.logical_port, r.uuid)):
+                if not ctx.bound_here(cr, r_problems):
+                    continue
+                bridge = self._gateway_bridge(cr, router, by_name, r_problems)
+                addrs = router_port_addrs(cr, r_problems)
+                if bridge is None or not addrs:
+                    continue
+                table = tables[bridge]
+                gateways.append((bridge, addrs))
+                for mac, iface in addrs:
+                    ip = iface.ip
+                    r_claims.append(Claim(ipcache.host(ip), ExposureKind.CRLRP, bridge, cr.logical_port, cr.uuid))
+                    r_objects.append(Route(table, ipcache.host(ip), bridge, scope_link=True))
+                    r_objects.append(Neighbour(bridge, ip, mac))
+            if gateways:
+                # Tenant subnets go through the first local gateway (by cr-lrp name).
+                gw_bridge, gw_addrs = gateways[0]
+                via_by_family: dict[int, IPAddress] = {}
+                for _, iface in gw_addrs:
+                    via_by_family.setdefault(iface.version, iface.ip)
+                for lrp in sorted(patches.get(router, ()), key=lambda r: (r.logical_port, r.uuid)):
+                    if lrp.logical_port in distributed or "chassis-redirect-port" in lrp.options:
+                        continue  # the gateway port itself
+                    peer = by_name.get(lrp.options.get("peer", ""))
+                    if peer is None or peer.type != "patch":
+                        r_problems.append(problem(lrp, "router port without a patch peer; its subnets "
+                                                   "are not exposed", "debug"))
+                        continue
+                    switch = peer.datapath
+                    if switch in localnet_dps:
+                        continue  # a router interface on a provider network is not a tenant subnet
+                    for _, iface in router_port_addrs(lrp, r_problems):
+                        net = iface.network
+                        via = via_by_family.get(net.version)
+                        if via is None:
+                            r_problems.append(problem(
+                                lrp, f"tenant subnet {net}: the router's gateway has no IPv{net.version} "
+                                "address; not exposed", "debug"))
+                            continue
+                        r_claims.append(Claim(net, ExposureKind.TENANT_SUBNET, gw_bridge,
+                                               lrp.logical_port, lrp.uuid, via))
+                        tenant.setdefault(switch, []).append(TenantNet(router, net, gw_bridge))
+            contrib = contribution(r_claims, r_objects, r_problems)
+            if contrib is not EMPTY:
+                self.routers[router] = contrib
+
+        self.tenant_nets: dict[str, tuple[TenantNet, ...]] = {
+            sw: tuple(sorted(nets, key=TenantNet.sort_key)) for sw, nets in tenant.items()}
+        # What a VM port's contribution depends on, per datapath.
+        self.dp_sig: dict[str, tuple] = {dp: ("provider", br) for dp, br in self.provider.items()}
+        for sw, nets in self.tenant_nets.items():
+            self.dp_sig.setdefault(sw, ("tenant", nets))
+        self.contribution = contribution([], [], problems)
+
+    def _gateway_bridge(self, cr: PortBindingRow, router: str,
+                        by_name: Mapping[str, PortBindingRow], problems: list[Problem]) -> str | None:
+        """cr-lrp -> its distributed gateway port -> peer switch port -> provider bridge."""
+        lrp = by_name.get(cr.options.get("distributed-port", ""))
+        if lrp is None or lrp.type != "patch" or lrp.datapath != router:
+            problems.append(problem(cr, "cr-lrp without its distributed gateway port; not exposed",
+                                     "debug"))
+            return None
+        peer = by_name.get(lrp.options.get("peer", ""))
+        if peer is None or peer.type != "patch":
+            problems.append(problem(cr, "gateway port without a peer switch port; not exposed", "debug"))
+            return None
+        bridge = self.provider.get(peer.datapath)
+        if bridge is None:
+            problems.append(problem(cr, "gateway network is not a provider network mapped to an "
+                                     "existing bridge here; not exposed", "debug"))
+        return bridge
+
+
