@@ -279,6 +279,17 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
+XSTATE_SHIM_NAME = "uml-xstate-shim.so"
+
+
+def xstate_shim() -> str | None:
+    """The LD_PRELOAD shim that lets linux.uml 6.1 restore FPU state on hosts with a large XSAVE
+    area (AVX-512/AMX: without it the guest panics at boot with "ptrace set fp regs failed,
+    errno = 14"; see uml_xstate_shim.c). scripts/install-deps builds it into the venv's lib/."""
+    path = Path(sys.prefix) / "lib" / XSTATE_SHIM_NAME
+    return str(path) if path.is_file() else None
+
+
 def _host_env(mem: str) -> dict[str, str]:
     """linux.uml's own environment: its memory file goes to TMPDIR, else /dev/shm.
 
@@ -286,6 +297,9 @@ def _host_env(mem: str) -> dict[str, str]:
     uses more than that, so pick a directory with room for `mem` when TMPDIR is not set.
     """
     env = dict(os.environ)
+    shim = xstate_shim()
+    if shim is not None:
+        env["LD_PRELOAD"] = " ".join(filter(None, (env.get("LD_PRELOAD"), shim)))
     if env.get("TMPDIR"):
         return env
     need = _mem_bytes(mem)
