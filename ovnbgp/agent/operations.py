@@ -287,7 +287,7 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
     """Withdraw, steering, flows, FRR config, devices. A failed step is reported; the devices
     stay when an earlier kernel step failed, so running cleanup again finishes the job."""
     from ovnbgp.frr.paths import FrrPaths
-    from ovnbgp.frr.reload import FrrApplier, _install
+    from ovnbgp.frr.reload import FrrApplier, install
     from ovnbgp.ovs.flows import FlowReconciler
     from ovnbgp.kernel.teardown import apply_teardown, delete_devices
 
@@ -311,13 +311,13 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
         message = f"{r.action}: {r.message}"
         if ok and cp.frr_text != without_hostname(cp.frr_text):
             try:  # FRR loads the file verbatim at its next start, hostname line included
-                _install(paths.config_file, cp.frr_text)
+                install(paths.config_file, cp.frr_text)
             except OSError as e:
                 ok, message = False, f"{message}; but {paths.config_file} not written: {e}"
         out.add("frr", ok, message)
     else:
         try:
-            _install(paths.config_file, cp.frr_text)
+            install(paths.config_file, cp.frr_text)
             out.add("frr", True, f"FRR is not running; {paths.config_file} replaced "
                     "(it starts without ovnbgp's config)")
         except OSError as e:

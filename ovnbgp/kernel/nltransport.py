@@ -188,7 +188,7 @@ class NetlinkTransport:
                 for j in range(pos, n):
                     yield indexes[j], res
                 return
-            for mtype, flags, seq, off, length in _iter_headers(buf):
+            for mtype, flags, seq, off, length in iter_headers(buf):
                 if mtype == NLMSG_ERROR and seq in pending:
                     code = -_ERR.unpack_from(buf, off + 16)[0]
                     res = Result(code, _ext_ack_text(buf, off, length)) if code else _OK
@@ -264,7 +264,7 @@ class NetlinkTransport:
         interrupted = False
         while True:
             buf = self._recv()
-            for mtype, flags, mseq, off, length in _iter_headers(buf):
+            for mtype, flags, mseq, off, length in iter_headers(buf):
                 if mseq != seq:
                     continue
                 if flags & NLM_F_DUMP_INTR:
@@ -307,7 +307,7 @@ def netlink_socket(netns: str | None) -> socket.socket:
         return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
 
 
-def _iter_headers(buf: bytes) -> Iterator[tuple[int, int, int, int, int]]:
+def iter_headers(buf: bytes) -> Iterator[tuple[int, int, int, int, int]]:
     """(type, flags, seq, offset, length) of each netlink message in a buffer."""
     off = 0
     end = len(buf)

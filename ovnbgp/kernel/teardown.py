@@ -97,7 +97,7 @@ def delete_devices(rec, plan: TeardownPlan, res: ApplyResult | None = None) -> A
     """Delete the dummy, then the VRF (call after apply_teardown and after FRR no longer has
     a BGP instance in the VRF)."""
     res = res if res is not None else ApplyResult()
-    links = {name: ln.index for name, ln in rec._read_links().items()}
+    links = {name: ln.index for name, ln in rec.read_links().items()}
     for name in plan.delete_links:
         index = links.get(name)
         if index is None:

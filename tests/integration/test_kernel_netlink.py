@@ -30,7 +30,7 @@ from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureK
 from ovnbgp.config import KernelConfig
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel.netlink import KernelReconciler
-from ovnbgp.kernel.nltransport import _iter_headers
+from ovnbgp.kernel.nltransport import iter_headers
 from ovnbgp.kernel.settings import KernelInputError
 from tests.harness.netns import Netns
 
@@ -111,7 +111,7 @@ class Monitor:
                 if e.errno == errno.ENOBUFS:
                     raise AssertionError("monitor lost events (ENOBUFS)") from e
                 raise
-            for mtype, _f, _s, off, length in _iter_headers(buf):
+            for mtype, _f, _s, off, length in iter_headers(buf):
                 ev = _decode_event(mtype, buf, off, length)
                 if ev is not None:
                     out.append(ev)
