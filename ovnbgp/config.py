@@ -19,8 +19,16 @@ from typing import Any
 
 DEFAULT_PATH = Path("/etc/ovnbgp/ovnbgp.toml")
 
+# The patterns and ids every layer checks against, defined once. Always use `fullmatch`: with
+# `match` a trailing newline ("br-ex\n") would pass.
 # Linux interface names: 1-15 chars, no '/', whitespace or ':'; we are stricter still.
-IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+# An Ethernet address in the lower-case form OVS and the kernel print.
+MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+# Anything that may name an OVS port in an ovs-ofctl match: no separators, no spaces.
+OVS_PORT_RE = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+# Routing table ids the kernel reserves: unspec, default, main, local.
+RESERVED_TABLES = frozenset({0, 253, 254, 255})
 # FRR object names (peer groups, route-maps, VRFs): conservative.
 FRR_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 OVSDB_REMOTE_RE = re.compile(
@@ -32,6 +40,7 @@ STEERING_MODES = ("rules", "table")
 # rtnetlink protocol ids FRR's zebra uses (11 zebra, 186 bgp .. 197 openfabric; see
 # /etc/iproute2/rt_protos.d/frr.conf): 196 is staticd's. ovnbgp must not mark its routes so.
 FRR_ROUTE_PROTOCOLS = frozenset({11, *range(186, 198)})
+FRR_ROUTE_PROTOCOLS_TEXT = "11, 186-197"
 
 
 class ConfigError(ValueError):
@@ -303,7 +312,8 @@ def _parse_kernel(s: dict[str, Any]) -> KernelConfig:
         kw["route_protocol"] = _int_range("kernel.route_protocol", s["route_protocol"], 5, 254)
         if kw["route_protocol"] in FRR_ROUTE_PROTOCOLS:
             raise ConfigError("kernel.route_protocol",
-                              f"{kw['route_protocol']} is one of FRR's route protocols (11, 186-197); "
+                              f"{kw['route_protocol']} is one of FRR's route protocols "
+                              f"({FRR_ROUTE_PROTOCOLS_TEXT}); "
                               "zebra would treat those routes as its own")
     if "ndp_proxy" in s:
         kw["ndp_proxy"] = _ndp_proxy("kernel.ndp_proxy", s["ndp_proxy"])
@@ -520,4 +530,4 @@ def to_toml(cfg: Config) -> str:
 
 
 def _toml_key(k: str) -> str:
-    return k if re.match(r"^[A-Za-z0-9_-]+$", k) else '"' + k + '"'
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else '"' + k + '"'

@@ -185,7 +185,7 @@ def list_bridges(cfg: Config) -> tuple[list[str], str | None]:
         return [], str(e)
     if cp.returncode != 0:
         return [], cp.stderr.strip() or f"ovs-vsctl exited {cp.returncode}"
-    return [b for b in cp.stdout.split() if IFNAME_RE.match(b)], None
+    return [b for b in cp.stdout.split() if IFNAME_RE.fullmatch(b)], None
 
 
 @dataclass
@@ -255,7 +255,7 @@ def cleanup_plan(cfg: Config, rec) -> CleanupPlan:
         owned = rt_tables.owned(rt_tables.read(rec.settings.rt_tables_file))
     except OSError:
         owned = {}
-    flow_bridges = sorted(set(bridges) | {b for b in owned if IFNAME_RE.match(b)})
+    flow_bridges = sorted(set(bridges) | {b for b in owned if IFNAME_RE.fullmatch(b)})
     flows = None
     if flow_bridges:
         frec = FlowReconciler(cfg, env=ovs_tool_env(cfg.ovn.ovs_remote))

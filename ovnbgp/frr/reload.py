@@ -124,7 +124,7 @@ def significant_deltas(deletes: Sequence[str], adds: Sequence[str], vrf: str) ->
     config; ovnbgp renders none) and a bare `vrf NAME` add (an empty vrf block never shows in
     the running config; ovnbgp renders none, an operator snippet might).
     """
-    out = [f"- {d}" for d in deletes if not _HOSTNAME_DELETE.match(d)]
+    out = [f"- {d}" for d in deletes if not _HOSTNAME_DELETE.fullmatch(d)]
     out += [f"+ {a}" for a in adds if a != f"vrf {vrf}"]
     return out
 

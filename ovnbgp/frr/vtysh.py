@@ -330,7 +330,7 @@ class FrrReader:
         return parse_rib(self.vtysh.json(cmd, keep=RIB_FIELDS), family, vrf, cmd)
 
     def advertised(self, peer: str, family: str) -> Advertised:
-        if not _PEER_NAME.match(peer):
+        if not _PEER_NAME.fullmatch(peer):
             # The name comes from FRR's own summary; never pass anything odd back to vtysh.
             raise FrrParseError(f"show bgp summary json: unexpected peer name {peer!r}")
         cmd = f"show bgp {family} unicast neighbors {peer} advertised-routes json"

@@ -8,19 +8,12 @@ KernelInputError naming each bad object.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ovnbgp.model.records import BridgeSetup, DesiredState, Neighbour, ProxyNeighbour, Route, Rule
-from ovnbgp.config import IFNAME_RE, Config, KernelConfig
-
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-# Table ids the kernel reserves: unspec, default, main, local.
-RESERVED_TABLES = frozenset({0, 253, 254, 255})
-# Route protocol ids FRR's zebra installs with and sweeps as its own on start
-# (/etc/iproute2/rt_protos.d/frr.conf: 186 bgp .. 197 openfabric, and 11 zebra).
-FRR_PROTOCOLS = frozenset({11, *range(186, 198)})
+from ovnbgp.config import (FRR_ROUTE_PROTOCOLS, FRR_ROUTE_PROTOCOLS_TEXT, IFNAME_RE, MAC_RE,
+                           RESERVED_TABLES, Config, KernelConfig)
 
 
 class KernelInputError(ValueError):
@@ -59,15 +52,15 @@ class KernelSettings:
         if not valid_table(self.vrf_table):
             problems.append(f"kernel.vrf_table {self.vrf_table!r}: not a usable table id")
         if (not isinstance(self.route_protocol, int) or not 5 <= self.route_protocol <= 254
-                or self.route_protocol in FRR_PROTOCOLS):
+                or self.route_protocol in FRR_ROUTE_PROTOCOLS):
             problems.append(f"kernel.route_protocol {self.route_protocol!r}: must be 5..254 and "
-                            "not one of FRR's (11, 186-197)")
+                            f"not one of FRR's ({FRR_ROUTE_PROTOCOLS_TEXT})")
         if problems:
             raise KernelInputError(problems)
 
 
 def valid_ifname(name: object) -> bool:
-    return isinstance(name, str) and bool(IFNAME_RE.match(name)) and name not in (".", "..")
+    return isinstance(name, str) and bool(IFNAME_RE.fullmatch(name)) and name not in (".", "..")
 
 
 def valid_table(t: object) -> bool:
@@ -190,7 +183,7 @@ def _check_neigh(n: Neighbour) -> list[str]:
         out.append(f"{what}: not an IP address")
     if not valid_ifname(n.dev):
         out.append(f"{what}: device is not a valid interface name")
-    if not isinstance(n.mac, str) or not MAC_RE.match(n.mac):
+    if not isinstance(n.mac, str) or not MAC_RE.fullmatch(n.mac):
         out.append(f"{what}: MAC {n.mac!r} is not lower-case aa:bb:cc:dd:ee:ff")
     return out
 
