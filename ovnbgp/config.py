@@ -13,9 +13,10 @@ import dataclasses
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 DEFAULT_PATH = Path("/etc/ovnbgp/ovnbgp.toml")
 
@@ -43,6 +44,35 @@ FRR_ROUTE_PROTOCOLS = frozenset({11, *range(186, 198)})
 FRR_ROUTE_PROTOCOLS_TEXT = "11, 186-197"
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[K, V], Generic[K, V]):
+    """An immutable, hashable mapping that keeps its order: Config's tables of values, so a
+    whole Config can be hashed (a cache key, a set member) and compared."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] = ()):
+        self._items: dict[K, V] = dict(items)
+
+    def __getitem__(self, key: K) -> V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._items!r})"
+
+
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the key."""
 
@@ -62,6 +92,9 @@ class OvnConfig:
     # earlier advertises a black hole. Ports whose `up` column is empty (old OVN) count as up.
     wait_for_port_up: bool = True
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sb_remotes", tuple(self.sb_remotes))
+
 
 @dataclass(frozen=True)
 class KernelConfig:
@@ -71,7 +104,7 @@ class KernelConfig:
     rule_priority: int = 32000
     first_bridge_table: int = 200
     # Explicit bridge -> table ids; bridges not listed are numbered from first_bridge_table.
-    bridge_tables: dict[str, int] = field(default_factory=dict)
+    bridge_tables: FrozenMap[str, int] = FrozenMap()
     bridge_ipv4: ipaddress.IPv4Interface = ipaddress.IPv4Interface("1.1.1.1/32")
     bridge_ipv6: ipaddress.IPv6Interface = ipaddress.IPv6Interface("fd53:d91e:400:7f17::1/128")
     steering: str = "rules"
@@ -84,6 +117,11 @@ class KernelConfig:
     # subnet. IPv4 needs no list (proxy_arp answers any address the node has a route to);
     # proxy_ndp answers only the addresses in the kernel's proxy table.
     ndp_proxy: tuple[ipaddress.IPv6Address, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Hashable whatever a caller passes (a dict, a list).
+        object.__setattr__(self, "bridge_tables", FrozenMap(self.bridge_tables))
+        object.__setattr__(self, "ndp_proxy", tuple(self.ndp_proxy))
 
 
 @dataclass(frozen=True)
@@ -105,6 +143,9 @@ class BgpConfig:
     graceful_restart: bool = False
     maximum_paths: int = 0
     snippet_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peers", tuple(self.peers))
 
 
 @dataclass(frozen=True)
@@ -497,7 +538,7 @@ def to_dict(cfg: Config) -> dict[str, Any]:
                     if getattr(v, f.name) is not None}
         if isinstance(v, (tuple, list)):
             return [plain(x) for x in v]
-        if isinstance(v, dict):
+        if isinstance(v, Mapping):
             return {k: plain(x) for k, x in v.items()}
         if isinstance(v, (bool, int, float)) or v is None:
             return v
