@@ -108,7 +108,6 @@ class NetlinkTransport:
         # Sequence numbers are ours alone on this socket; start high so a stray reply from a
         # previous user of a recycled port id cannot match.
         self._seq = itertools.count(0x10000)
-        self.requests_sent = 0
 
     def close(self) -> None:
         self.sock.close()
@@ -176,7 +175,6 @@ class NetlinkTransport:
                     for j in range(pos, n):
                         yield indexes[j], res
                     return
-                self.requests_sent += len(chunk)
                 continue
             try:
                 buf = self._recv()

@@ -2,9 +2,9 @@
 
     rec = KernelReconciler(cfg)
     plan = teardown_plan(rec)          # what would go (nothing changed yet); plan.lines()
-    result = teardown(rec, plan)       # ApplyResult; the VRF and the dummy are deleted last
-    # or in two steps, with something in between (cleanup removes FRR's config there):
-    result = apply_teardown(rec, plan); delete_devices(rec, plan, result)
+    result = apply_teardown(rec, plan) # ApplyResult: withdraw, steering, bridge IPs
+    # ... (cleanup removes FRR's config here) ...
+    delete_devices(rec, plan, result)  # the dummy, then the VRF, last
 
 The plan is the ordinary diff against an EMPTY desired state (kernel/diff.py decides what is
 ovnbgp's: the addresses on the dummy, rules/routes/neighbours with ovnbgp's route protocol,
@@ -108,15 +108,6 @@ def delete_devices(rec, plan: TeardownPlan, res: ApplyResult | None = None) -> A
         else:
             res.failed.append((_LinkDel(name), r.describe()))
     return res
-
-
-def teardown(rec, plan: TeardownPlan) -> ApplyResult:
-    """apply_teardown, then delete_devices unless something failed (the devices then stay,
-    so a second run can finish the job)."""
-    res = apply_teardown(rec, plan)
-    if res.failed:
-        return res
-    return delete_devices(rec, plan, res)
 
 
 @dataclass(frozen=True)
