@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import socket
 import time
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 class OvsdbError(RuntimeError):
@@ -38,7 +39,7 @@ class OvsdbClient:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "OvsdbClient":
+    def __enter__(self) -> OvsdbClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

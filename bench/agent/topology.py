@@ -87,7 +87,7 @@ class Topology:
 
     # --- build ---------------------------------------------------------------------------------
 
-    def build(self, timeout: float = 900) -> "Topology":
+    def build(self, timeout: float = 900) -> Topology:
         c = self.central
         t = time.monotonic()
         # northd recomputes everything after each NB transaction: hold it until the NB is

@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ovnbgp.model.records import DesiredState
 from ovnbgp.config import IFNAME_RE, Config
+from ovnbgp.model.records import DesiredState
 
 LOG = logging.getLogger(__name__)
 
@@ -169,9 +169,9 @@ def make_plan(cfg: Config, timeout: float = 30.0, *, netns: str | None = None) -
 
 def list_bridges(cfg: Config) -> tuple[list[str], str | None]:
     """Every OVS bridge (`ovs-vsctl list-br`), or ([], why) when OVS cannot be read."""
-    from ovnbgp.ovs.env import ovs_tool_env
-
     import os
+
+    from ovnbgp.ovs.env import ovs_tool_env
 
     env = None
     extra = ovs_tool_env(cfg.ovn.ovs_remote)
@@ -241,10 +241,10 @@ def without_hostname(text: str) -> str:
 
 
 def cleanup_plan(cfg: Config, rec) -> CleanupPlan:
-    from ovnbgp.ovs.env import ovs_tool_env
     from ovnbgp.kernel import rt_tables
-    from ovnbgp.ovs.flows import FlowReconciler
     from ovnbgp.kernel.teardown import teardown_plan
+    from ovnbgp.ovs.env import ovs_tool_env
+    from ovnbgp.ovs.flows import FlowReconciler
 
     kplan = teardown_plan(rec)
     problems = [n for n in kplan.kernel.lines() if n.startswith("!")]
@@ -288,8 +288,8 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
     stay when an earlier kernel step failed, so running cleanup again finishes the job."""
     from ovnbgp.frr.paths import FrrPaths
     from ovnbgp.frr.reload import FrrApplier, install
-    from ovnbgp.ovs.flows import FlowReconciler
     from ovnbgp.kernel.teardown import apply_teardown, delete_devices
+    from ovnbgp.ovs.flows import FlowReconciler
 
     out = CleanupResult()
     kres = apply_teardown(rec, cp.kernel)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable
 
 QUIET = 0.01  # seconds without a new event after which a batch is due (capped by debounce)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ovnbgp.frr.verify import ExposureCheck, VerifyReport
 
+
 def _adv_cell(e: ExposureCheck) -> str:
     if not e.advertised:
         return "no peer"

@@ -15,9 +15,9 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from ovnbgp.config import Config
 from ovnbgp.frr.paths import DEFAULT_CONF_DIR, FrrPaths

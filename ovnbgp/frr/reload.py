@@ -34,9 +34,9 @@ import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ovnbgp.fileio import atomic_write
 from ovnbgp.frr.paths import FrrPaths
@@ -79,7 +79,7 @@ class ReloadResult:
         return dataclasses.asdict(self) | {"deltas": list(self.deltas)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ReloadResult":
+    def from_dict(cls, d: dict) -> ReloadResult:
         return cls(time=float(d["time"]), ok=bool(d["ok"]), action=str(d["action"]),
                    message=str(d["message"]), deltas=tuple(str(x) for x in d.get("deltas", ())))
 

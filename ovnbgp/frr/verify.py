@@ -20,12 +20,13 @@ leftover is advertised), 3 FRR cannot be read (not running, vtysh missing, unkno
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol
+from typing import Protocol
 
-from ovnbgp.model.records import DesiredState, IPNetwork
 from ovnbgp.config import Config
 from ovnbgp.frr.vtysh import FAMILIES, Advertised, Rib, Summary
+from ovnbgp.model.records import DesiredState, IPNetwork
 
 EXIT_OK = 0
 EXIT_BROKEN = 1

@@ -19,12 +19,13 @@ import json
 import logging
 import re
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
+from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.model import ipcache
 from ovnbgp.model.records import IPNetwork
-from ovnbgp.frr.paths import FrrPaths
 
 log = logging.getLogger(__name__)
 

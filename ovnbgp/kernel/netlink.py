@@ -67,21 +67,19 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
-from ovnbgp.model.records import DesiredState, IPNetwork
 from ovnbgp.config import Config, KernelConfig
 from ovnbgp.kernel import diff as diff_mod
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel import rt_tables, state, sysctl
 from ovnbgp.kernel.diff import overlaps
-from ovnbgp.kernel.nltransport import (NetlinkTransport, Result, iter_headers, netlink_socket,
-                                       pyroute2_parser)
+from ovnbgp.kernel.nltransport import NetlinkTransport, Result, iter_headers, netlink_socket, pyroute2_parser
 from ovnbgp.kernel.objects import (
     Action,
     AddrOp,
@@ -97,6 +95,7 @@ from ovnbgp.kernel.objects import (
     SteeringOp,
 )
 from ovnbgp.kernel.settings import KernelSettings, valid_ifname
+from ovnbgp.model.records import DesiredState, IPNetwork
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +144,7 @@ class KernelReconciler:
         self.nl.close()
         self._monitor.close()
 
-    def __enter__(self) -> "KernelReconciler":
+    def __enter__(self) -> KernelReconciler:
         return self
 
     def __exit__(self, *exc: object) -> None:

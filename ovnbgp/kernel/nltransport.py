@@ -27,10 +27,10 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
-from ovnbgp.kernel.nsenter import in_netns
 from pyroute2.netlink import (
     NLM_F_DUMP,
     NLM_F_REQUEST,
@@ -38,6 +38,8 @@ from pyroute2.netlink import (
     NLMSG_ERROR,
     nlmsg,
 )
+
+from ovnbgp.kernel.nsenter import in_netns
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -186,7 +188,7 @@ class NetlinkTransport:
                 for j in range(pos, n):
                     yield indexes[j], res
                 return
-            for mtype, flags, seq, off, length in iter_headers(buf):
+            for mtype, _flags, seq, off, length in iter_headers(buf):
                 if mtype == NLMSG_ERROR and seq in pending:
                     code = -_ERR.unpack_from(buf, off + 16)[0]
                     res = Result(code, _ext_ack_text(buf, off, length)) if code else _OK

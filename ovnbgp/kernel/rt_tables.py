@@ -13,11 +13,10 @@ Pure functions (parse/update) plus an atomic write.
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from ovnbgp.fileio import atomic_write, mode_of
 

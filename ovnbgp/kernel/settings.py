@@ -11,9 +11,16 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from ovnbgp.config import (
+    FRR_ROUTE_PROTOCOLS,
+    FRR_ROUTE_PROTOCOLS_TEXT,
+    IFNAME_RE,
+    MAC_RE,
+    RESERVED_TABLES,
+    Config,
+    KernelConfig,
+)
 from ovnbgp.model.records import BridgeSetup, DesiredState, Neighbour, ProxyNeighbour, Route, Rule
-from ovnbgp.config import (FRR_ROUTE_PROTOCOLS, FRR_ROUTE_PROTOCOLS_TEXT, IFNAME_RE, MAC_RE,
-                           RESERVED_TABLES, Config, KernelConfig)
 
 
 class KernelInputError(ValueError):
@@ -38,7 +45,7 @@ class KernelSettings:
 
     @classmethod
     def from_config(cls, cfg: Config | KernelConfig, *, advertise: bool = True,
-                    rt_tables_file: Path | None = None) -> "KernelSettings":
+                    rt_tables_file: Path | None = None) -> KernelSettings:
         k = cfg.kernel if isinstance(cfg, Config) else cfg
         return cls(vrf_name=k.vrf_name, vrf_table=k.vrf_table, dummy_name=k.dummy_name,
                    route_protocol=k.route_protocol,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from ovnbgp.fileio import atomic_write
 from ovnbgp.model.records import IPInterface

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pyroute2.netlink.rtnl import RTM_DELLINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
-from ovnbgp.model.records import DesiredState
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel.objects import ApplyResult, KernelPlan, KernelState
+from ovnbgp.model.records import DesiredState
 
 
 @dataclass

@@ -17,12 +17,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable, TypeVar
+from typing import TypeVar
 
+from ovnbgp.config import IFNAME_RE, MAC_RE
 from ovnbgp.model import ipcache
 from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
-from ovnbgp.config import IFNAME_RE, MAC_RE
 
 # Address keywords a logical switch port may carry instead of (or next to) "MAC IP..." entries.
 ADDRESS_KEYWORDS = frozenset({"unknown", "router", "dynamic", "none"})

@@ -8,7 +8,7 @@ gateway (cr-lrp) is bound here and the tenant subnets behind them.
 from __future__ import annotations
 
 import ipaddress
-from typing import Mapping
+from collections.abc import Mapping
 
 from ovnbgp.config import IFNAME_RE, OVS_PORT_RE, RESERVED_TABLES, Config
 from ovnbgp.model import ipcache

@@ -32,11 +32,11 @@ import logging
 import os
 import re
 import subprocess
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
-from ovnbgp.model.records import DesiredState, FlowSpec
 from ovnbgp.config import IFNAME_RE, MAC_RE, OVS_PORT_RE, Config
+from ovnbgp.model.records import DesiredState, FlowSpec
 from ovnbgp.model.target import Notice
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ Daemons run outside the packaged rundirs, which is why each gets `--unixctl=` (d
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -57,7 +57,7 @@ class OvnCentral:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def start(self, timeout: float = 20) -> "OvnCentral":
+    def start(self, timeout: float = 20) -> OvnCentral:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.rundir = short_rundir("ovnbgp-ovn")
         try:
@@ -137,7 +137,7 @@ class OvnCentral:
         sock = self._sock("ovnsb_db.sock")
         self.daemons["ovsdb-server-sb"].start(lambda: socket_ready(sock), timeout)
 
-    def __enter__(self) -> "OvnCentral":
+    def __enter__(self) -> OvnCentral:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

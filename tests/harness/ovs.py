@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pytest
 
@@ -69,7 +69,7 @@ class OvsNode:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def start(self, timeout: float = 20) -> "OvsNode":
+    def start(self, timeout: float = 20) -> OvsNode:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.datapath_type == "netdev" and not os.path.exists("/dev/net/tun"):
             # UML boots without tun loaded; the userspace datapath's ports are tap devices.
@@ -149,7 +149,7 @@ class OvsNode:
             shutil.rmtree(self.rundir, ignore_errors=True)
             self.rundir = None
 
-    def __enter__(self) -> "OvsNode":
+    def __enter__(self) -> OvsNode:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

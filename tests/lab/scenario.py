@@ -23,8 +23,8 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,14}")
 MAC_PREFIX = "fa:16:3e"  # Neutron's

@@ -16,8 +16,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from tests.harness.netns import Netns
 from tests.harness.proc import netns_argv, run
@@ -131,7 +131,7 @@ class Pinger:
         self._lock = threading.Lock()
         self._started = 0.0
 
-    def start(self) -> "Pinger":
+    def start(self) -> Pinger:
         argv = ["ping", "-n", "-D", "-O", "-i", f"{self.interval:g}", "-W", "1"]
         if self.source is not None:
             argv += ["-I", str(self.source)]

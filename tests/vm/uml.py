@@ -38,8 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, Mapping, Sequence
+from typing import BinaryIO
 
 INIT_SCRIPT = Path(__file__).with_name("init.sh")
 GUEST_FSTAB = Path(__file__).with_name("guest.fstab")
