@@ -13,7 +13,7 @@ import dataclasses
 import ipaddress
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -491,7 +491,7 @@ def _parse_log(s: dict[str, Any]) -> LogConfig:
     return LogConfig(**kw)
 
 
-_SECTIONS = {
+_SECTIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "ovn": _parse_ovn,
     "kernel": _parse_kernel,
     "bgp": _parse_bgp,

@@ -17,9 +17,14 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ovnbgp.config import IFNAME_RE, Config
 from ovnbgp.model.records import DesiredState
+
+if TYPE_CHECKING:  # imported where used, at run time
+    from ovnbgp.kernel.teardown import TeardownPlan
+    from ovnbgp.ovs.flows import FlowPlan
 
 LOG = logging.getLogger(__name__)
 
@@ -190,8 +195,8 @@ def list_bridges(cfg: Config) -> tuple[list[str], str | None]:
 
 @dataclass
 class CleanupPlan:
-    kernel: object  # kernel.teardown.TeardownPlan
-    flows: object | None  # kernel.flows.FlowPlan
+    kernel: TeardownPlan
+    flows: FlowPlan | None
     flow_bridges: list[str]
     frr_source: str  # where the config FRR gets comes from
     frr_text: str

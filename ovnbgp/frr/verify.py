@@ -227,10 +227,10 @@ def verify(desired: DesiredState | Iterable[Expected], cfg: Config, reader: Read
         if not p.established:
             continue
         for fam in p.families:
-            adv = reader.advertised(name, fam)
-            advertised[(name, fam)] = adv
-            if adv.warning:
-                notes.append(f"advertised-routes {fam} to {name}: FRR says {adv.warning!r}")
+            got = reader.advertised(name, fam)
+            advertised[(name, fam)] = got
+            if got.warning:
+                notes.append(f"advertised-routes {fam} to {name}: FRR says {got.warning!r}")
 
     checks = []
     for prefix, (kind, port) in sorted(expected.items(), key=lambda kv: (kv[0].version, kv[0])):

@@ -62,7 +62,9 @@ class Vtysh:
 
     def run(self, *cmds: str) -> str:
         """Run vtysh with one `-c` per command; return stdout. FrrUnavailable on failure."""
-        return self._run(cmds, text=True)
+        out = self._run(cmds, text=True)
+        assert isinstance(out, str)  # text=True
+        return out
 
     def _run(self, cmds: Sequence[str], *, text: bool) -> str | bytes:
         argv = self.paths.vtysh_argv()

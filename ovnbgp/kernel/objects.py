@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ovnbgp.kernel.nltransport import Result
 from ovnbgp.model import ipcache
@@ -340,13 +341,19 @@ class KernelPlan:
                 f"+{len(self.steer_add)} -{len(self.steer_del)}, {len(self.notices)} notices)")
 
 
+class Change(Protocol):
+    """Anything apply() reports on: an Op, or cleanup's device deletion."""
+
+    def describe(self) -> str: ...
+
+
 @dataclass
 class ApplyResult:
     """What apply() did: the count of changes made, the ones that failed (with the kernel's
     answer) and the exposures held back because their steering is not in place."""
 
     applied: int = 0
-    failed: list[tuple[Op, str]] = field(default_factory=list)
+    failed: list[tuple[Change, str]] = field(default_factory=list)
     held: list[tuple[Op, str]] = field(default_factory=list)
 
     @property

@@ -76,13 +76,13 @@ def valid_table(t: object) -> bool:
 
 
 def _is_net(v: object, family: int | None = None) -> bool:
-    ok = isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network))
-    return ok and (family is None or v.version == family)  # type: ignore[union-attr]
+    return (isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+            and (family is None or v.version == family))
 
 
 def _is_addr(v: object, family: int | None = None) -> bool:
-    ok = isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address))
-    return ok and (family is None or v.version == family)  # type: ignore[union-attr]
+    return (isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address))
+            and (family is None or v.version == family))
 
 
 def validate(desired: DesiredState, settings: KernelSettings) -> None:
@@ -118,11 +118,11 @@ def validate(desired: DesiredState, settings: KernelSettings) -> None:
     seen_neigh: dict[tuple, Neighbour] = {}
     for n in desired.neighbours:
         problems += _check_neigh(n)
-        k = (n.dev, n.ip)
-        if k in seen_neigh and seen_neigh[k] != n:
-            macs = sorted((str(seen_neigh[k].mac), str(n.mac)))
+        nkey = (n.dev, n.ip)
+        if nkey in seen_neigh and seen_neigh[nkey] != n:
+            macs = sorted((str(seen_neigh[nkey].mac), str(n.mac)))
             problems.append(f"neighbour {n.ip} dev {n.dev}: two MACs wanted ({macs[0]}, {macs[1]})")
-        seen_neigh.setdefault(k, n)
+        seen_neigh.setdefault(nkey, n)
     for pn in desired.proxy_neighbours:
         problems += _check_proxy(pn)
     if problems:

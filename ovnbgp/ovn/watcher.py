@@ -423,7 +423,7 @@ class OvnWatcher:
             pre_view = self._view
             if any(r is not None and r.type in INFRA_TYPES for pair in changed.values() for r in pair):
                 self._view = ev.View(self._infra.values(), self._local.system_id)
-            pre_overlay = {}
+            pre_overlay: dict[str, PortBindingRow | None] = {}
             for _old, new in changed.values():
                 if new is not None:
                     pre_overlay.setdefault(new.logical_port, None)
