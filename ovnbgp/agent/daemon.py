@@ -2,7 +2,7 @@
 
     Agent(cfg, config_path).run()   # blocks until SIGTERM/SIGINT; returns the exit status
 
-Start-up, in order (design.md "Architecture"):
+Start-up, in order (docs/architecture.md, "One Southbound change"):
  1. lock file (one agent per node), metrics exporter;
  2. FRR bootstrap (daemons file, FRR running, config applied), in a thread alongside 3 and 4:
     steering and the dummy addresses do not need FRR (it advertises what is on the dummy once

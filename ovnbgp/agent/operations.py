@@ -239,7 +239,7 @@ def frr_cleanup_config(cfg: Config) -> tuple[str, str]:
 
 def without_hostname(text: str) -> str:
     """The config to reload into the running FRR: without `hostname` lines, which frr-reload.py
-    cannot apply reliably (vtysh shows the machine's own name; design.md). The file on disk
+    cannot apply reliably (vtysh shows the machine's own name; docs/architecture.md, "frr-reload.py"). The file on disk
     keeps them."""
     return "".join(ln for ln in text.splitlines(keepends=True)
                    if not ln.strip().startswith("hostname "))

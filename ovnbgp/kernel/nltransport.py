@@ -6,7 +6,7 @@ calling thread enters it with pyroute2's setns while the socket is made (pyroute
 create_socket forks a helper for that, which costs ~0.2 s inside User-Mode Linux). What this
 module adds is the one thing pyroute2's request API does not do: keep many requests in flight.
 `IPRoute.addr()` waits for each ACK before sending the next request, which measured 4x the
-`ip -batch` time at 10k objects inside User-Mode Linux (design.md, "Netlink cost facts"); here
+`ip -batch` time at 10k objects inside User-Mode Linux (docs/architecture.md, "Netlink"); here
 requests go out in chunks of up to `window` unacknowledged messages and the ACKs are read in
 bulk, which brings a 10k batch to about `ip -batch` time. Dumps are read straight off the
 socket and only the messages a caller wants are decoded (`accept` peeks at the fixed header),

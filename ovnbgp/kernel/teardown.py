@@ -12,7 +12,7 @@ the bridge IPs in the state file, the rt_tables lines with the `# ovnbgp` marker
 the diff would create or set for an empty state (the VRF/dummy links, sysctls). apply() then
 runs in its documented order: addresses off the dummy first (the withdrawal), then the
 steering, then the bridge IPs. Only after that are the dummy and the VRF deleted — the one
-place ovnbgp deletes them; the daemon never does (design.md: FRR's `import vrf` breaks when
+place ovnbgp deletes them; the daemon never does (docs/architecture.md, "FRR":'s `import vrf` breaks when
 the VRF is recreated). An object of someone else's is never in the plan.
 
 Sysctls (ip_forward, rp_filter, proxy_arp/proxy_ndp) are left as they are: other software on

@@ -22,7 +22,7 @@ A lost connection never clears anything: the mirror keeps the last rows and the 
 by itself with backoff (the OVS library's session, up to 8 s between attempts), trying each
 of the clustered SB remotes in turn; followers are fine for reading (leader_only=False).
 
-Only the columns the model uses are monitored (design.md: that halves the initial load), and
+Only the columns the model uses are monitored (docs/architecture.md, "OVN": that halves the initial load), and
 rows are converted from the IDL's raw data rather than through Row attributes, which is what
 keeps a 10k-port initial load and snapshot fast. Port_Binding.datapath is kept as the uuid
 string (Datapath_Binding is not monitored at all).

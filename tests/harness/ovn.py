@@ -3,7 +3,7 @@
 Drive the NB with `nbctl()` (ovn-nbctl), then `sync()` waits until northd has written the SB;
 read the SB with `sbctl()` or an IDL on `sb_remote`. Databases and logs live in `workdir`;
 sockets live in a short private dir under /tmp (unix socket paths are limited to 107 bytes).
-Daemons run outside the packaged rundirs, which is why each gets `--unixctl=` (design.md).
+Daemons run outside the packaged rundirs, which is why each gets `--unixctl=` (docs/architecture.md, "OVN").
 """
 
 from __future__ import annotations

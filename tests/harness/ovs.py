@@ -3,7 +3,7 @@
 The host kernel has no openvswitch module, so on the host only the userspace datapath works:
 bridges get `datapath_type=netdev` (the default here; `add_bridge()` applies it). Inside
 User-Mode Linux the kernel datapath exists: pass datapath_type="system" (or override the
-`ovs_datapath_type` fixture in a conftest). Note design.md: OVN's flows need the netdev
+`ovs_datapath_type` fixture in a conftest). Note docs/architecture.md ("User-Mode Linux"): OVN's flows need the netdev
 datapath even there, because the UML datapath lacks conntrack zones.
 
 Every tool call gets this node's OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR, so `ofctl("dump-flows",
