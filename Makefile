@@ -44,4 +44,4 @@ bench: deps
 	$(PY) bench/run.py
 
 clean:
-	rm -rf .pytest_cache .hypothesis build *.egg-info
+	rm -rf .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache build *.egg-info
