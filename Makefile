@@ -4,12 +4,18 @@ VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: deps test test-unit test-integration test-vm demo bench bench-kernel clean
+.PHONY: deps lint test test-unit test-integration test-vm demo bench bench-kernel clean
 
 deps:
 	VENV=$(VENV) bash scripts/install-deps
 
-test: deps
+# Layer contracts (import-linter, pyproject.toml), ruff, mypy; the first step of `make test`.
+lint: deps
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check ovnbgp tests bench
+	$(VENV)/bin/mypy ovnbgp
+
+test: deps lint
 	$(PYTEST) tests/unit tests/integration
 	$(PY) -m tests.vm.runner
 
@@ -38,4 +44,4 @@ bench: deps
 	$(PY) bench/run.py
 
 clean:
-	rm -rf .pytest_cache .hypothesis build *.egg-info
+	rm -rf .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache build *.egg-info

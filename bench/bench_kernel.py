@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.agent.probes import lookup_cost  # noqa: E402
-from ovnbgp.model.records import DesiredState  # noqa: E402
 from ovnbgp.config import KernelConfig  # noqa: E402
 from ovnbgp.kernel.netlink import KernelReconciler  # noqa: E402
+from ovnbgp.model.records import DesiredState  # noqa: E402
 from tests.integration.test_kernel_netlink import make_desired  # noqa: E402
 
 PROTO = 240
@@ -165,7 +165,8 @@ def bench(sizes: list[int], modes: list[str], repeat: int) -> None:
                 r = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
                 print(f"{n:>9} {mode:>8} {int(r['changes']):>8} {floor:>9.2f}s {r['cold']:>11.2f}s "
                       f"{r['cold'] / floor:>5.2f}x   {r['observe']:>7.2f}s {r['diff']:>5.2f}s "
-                      f"{r['apply']:>6.2f}s {r['restart']:>7.2f}s {r['lookup'] * 1e6:>7.1f}us ({r['extra'] * 1e6:+.1f}us)",
+                      f"{r['apply']:>6.2f}s {r['restart']:>7.2f}s "
+                      f"{r['lookup'] * 1e6:>7.1f}us ({r['extra'] * 1e6:+.1f}us)",
                       flush=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
@@ -187,7 +188,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="ovnbgp-bench-vm.") as work:
         res = uml.run([sys.executable, str(Path(__file__).resolve()), "--sizes", args.sizes,
-                       "--modes", args.modes, "--repeat", str(args.repeat)], workdir=work, timeout=args.timeout, cwd=REPO,
+                       "--modes", args.modes, "--repeat", str(args.repeat)],
+                      workdir=work, timeout=args.timeout, cwd=REPO,
                       expose=[REPO, sys.prefix])
     if res.status:
         print(f"bench: guest exited with status {res.status}", file=sys.stderr)

@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ovnbgp.model.cache import Changes, ModelCache, desired_state  # noqa: E402
 from ovnbgp.config import Config  # noqa: E402
+from ovnbgp.model.cache import Changes, ModelCache, desired_state  # noqa: E402
 from tests.unit.sb_builder import SbBuilder, resident, uid  # noqa: E402
 
 
@@ -42,12 +42,12 @@ def build(ports: int, routers: int) -> SbBuilder:
         b.vm(f"vm{i}", pub, f"fa:16:3e:00:{a // 256:02x}:{a % 256:02x} 172.{16 + a // 256}.{a % 256}.{c + 1} "
              f"2001:db8::{i + 1:x}", chassis="ch1" if i % 5 else "ch2")
     for r in range(routers):
-        rdp = b.router(f"r{r}", pub, "fa:16:3e:b5:%02x:%02x" % divmod(r, 256),
+        rdp = b.router(f"r{r}", pub, "fa:16:3e:b5:{:02x}:{:02x}".format(*divmod(r, 256)),
                        f"100.64.{r // 200}.{r % 200 + 1}/16", chassis="ch1")
         nat = []
         for s in range(2):
             t = b.tenant_network(f"t{r}-{s}")
-            b.router_interface(f"r{r}", rdp, t, f"t{s}", "fa:16:3e:01:%02x:%02x" % (r % 256, s),
+            b.router_interface(f"r{r}", rdp, t, f"t{s}", f"fa:16:3e:01:{r % 256:02x}:{s:02x}",
                                f"10.{r % 250}.{s}.1/24")
             for v in range(20):
                 name = f"tvm{r}-{s}-{v}"
@@ -86,8 +86,6 @@ def main() -> None:
           f"{len(state.rules)} rules, {len(state.routes)} routes, {len(state.neighbours)} neighbours")
     t_cache, cache = timed(lambda: ModelCache(snap, cfg, log_problems=False), args.repeat)
     print(f"ModelCache build:           {t_cache * 1000:8.1f} ms")
-
-    pub = uid("dp:public")
 
     # Each event is a (do, undo) pair of row changes, applied to ONE long-lived cache, as the
     # daemon does; the median over repeats includes the garbage collector's amortised share.
@@ -155,8 +153,8 @@ def real_sb(ports: int, repeat: int) -> None:  # noqa: C901
     import tempfile
     import threading
 
-    from ovnbgp.ovn.watcher import OvnWatcher
     from ovnbgp.config import OvnConfig
+    from ovnbgp.ovn.watcher import OvnWatcher
     from tests.harness.netns import Netns, unique_name
     from tests.harness.ovn import OvnCentral
     from tests.harness.ovs import OvsNode

@@ -13,14 +13,23 @@ import dataclasses
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 DEFAULT_PATH = Path("/etc/ovnbgp/ovnbgp.toml")
 
+# The patterns and ids every layer checks against, defined once. Always use `fullmatch`: with
+# `match` a trailing newline ("br-ex\n") would pass.
 # Linux interface names: 1-15 chars, no '/', whitespace or ':'; we are stricter still.
-IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+# An Ethernet address in the lower-case form OVS and the kernel print.
+MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+# Anything that may name an OVS port in an ovs-ofctl match: no separators, no spaces.
+OVS_PORT_RE = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+# Routing table ids the kernel reserves: unspec, default, main, local.
+RESERVED_TABLES = frozenset({0, 253, 254, 255})
 # FRR object names (peer groups, route-maps, VRFs): conservative.
 FRR_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 OVSDB_REMOTE_RE = re.compile(
@@ -32,6 +41,36 @@ STEERING_MODES = ("rules", "table")
 # rtnetlink protocol ids FRR's zebra uses (11 zebra, 186 bgp .. 197 openfabric; see
 # /etc/iproute2/rt_protos.d/frr.conf): 196 is staticd's. ovnbgp must not mark its routes so.
 FRR_ROUTE_PROTOCOLS = frozenset({11, *range(186, 198)})
+FRR_ROUTE_PROTOCOLS_TEXT = "11, 186-197"
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[K, V], Generic[K, V]):
+    """An immutable, hashable mapping that keeps its order: Config's tables of values, so a
+    whole Config can be hashed (a cache key, a set member) and compared."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] = ()):
+        self._items: dict[K, V] = dict(items)
+
+    def __getitem__(self, key: K) -> V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._items!r})"
 
 
 class ConfigError(ValueError):
@@ -53,6 +92,9 @@ class OvnConfig:
     # earlier advertises a black hole. Ports whose `up` column is empty (old OVN) count as up.
     wait_for_port_up: bool = True
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sb_remotes", tuple(self.sb_remotes))
+
 
 @dataclass(frozen=True)
 class KernelConfig:
@@ -62,7 +104,7 @@ class KernelConfig:
     rule_priority: int = 32000
     first_bridge_table: int = 200
     # Explicit bridge -> table ids; bridges not listed are numbered from first_bridge_table.
-    bridge_tables: dict[str, int] = field(default_factory=dict)
+    bridge_tables: FrozenMap[str, int] = FrozenMap()
     bridge_ipv4: ipaddress.IPv4Interface = ipaddress.IPv4Interface("1.1.1.1/32")
     bridge_ipv6: ipaddress.IPv6Interface = ipaddress.IPv6Interface("fd53:d91e:400:7f17::1/128")
     steering: str = "rules"
@@ -75,6 +117,11 @@ class KernelConfig:
     # subnet. IPv4 needs no list (proxy_arp answers any address the node has a route to);
     # proxy_ndp answers only the addresses in the kernel's proxy table.
     ndp_proxy: tuple[ipaddress.IPv6Address, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Hashable whatever a caller passes (a dict, a list).
+        object.__setattr__(self, "bridge_tables", FrozenMap(self.bridge_tables))
+        object.__setattr__(self, "ndp_proxy", tuple(self.ndp_proxy))
 
 
 @dataclass(frozen=True)
@@ -96,6 +143,9 @@ class BgpConfig:
     graceful_restart: bool = False
     maximum_paths: int = 0
     snippet_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peers", tuple(self.peers))
 
 
 @dataclass(frozen=True)
@@ -303,7 +353,8 @@ def _parse_kernel(s: dict[str, Any]) -> KernelConfig:
         kw["route_protocol"] = _int_range("kernel.route_protocol", s["route_protocol"], 5, 254)
         if kw["route_protocol"] in FRR_ROUTE_PROTOCOLS:
             raise ConfigError("kernel.route_protocol",
-                              f"{kw['route_protocol']} is one of FRR's route protocols (11, 186-197); "
+                              f"{kw['route_protocol']} is one of FRR's route protocols "
+                              f"({FRR_ROUTE_PROTOCOLS_TEXT}); "
                               "zebra would treat those routes as its own")
     if "ndp_proxy" in s:
         kw["ndp_proxy"] = _ndp_proxy("kernel.ndp_proxy", s["ndp_proxy"])
@@ -440,7 +491,7 @@ def _parse_log(s: dict[str, Any]) -> LogConfig:
     return LogConfig(**kw)
 
 
-_SECTIONS = {
+_SECTIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "ovn": _parse_ovn,
     "kernel": _parse_kernel,
     "bgp": _parse_bgp,
@@ -487,7 +538,7 @@ def to_dict(cfg: Config) -> dict[str, Any]:
                     if getattr(v, f.name) is not None}
         if isinstance(v, (tuple, list)):
             return [plain(x) for x in v]
-        if isinstance(v, dict):
+        if isinstance(v, Mapping):
             return {k: plain(x) for k, x in v.items()}
         if isinstance(v, (bool, int, float)) or v is None:
             return v
@@ -520,4 +571,4 @@ def to_toml(cfg: Config) -> str:
 
 
 def _toml_key(k: str) -> str:
-    return k if re.match(r"^[A-Za-z0-9_-]+$", k) else '"' + k + '"'
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else '"' + k + '"'

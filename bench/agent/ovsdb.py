@@ -6,7 +6,7 @@
     db.close()
 
 Why not ovn-nbctl/ovn-sbctl: each invocation downloads the whole database and `lsp-bind` of
-10k ports searches the table per command (design.md: 6 min 40 s); raw transactions by uuid
+10k ports searches the table per command (docs/architecture.md, "OVN"; 6 min 40 s at 10k); raw transactions by uuid
 take a fraction of a second. Why not the IDL: the bench must time single writes precisely
 (one round trip on an open connection), without an IDL replica of 10k rows in its own process.
 """
@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import socket
 import time
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 class OvsdbError(RuntimeError):
@@ -38,7 +39,7 @@ class OvsdbClient:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "OvsdbClient":
+    def __enter__(self) -> OvsdbClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,8 +25,8 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
 from pyroute2.netlink.rtnl import RTM_GETROUTE
@@ -226,7 +226,7 @@ class ProcStat:
     hwm_mb: float     # peak resident set size
 
     @classmethod
-    def read(cls, pid: int) -> "ProcStat":
+    def read(cls, pid: int) -> ProcStat:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         tick = os.sysconf("SC_CLK_TCK")

@@ -11,8 +11,9 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 UML_NOTE = ("Times marked (UML) were measured inside User-Mode Linux on one CPU, where Python "
@@ -37,11 +38,11 @@ class Table:
         self.header = header
         self.rows: list[list[str]] = []
 
-    def row(self, *cells: Any) -> "Table":
+    def row(self, *cells: Any) -> Table:
         self.rows.append(["" if c is None else str(c) for c in cells])
         return self
 
-    def section(self, title: str) -> "Table":
+    def section(self, title: str) -> Table:
         self.rows.append([title])
         return self
 

@@ -16,7 +16,7 @@ port of its switch) pair, and 100 routers x 10k ports ran it out of 4 GB in User
 What the agent must expose: the n provider IPs, the FIPs, the tenant VM IPs, the cr-lrp IPs
 and the tenant CIDRs (`expected`).
 
-Set-up uses bulk paths (design.md "Southbound read cost facts"): the provider ports are
+Set-up uses bulk paths (docs/architecture.md, "OVN"): the provider ports are
 inserted into the NB with raw transactions of 2000 rows, the routers with a few batched
 ovn-nbctl calls, and ports are bound by uuid in transactions of 2000.
 """
@@ -87,7 +87,7 @@ class Topology:
 
     # --- build ---------------------------------------------------------------------------------
 
-    def build(self, timeout: float = 900) -> "Topology":
+    def build(self, timeout: float = 900) -> Topology:
         c = self.central
         t = time.monotonic()
         # northd recomputes everything after each NB transaction: hold it until the NB is

@@ -2,7 +2,7 @@
 
     Agent(cfg, config_path).run()   # blocks until SIGTERM/SIGINT; returns the exit status
 
-Start-up, in order (design.md "Architecture"):
+Start-up, in order (docs/architecture.md, "One Southbound change"):
  1. lock file (one agent per node), metrics exporter;
  2. FRR bootstrap (daemons file, FRR running, config applied), in a thread alongside 3 and 4:
     steering and the dummy addresses do not need FRR (it advertises what is on the dummy once
@@ -39,17 +39,17 @@ import logging
 import signal
 import threading
 import time
-from pathlib import Path
 from collections import Counter
-from typing import Hashable
+from collections.abc import Hashable
+from pathlib import Path
 
 from ovnbgp import config as config_mod
 from ovnbgp.agent import status as status_mod
 from ovnbgp.agent.lockfile import LockFile
 from ovnbgp.agent.metrics import Metrics
+from ovnbgp.agent.workqueue import Batch, WorkQueue
 from ovnbgp.model.cache import ModelCache
 from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
-from ovnbgp.agent.workqueue import Batch, WorkQueue
 from ovnbgp.ovs.env import ovs_tool_env
 
 LOG = logging.getLogger("ovnbgp.agent")
@@ -179,8 +179,8 @@ class Agent:
         return False
 
     def _build_reconcilers(self) -> None:
-        from ovnbgp.ovs.flows import FlowReconciler
         from ovnbgp.kernel.netlink import KernelReconciler
+        from ovnbgp.ovs.flows import FlowReconciler
 
         self.kernel = KernelReconciler(self.cfg, netns=self.netns)
         self.flows = FlowReconciler(self.cfg, env=ovs_tool_env(self.cfg.ovn.ovs_remote))

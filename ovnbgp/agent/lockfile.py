@@ -35,7 +35,7 @@ class LockFile:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "LockFile":
+    def __enter__(self) -> LockFile:
         self.acquire()
         return self
 

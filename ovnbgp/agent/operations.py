@@ -17,9 +17,14 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ovnbgp.model.records import DesiredState
 from ovnbgp.config import IFNAME_RE, Config
+from ovnbgp.model.records import DesiredState
+
+if TYPE_CHECKING:  # imported where used, at run time
+    from ovnbgp.kernel.teardown import TeardownPlan
+    from ovnbgp.ovs.flows import FlowPlan
 
 LOG = logging.getLogger(__name__)
 
@@ -169,9 +174,9 @@ def make_plan(cfg: Config, timeout: float = 30.0, *, netns: str | None = None) -
 
 def list_bridges(cfg: Config) -> tuple[list[str], str | None]:
     """Every OVS bridge (`ovs-vsctl list-br`), or ([], why) when OVS cannot be read."""
-    from ovnbgp.ovs.env import ovs_tool_env
-
     import os
+
+    from ovnbgp.ovs.env import ovs_tool_env
 
     env = None
     extra = ovs_tool_env(cfg.ovn.ovs_remote)
@@ -185,13 +190,13 @@ def list_bridges(cfg: Config) -> tuple[list[str], str | None]:
         return [], str(e)
     if cp.returncode != 0:
         return [], cp.stderr.strip() or f"ovs-vsctl exited {cp.returncode}"
-    return [b for b in cp.stdout.split() if IFNAME_RE.match(b)], None
+    return [b for b in cp.stdout.split() if IFNAME_RE.fullmatch(b)], None
 
 
 @dataclass
 class CleanupPlan:
-    kernel: object  # kernel.teardown.TeardownPlan
-    flows: object | None  # kernel.flows.FlowPlan
+    kernel: TeardownPlan
+    flows: FlowPlan | None
     flow_bridges: list[str]
     frr_source: str  # where the config FRR gets comes from
     frr_text: str
@@ -234,17 +239,17 @@ def frr_cleanup_config(cfg: Config) -> tuple[str, str]:
 
 def without_hostname(text: str) -> str:
     """The config to reload into the running FRR: without `hostname` lines, which frr-reload.py
-    cannot apply reliably (vtysh shows the machine's own name; design.md). The file on disk
+    cannot apply reliably (vtysh shows the machine's own name; docs/architecture.md, "frr-reload.py"). The file on disk
     keeps them."""
     return "".join(ln for ln in text.splitlines(keepends=True)
                    if not ln.strip().startswith("hostname "))
 
 
 def cleanup_plan(cfg: Config, rec) -> CleanupPlan:
-    from ovnbgp.ovs.env import ovs_tool_env
     from ovnbgp.kernel import rt_tables
-    from ovnbgp.ovs.flows import FlowReconciler
     from ovnbgp.kernel.teardown import teardown_plan
+    from ovnbgp.ovs.env import ovs_tool_env
+    from ovnbgp.ovs.flows import FlowReconciler
 
     kplan = teardown_plan(rec)
     problems = [n for n in kplan.kernel.lines() if n.startswith("!")]
@@ -255,7 +260,7 @@ def cleanup_plan(cfg: Config, rec) -> CleanupPlan:
         owned = rt_tables.owned(rt_tables.read(rec.settings.rt_tables_file))
     except OSError:
         owned = {}
-    flow_bridges = sorted(set(bridges) | {b for b in owned if IFNAME_RE.match(b)})
+    flow_bridges = sorted(set(bridges) | {b for b in owned if IFNAME_RE.fullmatch(b)})
     flows = None
     if flow_bridges:
         frec = FlowReconciler(cfg, env=ovs_tool_env(cfg.ovn.ovs_remote))
@@ -287,9 +292,9 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
     """Withdraw, steering, flows, FRR config, devices. A failed step is reported; the devices
     stay when an earlier kernel step failed, so running cleanup again finishes the job."""
     from ovnbgp.frr.paths import FrrPaths
-    from ovnbgp.frr.reload import FrrApplier, _install
-    from ovnbgp.ovs.flows import FlowReconciler
+    from ovnbgp.frr.reload import FrrApplier, install
     from ovnbgp.kernel.teardown import apply_teardown, delete_devices
+    from ovnbgp.ovs.flows import FlowReconciler
 
     out = CleanupResult()
     kres = apply_teardown(rec, cp.kernel)
@@ -311,13 +316,13 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
         message = f"{r.action}: {r.message}"
         if ok and cp.frr_text != without_hostname(cp.frr_text):
             try:  # FRR loads the file verbatim at its next start, hostname line included
-                _install(paths.config_file, cp.frr_text)
+                install(paths.config_file, cp.frr_text)
             except OSError as e:
                 ok, message = False, f"{message}; but {paths.config_file} not written: {e}"
         out.add("frr", ok, message)
     else:
         try:
-            _install(paths.config_file, cp.frr_text)
+            install(paths.config_file, cp.frr_text)
             out.add("frr", True, f"FRR is not running; {paths.config_file} replaced "
                     "(it starts without ovnbgp's config)")
         except OSError as e:

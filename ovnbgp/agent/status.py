@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ovnbgp.fileio import atomic_write
+
 STATUS_FILE = "status.json"
 MAX_ERRORS = 20
 
@@ -46,10 +48,7 @@ class Status:
 
 
 def write(state_dir: Path, status: Status) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = state_dir / (STATUS_FILE + ".tmp")
-    tmp.write_text(json.dumps(status.to_dict(), indent=1, default=str))
-    os.replace(tmp, state_dir / STATUS_FILE)
+    atomic_write(state_dir / STATUS_FILE, json.dumps(status.to_dict(), indent=1, default=str))
 
 
 def read(state_dir: Path) -> dict[str, Any] | None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable
 
 QUIET = 0.01  # seconds without a new event after which a batch is due (capped by debounce)
 
@@ -74,9 +74,10 @@ class WorkQueue:
     def _due(self) -> float | None:
         """When the pending batch is due: `QUIET` after the last mark, at most `debounce`
         after the first one (None when nothing is pending)."""
-        if self._first_mark is None:
+        first, last = self._first_mark, self._last_mark
+        if first is None or last is None:
             return None
-        return min(self._first_mark + self.debounce, self._last_mark + min(QUIET, self.debounce))
+        return min(first + self.debounce, last + min(QUIET, self.debounce))
 
     def _ready(self, now: float) -> bool:
         if now >= self._next_resync:
@@ -101,8 +102,9 @@ class WorkQueue:
                         self._next_resync = now + self.resync_interval
                     return batch
                 waits = [self._next_resync - now]
-                if self._first_mark is not None:
-                    waits.append(self._due() - now)
+                due = self._due()
+                if due is not None:
+                    waits.append(due - now)
                 if deadline is not None:
                     if now >= deadline:
                         return None

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from ovnbgp.model.records import DesiredState, ExposureKind
 from ovnbgp.config import Config
+from ovnbgp.model.records import DesiredState, ExposureKind
 
 EXIT_OVN = 3
 _KIND_ORDER = {k: i for i, k in enumerate(ExposureKind)}

@@ -13,15 +13,22 @@ from typing import Any
 
 import click
 
+from ovnbgp.commands.verify_view import format_text, print_rich
 from ovnbgp.config import Config
 from ovnbgp.frr.bootstrap import BootstrapError
 from ovnbgp.frr.manager import FrrManager
 from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.frr.reload import RELOADED, UNCHANGED, FrrApplier, ReloadResult
 from ovnbgp.frr.render import RenderError, render_config
-from ovnbgp.commands.verify_view import format_text, print_rich
-from ovnbgp.frr.verify import (EXIT_BROKEN, EXIT_OK, EXIT_UNREACHABLE, expected_from_desired,
-                               expected_from_prefixes, read_dummy_prefixes, verify)
+from ovnbgp.frr.verify import (
+    EXIT_BROKEN,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    expected_from_desired,
+    expected_from_prefixes,
+    read_dummy_prefixes,
+    verify,
+)
 from ovnbgp.frr.vtysh import FrrError, FrrReader, Vtysh
 
 log = logging.getLogger(__name__)

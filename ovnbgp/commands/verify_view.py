@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ovnbgp.frr.verify import ExposureCheck, VerifyReport
 
+
 def _adv_cell(e: ExposureCheck) -> str:
     if not e.advertised:
         return "no peer"
@@ -39,8 +40,8 @@ def format_text(report: VerifyReport, only_broken: bool = False) -> str:
         lines.append(f"Leftovers (not expected by ovnbgp) ({len(report.leftovers)}):")
         for x in report.leftovers:
             lines.append(f"  {str(x.prefix):<24} {', '.join(x.where)}")
-    for p in report.problems:
-        lines.append(f"Problem: {p}")
+    for problem in report.problems:
+        lines.append(f"Problem: {problem}")
     for n in report.notes:
         lines.append(f"Note: {n}")
     lines.append(verdict(report))
@@ -89,8 +90,8 @@ def print_rich(report: VerifyReport, console, only_broken: bool = False) -> None
         for x in report.leftovers:
             lt.add_row(f"[yellow]{x.prefix}[/]", ", ".join(x.where))
         console.print(lt)
-    for p in report.problems:
-        console.print(f"[bold red]Problem:[/] {p}")
+    for problem in report.problems:
+        console.print(f"[bold red]Problem:[/] {problem}")
     for n in report.notes:
         console.print(f"[yellow]Note:[/] {n}")
     console.print(("[bold green]" if report.ok else "[bold red]") + verdict(report) + "[/]")

@@ -15,13 +15,13 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from ovnbgp.config import Config
 from ovnbgp.frr.paths import DEFAULT_CONF_DIR, FrrPaths
-from ovnbgp.frr.reload import _atomic_write, daemon_alive
+from ovnbgp.frr.reload import daemon_alive, write_file
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def ensure_daemons_file(path: Path, needed: Iterable[str]) -> bool:
     if new == text and path.exists():
         return False
     try:
-        _atomic_write(path, new, like=like or path)
+        write_file(path, new, like=like or path)
     except OSError as e:
         raise BootstrapError(f"cannot write FRR's daemons file {path}: {e.strerror}") from e
     log.info("FRR daemons file %s: enabled %s", path, ", ".join(needed))

@@ -20,14 +20,13 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ovnbgp.config import Config
 from ovnbgp.frr import bootstrap as boot
 from ovnbgp.frr.paths import FrrPaths
-from ovnbgp.frr.reload import (FAILED, REFUSED, UNAVAILABLE, FrrApplier, ReloadResult,
-                               process_start_time, read_pid)
+from ovnbgp.frr.reload import FAILED, REFUSED, UNAVAILABLE, FrrApplier, ReloadResult, process_start_time, read_pid
 from ovnbgp.frr.render import RenderError, render_config
 from ovnbgp.frr.vtysh import FrrError, FrrReader, Vtysh
 

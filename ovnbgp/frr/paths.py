@@ -30,7 +30,7 @@ class FrrPaths:
     pathspace: str | None
 
     @classmethod
-    def from_config(cls, frr: FrrConfig) -> "FrrPaths":
+    def from_config(cls, frr: FrrConfig) -> FrrPaths:
         """Paths for the configured instance.
 
         With `pathspace` set and config_file/daemons_file left at their defaults, FRR's own

@@ -34,10 +34,11 @@ import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
+from ovnbgp.fileio import atomic_write
 from ovnbgp.frr.paths import FrrPaths
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class ReloadResult:
         return dataclasses.asdict(self) | {"deltas": list(self.deltas)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ReloadResult":
+    def from_dict(cls, d: dict) -> ReloadResult:
         return cls(time=float(d["time"]), ok=bool(d["ok"]), action=str(d["action"]),
                    message=str(d["message"]), deltas=tuple(str(x) for x in d.get("deltas", ())))
 
@@ -123,7 +124,7 @@ def significant_deltas(deletes: Sequence[str], adds: Sequence[str], vrf: str) ->
     config; ovnbgp renders none) and a bare `vrf NAME` add (an empty vrf block never shows in
     the running config; ovnbgp renders none, an operator snippet might).
     """
-    out = [f"- {d}" for d in deletes if not _HOSTNAME_DELETE.match(d)]
+    out = [f"- {d}" for d in deletes if not _HOSTNAME_DELETE.fullmatch(d)]
     out += [f"+ {a}" for a in adds if a != f"vrf {vrf}"]
     return out
 
@@ -186,9 +187,9 @@ class FrrApplier:
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             if self.last_good is not None:
-                _atomic_write(self.state_dir / LAST_GOOD_FILE, self.last_good, like=None)
+                write_file(self.state_dir / LAST_GOOD_FILE, self.last_good, like=None)
             if self.last_result is not None:
-                _atomic_write(self.state_dir / LAST_RESULT_FILE,
+                write_file(self.state_dir / LAST_RESULT_FILE,
                               json.dumps(self.last_result.to_dict(), indent=2) + "\n", like=None)
         except OSError as e:
             log.warning("cannot save FRR apply state in %s: %s", self.state_dir, e)
@@ -275,7 +276,7 @@ class FrrApplier:
         if not pending:
             # FRR already runs it; make sure it also loads it on its next start.
             if _read(cfg_file) != text:
-                _install(cfg_file, text)
+                install(cfg_file, text)
             self.last_good = text
             self.last_refused = None
             return self._result(True, UNCHANGED, "FRR already runs this config; nothing reloaded")
@@ -284,7 +285,7 @@ class FrrApplier:
             d.replace("\n", " ") for d in pending[:10]))
         previous = _read(cfg_file)
         _backup_original(cfg_file, previous)
-        _install(cfg_file, text)
+        install(cfg_file, text)
         complaint = self._reload(cfg_file)
         left = [] if complaint else self.deltas(cfg_file)
         if not complaint and not left:
@@ -299,10 +300,10 @@ class FrrApplier:
         good = self.last_good if self.last_good is not None else _generated_or_none(previous)
         if good is None:
             if previous is not None:
-                _install(cfg_file, previous)
+                install(cfg_file, previous)
             return self._result(False, REFUSED, f"FRR refused the new config ({why}); no last good "
                                 "config to roll back to, FRR keeps what it took", pending)
-        _install(cfg_file, good)
+        install(cfg_file, good)
         back = self._reload(cfg_file)
         rest = [] if back else self.deltas(cfg_file)
         if back or rest:
@@ -337,35 +338,20 @@ def _backup_original(cfg_file: Path, previous: str | None) -> None:
         return
     backup = cfg_file.with_name(cfg_file.name + ORIGINAL_SUFFIX)
     if not backup.exists():
-        _atomic_write(backup, previous, like=cfg_file)
+        write_file(backup, previous, like=cfg_file)
         log.warning("FRR config: saved the existing %s as %s before replacing it", cfg_file, backup)
 
 
-def _install(cfg_file: Path, text: str) -> None:
-    _atomic_write(cfg_file, text, like=cfg_file)
+def install(cfg_file: Path, text: str) -> None:
+    """Replace one of FRR's files (its config, its daemons file), keeping its owner and mode."""
+    write_file(cfg_file, text, like=cfg_file)
 
 
-def _atomic_write(path: Path, text: str, like: Path | None) -> None:
-    """Write via a temp file + rename. Owner/mode from `like` if it exists, else frr:frr 0640
+def write_file(path: Path, text: str, like: Path | None) -> None:
+    """Write atomically (ovnbgp.fileio). Owner/mode from `like` if it exists, else frr:frr 0640
     for FRR's files (like given) or root 0600 for ovnbgp's own state (like None)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        _set_owner(Path(tmp), like)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _set_owner(tmp: Path, like: Path | None) -> None:
     if like is None:
-        os.chmod(tmp, 0o600)
+        atomic_write(path, text, mode=0o600)
         return
     try:
         st = like.stat()
@@ -377,9 +363,7 @@ def _set_owner(tmp: Path, like: Path | None) -> None:
         except KeyError:
             uid = gid = -1
         mode = 0o640
-    os.chmod(tmp, mode)
-    if os.geteuid() == 0:
-        os.chown(tmp, uid, gid)
+    atomic_write(path, text, mode=mode, owner=(uid, gid))
 
 
 class _candidate:

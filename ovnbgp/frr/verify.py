@@ -20,12 +20,13 @@ leftover is advertised), 3 FRR cannot be read (not running, vtysh missing, unkno
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol
+from typing import Protocol
 
-from ovnbgp.model.records import DesiredState, IPNetwork
 from ovnbgp.config import Config
 from ovnbgp.frr.vtysh import FAMILIES, Advertised, Rib, Summary
+from ovnbgp.model.records import DesiredState, IPNetwork
 
 EXIT_OK = 0
 EXIT_BROKEN = 1
@@ -226,10 +227,10 @@ def verify(desired: DesiredState | Iterable[Expected], cfg: Config, reader: Read
         if not p.established:
             continue
         for fam in p.families:
-            adv = reader.advertised(name, fam)
-            advertised[(name, fam)] = adv
-            if adv.warning:
-                notes.append(f"advertised-routes {fam} to {name}: FRR says {adv.warning!r}")
+            got = reader.advertised(name, fam)
+            advertised[(name, fam)] = got
+            if got.warning:
+                notes.append(f"advertised-routes {fam} to {name}: FRR says {got.warning!r}")
 
     checks = []
     for prefix, (kind, port) in sorted(expected.items(), key=lambda kv: (kv[0].version, kv[0])):

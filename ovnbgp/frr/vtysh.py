@@ -19,12 +19,13 @@ import json
 import logging
 import re
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
+from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.model import ipcache
 from ovnbgp.model.records import IPNetwork
-from ovnbgp.frr.paths import FrrPaths
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class Vtysh:
 
     def run(self, *cmds: str) -> str:
         """Run vtysh with one `-c` per command; return stdout. FrrUnavailable on failure."""
-        return self._run(cmds, text=True)
+        out = self._run(cmds, text=True)
+        assert isinstance(out, str)  # text=True
+        return out
 
     def _run(self, cmds: Sequence[str], *, text: bool) -> str | bytes:
         argv = self.paths.vtysh_argv()
@@ -330,7 +333,7 @@ class FrrReader:
         return parse_rib(self.vtysh.json(cmd, keep=RIB_FIELDS), family, vrf, cmd)
 
     def advertised(self, peer: str, family: str) -> Advertised:
-        if not _PEER_NAME.match(peer):
+        if not _PEER_NAME.fullmatch(peer):
             # The name comes from FRR's own summary; never pass anything odd back to vtysh.
             raise FrrParseError(f"show bgp summary json: unexpected peer name {peer!r}")
         cmd = f"show bgp {family} unicast neighbors {peer} advertised-routes json"

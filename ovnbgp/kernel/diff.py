@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
-from ovnbgp.model.records import DesiredState, Exposure, IPInterface, IPNetwork
 from ovnbgp.kernel import rt_tables, sysctl
 from ovnbgp.kernel.objects import (
     DEFAULT_METRIC,
@@ -52,6 +51,7 @@ from ovnbgp.kernel.objects import (
     rule_key,
 )
 from ovnbgp.kernel.settings import KernelSettings, validate
+from ovnbgp.model.records import DesiredState, Exposure, IPInterface, IPNetwork
 
 _LINK_LOCAL6 = ipaddress.IPv6Network("fe80::/10")
 

@@ -35,8 +35,6 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from ovnbgp.model import ipcache
-from ovnbgp.model.records import IPInterface
 from ovnbgp.kernel.objects import (
     RT_SCOPE_LINK,
     RT_SCOPE_UNIVERSE,
@@ -46,6 +44,8 @@ from ovnbgp.kernel.objects import (
     RouteObj,
     RuleObj,
 )
+from ovnbgp.model import ipcache
+from ovnbgp.model.records import IPInterface
 
 AF = {4: socket.AF_INET, 6: socket.AF_INET6}
 VERSION = {socket.AF_INET: 4, socket.AF_INET6: 6}

@@ -67,21 +67,19 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
-from ovnbgp.model.records import DesiredState, IPNetwork
 from ovnbgp.config import Config, KernelConfig
 from ovnbgp.kernel import diff as diff_mod
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel import rt_tables, state, sysctl
 from ovnbgp.kernel.diff import overlaps
-from ovnbgp.kernel.nltransport import (NetlinkTransport, Result, _iter_headers, netlink_socket,
-                                       pyroute2_parser)
+from ovnbgp.kernel.nltransport import NetlinkTransport, Result, iter_headers, netlink_socket, pyroute2_parser
 from ovnbgp.kernel.objects import (
     Action,
     AddrOp,
@@ -97,6 +95,7 @@ from ovnbgp.kernel.objects import (
     SteeringOp,
 )
 from ovnbgp.kernel.settings import KernelSettings, valid_ifname
+from ovnbgp.model.records import DesiredState, IPNetwork
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +144,7 @@ class KernelReconciler:
         self.nl.close()
         self._monitor.close()
 
-    def __enter__(self) -> "KernelReconciler":
+    def __enter__(self) -> KernelReconciler:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -177,7 +176,7 @@ class KernelReconciler:
 
         self._drain_monitor()
         self._link_dirty.clear()
-        st.links = self._read_links()
+        st.links = self.read_links()
         names = {ln.index: ln.name for ln in st.links.values()}
         watched_idx = {st.links[d].index for d in devs if d in st.links}
 
@@ -243,7 +242,7 @@ class KernelReconciler:
             self._apply_links(plan.links, res)
         self._drain_monitor()
         if plan.links or cache is None or not self._cache_ok or self._link_dirty:
-            current = self._read_links()
+            current = self.read_links()
         else:  # no device changed since the observation: its index map is current
             current = cache.links
         links = {name: ln.index for name, ln in current.items()}
@@ -397,14 +396,15 @@ class KernelReconciler:
             changed &= self._observed.watched_devs
         self._link_dirty |= changed
 
-    def _read_links(self) -> dict[str, LinkState]:
+    def read_links(self) -> dict[str, LinkState]:
+        """The links by name (teardown uses it too)."""
         links = self.nl.dump(M.link_dump(), lambda b, o, n: M.decode_link(
             pyroute2_parser(ifinfmsg)(b, o, n)), what="links")
         return {ln.name: ln for ln in links if ln.name}
 
     def _apply_links(self, ops: list[LinkOp], res: ApplyResult) -> None:
         for op in ops:
-            index = {name: ln.index for name, ln in self._read_links().items()}
+            index = {name: ln.index for name, ln in self.read_links().items()}
             master = index.get(op.master) if op.master else None
             if op.master and master is None:
                 res.add_failure(op, f"master {op.master} does not exist")
@@ -587,7 +587,7 @@ class _LinkMonitor:
                     lost = True
                     continue
                 raise
-            for mtype, _f, _s, off, length in _iter_headers(buf):
+            for mtype, _f, _s, off, length in iter_headers(buf):
                 if mtype in (16, 17):  # RTM_NEWLINK, RTM_DELLINK
                     m = ifinfmsg(buf, offset=off, length=length)
                     m.decode()

@@ -6,7 +6,7 @@ calling thread enters it with pyroute2's setns while the socket is made (pyroute
 create_socket forks a helper for that, which costs ~0.2 s inside User-Mode Linux). What this
 module adds is the one thing pyroute2's request API does not do: keep many requests in flight.
 `IPRoute.addr()` waits for each ACK before sending the next request, which measured 4x the
-`ip -batch` time at 10k objects inside User-Mode Linux (design.md, "Netlink cost facts"); here
+`ip -batch` time at 10k objects inside User-Mode Linux (docs/architecture.md, "Netlink"); here
 requests go out in chunks of up to `window` unacknowledged messages and the ACKs are read in
 bulk, which brings a 10k batch to about `ip -batch` time. Dumps are read straight off the
 socket and only the messages a caller wants are decoded (`accept` peeks at the fixed header),
@@ -27,10 +27,10 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
-from ovnbgp.kernel.nsenter import in_netns
 from pyroute2.netlink import (
     NLM_F_DUMP,
     NLM_F_REQUEST,
@@ -38,6 +38,8 @@ from pyroute2.netlink import (
     NLMSG_ERROR,
     nlmsg,
 )
+
+from ovnbgp.kernel.nsenter import in_netns
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,7 +110,6 @@ class NetlinkTransport:
         # Sequence numbers are ours alone on this socket; start high so a stray reply from a
         # previous user of a recycled port id cannot match.
         self._seq = itertools.count(0x10000)
-        self.requests_sent = 0
 
     def close(self) -> None:
         self.sock.close()
@@ -176,7 +177,6 @@ class NetlinkTransport:
                     for j in range(pos, n):
                         yield indexes[j], res
                     return
-                self.requests_sent += len(chunk)
                 continue
             try:
                 buf = self._recv()
@@ -188,7 +188,7 @@ class NetlinkTransport:
                 for j in range(pos, n):
                     yield indexes[j], res
                 return
-            for mtype, flags, seq, off, length in _iter_headers(buf):
+            for mtype, _flags, seq, off, length in iter_headers(buf):
                 if mtype == NLMSG_ERROR and seq in pending:
                     code = -_ERR.unpack_from(buf, off + 16)[0]
                     res = Result(code, _ext_ack_text(buf, off, length)) if code else _OK
@@ -264,7 +264,7 @@ class NetlinkTransport:
         interrupted = False
         while True:
             buf = self._recv()
-            for mtype, flags, mseq, off, length in _iter_headers(buf):
+            for mtype, flags, mseq, off, length in iter_headers(buf):
                 if mseq != seq:
                     continue
                 if flags & NLM_F_DUMP_INTR:
@@ -307,7 +307,7 @@ def netlink_socket(netns: str | None) -> socket.socket:
         return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
 
 
-def _iter_headers(buf: bytes) -> Iterator[tuple[int, int, int, int, int]]:
+def iter_headers(buf: bytes) -> Iterator[tuple[int, int, int, int, int]]:
     """(type, flags, seq, offset, length) of each netlink message in a buffer."""
     off = 0
     end = len(buf)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Protocol
 
-from ovnbgp.model import ipcache
-from ovnbgp.model.target import Notice
-from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
 from ovnbgp.kernel.nltransport import Result
+from ovnbgp.model import ipcache
+from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
+from ovnbgp.model.target import Notice
 
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
@@ -114,7 +114,7 @@ class RouteObj:
     def key(self) -> tuple[int, int, IPNetwork]:
         return route_key(self)
 
-    def same_path(self, other: "RouteObj") -> bool:
+    def same_path(self, other: RouteObj) -> bool:
         """Same destination and next hop (IPv6 routes have no scope; metric not compared)."""
         return (self.key == other.key and self.dev == other.dev and self.gateway == other.gateway
                 and self.type == other.type
@@ -292,8 +292,8 @@ class RtTablesOp:
         return "\n".join(out)
 
 
-SteeringOp = Union[RuleOp, RouteOp, NeighOp]
-Op = Union[LinkOp, AddrOp, RuleOp, RouteOp, NeighOp, SysctlOp, RtTablesOp, ProxyOp]
+SteeringOp = RuleOp | RouteOp | NeighOp
+Op = LinkOp | AddrOp | RuleOp | RouteOp | NeighOp | SysctlOp | RtTablesOp | ProxyOp
 
 
 @dataclass
@@ -341,13 +341,19 @@ class KernelPlan:
                 f"+{len(self.steer_add)} -{len(self.steer_del)}, {len(self.notices)} notices)")
 
 
+class Change(Protocol):
+    """Anything apply() reports on: an Op, or cleanup's device deletion."""
+
+    def describe(self) -> str: ...
+
+
 @dataclass
 class ApplyResult:
     """What apply() did: the count of changes made, the ones that failed (with the kernel's
     answer) and the exposures held back because their steering is not in place."""
 
     applied: int = 0
-    failed: list[tuple[Op, str]] = field(default_factory=list)
+    failed: list[tuple[Change, str]] = field(default_factory=list)
     held: list[tuple[Op, str]] = field(default_factory=list)
 
     @property

@@ -13,12 +13,12 @@ Pure functions (parse/update) plus an atomic write.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+
+from ovnbgp.fileio import atomic_write, mode_of
 
 MARKER = "# ovnbgp"
 _LINE_RE = re.compile(r"^\s*(0x[0-9a-fA-F]+|[0-9]+)\s+(\S+)\s*(#.*)?$")
@@ -110,25 +110,6 @@ def read(path: Path | str) -> str:
 
 
 def write(path: Path | str, text: str) -> None:
-    """Replace the file atomically (temp file + rename), keeping its mode; creates the
-    directory (rt_tables.d may not exist yet)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = p.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Replace the file atomically (ovnbgp.fileio), keeping its mode; creates the directory
+    (rt_tables.d may not exist yet)."""
+    atomic_write(path, text, mode=mode_of(path, 0o644))

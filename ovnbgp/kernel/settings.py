@@ -8,19 +8,19 @@ KernelInputError naming each bad object.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ovnbgp.config import (
+    FRR_ROUTE_PROTOCOLS,
+    FRR_ROUTE_PROTOCOLS_TEXT,
+    IFNAME_RE,
+    MAC_RE,
+    RESERVED_TABLES,
+    Config,
+    KernelConfig,
+)
 from ovnbgp.model.records import BridgeSetup, DesiredState, Neighbour, ProxyNeighbour, Route, Rule
-from ovnbgp.config import IFNAME_RE, Config, KernelConfig
-
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-# Table ids the kernel reserves: unspec, default, main, local.
-RESERVED_TABLES = frozenset({0, 253, 254, 255})
-# Route protocol ids FRR's zebra installs with and sweeps as its own on start
-# (/etc/iproute2/rt_protos.d/frr.conf: 186 bgp .. 197 openfabric, and 11 zebra).
-FRR_PROTOCOLS = frozenset({11, *range(186, 198)})
 
 
 class KernelInputError(ValueError):
@@ -45,7 +45,7 @@ class KernelSettings:
 
     @classmethod
     def from_config(cls, cfg: Config | KernelConfig, *, advertise: bool = True,
-                    rt_tables_file: Path | None = None) -> "KernelSettings":
+                    rt_tables_file: Path | None = None) -> KernelSettings:
         k = cfg.kernel if isinstance(cfg, Config) else cfg
         return cls(vrf_name=k.vrf_name, vrf_table=k.vrf_table, dummy_name=k.dummy_name,
                    route_protocol=k.route_protocol,
@@ -59,15 +59,15 @@ class KernelSettings:
         if not valid_table(self.vrf_table):
             problems.append(f"kernel.vrf_table {self.vrf_table!r}: not a usable table id")
         if (not isinstance(self.route_protocol, int) or not 5 <= self.route_protocol <= 254
-                or self.route_protocol in FRR_PROTOCOLS):
+                or self.route_protocol in FRR_ROUTE_PROTOCOLS):
             problems.append(f"kernel.route_protocol {self.route_protocol!r}: must be 5..254 and "
-                            "not one of FRR's (11, 186-197)")
+                            f"not one of FRR's ({FRR_ROUTE_PROTOCOLS_TEXT})")
         if problems:
             raise KernelInputError(problems)
 
 
 def valid_ifname(name: object) -> bool:
-    return isinstance(name, str) and bool(IFNAME_RE.match(name)) and name not in (".", "..")
+    return isinstance(name, str) and bool(IFNAME_RE.fullmatch(name)) and name not in (".", "..")
 
 
 def valid_table(t: object) -> bool:
@@ -76,13 +76,13 @@ def valid_table(t: object) -> bool:
 
 
 def _is_net(v: object, family: int | None = None) -> bool:
-    ok = isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network))
-    return ok and (family is None or v.version == family)  # type: ignore[union-attr]
+    return (isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+            and (family is None or v.version == family))
 
 
 def _is_addr(v: object, family: int | None = None) -> bool:
-    ok = isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address))
-    return ok and (family is None or v.version == family)  # type: ignore[union-attr]
+    return (isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address))
+            and (family is None or v.version == family))
 
 
 def validate(desired: DesiredState, settings: KernelSettings) -> None:
@@ -118,11 +118,11 @@ def validate(desired: DesiredState, settings: KernelSettings) -> None:
     seen_neigh: dict[tuple, Neighbour] = {}
     for n in desired.neighbours:
         problems += _check_neigh(n)
-        k = (n.dev, n.ip)
-        if k in seen_neigh and seen_neigh[k] != n:
-            macs = sorted((str(seen_neigh[k].mac), str(n.mac)))
+        nkey = (n.dev, n.ip)
+        if nkey in seen_neigh and seen_neigh[nkey] != n:
+            macs = sorted((str(seen_neigh[nkey].mac), str(n.mac)))
             problems.append(f"neighbour {n.ip} dev {n.dev}: two MACs wanted ({macs[0]}, {macs[1]})")
-        seen_neigh.setdefault(k, n)
+        seen_neigh.setdefault(nkey, n)
     for pn in desired.proxy_neighbours:
         problems += _check_proxy(pn)
     if problems:
@@ -190,7 +190,7 @@ def _check_neigh(n: Neighbour) -> list[str]:
         out.append(f"{what}: not an IP address")
     if not valid_ifname(n.dev):
         out.append(f"{what}: device is not a valid interface name")
-    if not isinstance(n.mac, str) or not MAC_RE.match(n.mac):
+    if not isinstance(n.mac, str) or not MAC_RE.fullmatch(n.mac):
         out.append(f"{what}: MAC {n.mac!r} is not lower-case aa:bb:cc:dd:ee:ff")
     return out
 

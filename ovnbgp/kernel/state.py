@@ -11,11 +11,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
+from ovnbgp.fileio import atomic_write
 from ovnbgp.model.records import IPInterface
 
 log = logging.getLogger(__name__)
@@ -44,19 +43,7 @@ def save(path: Path | None, created: Mapping[str, set[IPInterface]]) -> None:
     if path is None:
         return
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     data = {"version": VERSION,
             "bridge_addresses": {dev: sorted(str(a) for a in addrs)
                                  for dev, addrs in sorted(created.items()) if addrs}}
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write(p, json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o600)

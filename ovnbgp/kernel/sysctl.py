@@ -12,7 +12,7 @@ namespace of the thread that opens the file.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from ovnbgp.kernel.nsenter import in_netns
 

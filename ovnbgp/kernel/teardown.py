@@ -2,9 +2,9 @@
 
     rec = KernelReconciler(cfg)
     plan = teardown_plan(rec)          # what would go (nothing changed yet); plan.lines()
-    result = teardown(rec, plan)       # ApplyResult; the VRF and the dummy are deleted last
-    # or in two steps, with something in between (cleanup removes FRR's config there):
-    result = apply_teardown(rec, plan); delete_devices(rec, plan, result)
+    result = apply_teardown(rec, plan) # ApplyResult: withdraw, steering, bridge IPs
+    # ... (cleanup removes FRR's config here) ...
+    delete_devices(rec, plan, result)  # the dummy, then the VRF, last
 
 The plan is the ordinary diff against an EMPTY desired state (kernel/diff.py decides what is
 ovnbgp's: the addresses on the dummy, rules/routes/neighbours with ovnbgp's route protocol,
@@ -12,7 +12,7 @@ the bridge IPs in the state file, the rt_tables lines with the `# ovnbgp` marker
 the diff would create or set for an empty state (the VRF/dummy links, sysctls). apply() then
 runs in its documented order: addresses off the dummy first (the withdrawal), then the
 steering, then the bridge IPs. Only after that are the dummy and the VRF deleted — the one
-place ovnbgp deletes them; the daemon never does (design.md: FRR's `import vrf` breaks when
+place ovnbgp deletes them; the daemon never does (docs/architecture.md, "FRR":'s `import vrf` breaks when
 the VRF is recreated). An object of someone else's is never in the plan.
 
 Sysctls (ip_forward, rp_filter, proxy_arp/proxy_ndp) are left as they are: other software on
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pyroute2.netlink.rtnl import RTM_DELLINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
-from ovnbgp.model.records import DesiredState
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel.objects import ApplyResult, KernelPlan, KernelState
+from ovnbgp.model.records import DesiredState
 
 
 @dataclass
@@ -97,7 +97,7 @@ def delete_devices(rec, plan: TeardownPlan, res: ApplyResult | None = None) -> A
     """Delete the dummy, then the VRF (call after apply_teardown and after FRR no longer has
     a BGP instance in the VRF)."""
     res = res if res is not None else ApplyResult()
-    links = {name: ln.index for name, ln in rec._read_links().items()}
+    links = {name: ln.index for name, ln in rec.read_links().items()}
     for name in plan.delete_links:
         index = links.get(name)
         if index is None:
@@ -108,15 +108,6 @@ def delete_devices(rec, plan: TeardownPlan, res: ApplyResult | None = None) -> A
         else:
             res.failed.append((_LinkDel(name), r.describe()))
     return res
-
-
-def teardown(rec, plan: TeardownPlan) -> ApplyResult:
-    """apply_teardown, then delete_devices unless something failed (the devices then stay,
-    so a second run can finish the job)."""
-    res = apply_teardown(rec, plan)
-    if res.failed:
-        return res
-    return delete_devices(rec, plan, res)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ See the package docstring (ovnbgp/model/__init__.py) for the API and the increme
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from ovnbgp.config import Config
 from ovnbgp.model import ipcache

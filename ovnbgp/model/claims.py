@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable
 
 from ovnbgp.model.records import ExposureKind, IPAddress, IPNetwork, PortBindingRow, Problem
+
 
 @dataclass(frozen=True)
 class Claim:

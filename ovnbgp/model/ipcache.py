@@ -13,15 +13,16 @@ them; an evicted value is simply built again.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from functools import lru_cache
 
 from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
 
 SIZE = 1 << 17  # a few times the objects of a 10k-port node
 
-_ADDRESS = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
-_NETWORK = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
-_INTERFACE = {4: ipaddress.IPv4Interface, 6: ipaddress.IPv6Interface}
+_ADDRESS: dict[int, Callable[..., IPAddress]] = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
+_NETWORK: dict[int, Callable[..., IPNetwork]] = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
+_INTERFACE: dict[int, Callable[..., IPInterface]] = {4: ipaddress.IPv4Interface, 6: ipaddress.IPv6Interface}
 _MAX = {4: 32, 6: 128}
 
 

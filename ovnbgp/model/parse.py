@@ -17,19 +17,17 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable, TypeVar
+from typing import TypeVar
 
+from ovnbgp.config import IFNAME_RE, MAC_RE
 from ovnbgp.model import ipcache
 from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
-from ovnbgp.config import IFNAME_RE
 
-MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$")
 # Address keywords a logical switch port may carry instead of (or next to) "MAC IP..." entries.
 ADDRESS_KEYWORDS = frozenset({"unknown", "router", "dynamic", "none"})
 RESIDENT_RE = re.compile(r'^is_chassis_resident\("([^"\s\\]+)"\)$')
-# Anything that may name an OVS port in an ovs-ofctl match: no separators, no spaces.
-OVS_PORT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 _IP_CHARS_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED_QUAD_RE = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")
@@ -49,7 +47,7 @@ class ParseError(ValueError):
 
 def parse_mac(text: str) -> str:
     """A unicast Ethernet address, returned lower-case."""
-    if not isinstance(text, str) or not MAC_RE.fullmatch(text):
+    if not isinstance(text, str) or not MAC_RE.fullmatch(text.lower()):
         raise ParseError(f"bad MAC {text!r}")
     mac = text.lower()
     if int(mac[:2], 16) & 1:

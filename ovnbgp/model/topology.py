@@ -8,12 +8,12 @@ gateway (cr-lrp) is bound here and the tenant subnets behind them.
 from __future__ import annotations
 
 import ipaddress
-from typing import Mapping
+from collections.abc import Mapping
 
-from ovnbgp.config import IFNAME_RE, Config
+from ovnbgp.config import IFNAME_RE, OVS_PORT_RE, RESERVED_TABLES, Config
 from ovnbgp.model import ipcache
 from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
-from ovnbgp.model.parse import OVS_PORT_RE, ParseError, parse_mac, parse_port_addresses, parse_router_port_addresses
+from ovnbgp.model.parse import ParseError, parse_mac, parse_port_addresses, parse_router_port_addresses
 from ovnbgp.model.records import (
     BridgeSetup,
     ExposureKind,
@@ -33,7 +33,6 @@ VM_TYPE = ""
 INFRA_TYPES = frozenset({"localnet", "patch", "chassisredirect"})
 _DEFAULT_V4 = ipaddress.IPv4Network("0.0.0.0/0")
 _DEFAULT_V6 = ipaddress.IPv6Network("::/0")
-RESERVED_TABLES = frozenset({0, 253, 254, 255})
 
 
 class Bridges:

@@ -21,8 +21,8 @@ changed) and `CHASSIS_KEY` (the Chassis names changed); see OvnWatcher.changes()
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterable, Mapping
 
 from ovsdbapp import event as ovsdb_event
 

@@ -22,7 +22,7 @@ A lost connection never clears anything: the mirror keeps the last rows and the 
 by itself with backoff (the OVS library's session, up to 8 s between attempts), trying each
 of the clustered SB remotes in turn; followers are fine for reading (leader_only=False).
 
-Only the columns the model uses are monitored (design.md: that halves the initial load), and
+Only the columns the model uses are monitored (docs/architecture.md, "OVN": that halves the initial load), and
 rows are converted from the IDL's raw data rather than through Row attributes, which is what
 keeps a 10k-port initial load and snapshot fast. Port_Binding.datapath is kept as the uuid
 string (Datapath_Binding is not monitored at all).
@@ -33,19 +33,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 
-from ovs.db import idl as ovs_idl
 from ovs import stream as ovs_stream
+from ovs.db import idl as ovs_idl
 from ovsdbapp import event as ovsdb_event
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 
-from ovnbgp.ovn import events as ev
+from ovnbgp.config import Config
 from ovnbgp.model.cache import Changes
-from ovnbgp.model.topology import INFRA_TYPES
 from ovnbgp.model.parse import parse_bridge_mappings
 from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
-from ovnbgp.config import Config
+from ovnbgp.model.topology import INFRA_TYPES
+from ovnbgp.ovn import events as ev
 
 LOG = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class _BatchIdl(connection.OvsdbIdl):
     reconnect the library may have cleared and reloaded every table without notifying deletes.
     """
 
-    def __init__(self, remote: str, helper, on_batch: Callable[["_BatchIdl", list, bool], None], **kw):
+    def __init__(self, remote: str, helper, on_batch: Callable[[_BatchIdl, list, bool], None], **kw):
         super().__init__(remote, helper, **kw)
         self._on_batch = on_batch
         self._notices: list = []
@@ -399,7 +399,7 @@ class OvnWatcher:
             return
         chassis_changed = False
         pb_notices = []
-        for event, row, updates in notices:
+        for event, row, _updates in notices:
             if row._table.name == "Chassis":
                 chassis_changed = True
             elif row._table.name == "Port_Binding":
@@ -423,11 +423,11 @@ class OvnWatcher:
             pre_view = self._view
             if any(r is not None and r.type in INFRA_TYPES for pair in changed.values() for r in pair):
                 self._view = ev.View(self._infra.values(), self._local.system_id)
-            pre_overlay = {}
-            for old, new in changed.values():
+            pre_overlay: dict[str, PortBindingRow | None] = {}
+            for _old, new in changed.values():
                 if new is not None:
                     pre_overlay.setdefault(new.logical_port, None)
-            for old, new in changed.values():
+            for old, _new in changed.values():
                 if old is not None:
                     pre_overlay[old.logical_port] = old
             self._ctx = ev.EventContext(
@@ -445,7 +445,7 @@ class OvnWatcher:
         if resynced:
             self._on_resync("Southbound DB reconnected")
         elif self._handler is not None:
-            for uuid, (old, new) in changed.items():
+            for old, new in changed.values():
                 if old is None:
                     self._handler.notify(ev.CREATE, new, None)
                 elif new is None:

@@ -32,19 +32,17 @@ import logging
 import os
 import re
 import subprocess
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
+from ovnbgp.config import IFNAME_RE, MAC_RE, OVS_PORT_RE, Config
 from ovnbgp.model.records import DesiredState, FlowSpec
-from ovnbgp.config import IFNAME_RE, Config
 from ovnbgp.model.target import Notice
 
 log = logging.getLogger(__name__)
 
 COOKIE = 0x6F766E626770  # "ovnbgp"
 PRIORITY = 900
-PORT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _META = {"cookie", "duration", "table", "n_packets", "n_bytes", "idle_timeout", "hard_timeout",
          "idle_age", "hard_age", "importance", "send_flow_rem", "reset_counts", "no_packet_counts",
          "no_byte_counts", "check_overlap"}
@@ -167,11 +165,11 @@ def _match_key(f: Flow) -> tuple:
 def validate(specs: Iterable[FlowSpec]) -> None:
     problems = []
     for s in specs:
-        if not isinstance(s.bridge, str) or not IFNAME_RE.match(s.bridge):
+        if not isinstance(s.bridge, str) or not IFNAME_RE.fullmatch(s.bridge):
             problems.append(f"flow on bridge {s.bridge!r}: not a valid bridge name")
-        if not isinstance(s.patch_port, str) or not PORT_RE.match(s.patch_port):
+        if not isinstance(s.patch_port, str) or not OVS_PORT_RE.fullmatch(s.patch_port):
             problems.append(f"flow on bridge {s.bridge!r}: patch port {s.patch_port!r} is not a valid port name")
-        if not isinstance(s.bridge_mac, str) or not MAC_RE.match(s.bridge_mac):
+        if not isinstance(s.bridge_mac, str) or not MAC_RE.fullmatch(s.bridge_mac):
             problems.append(f"flow on bridge {s.bridge!r}: MAC {s.bridge_mac!r} is not aa:bb:cc:dd:ee:ff")
     if problems:
         raise FlowInputError(sorted(problems))
@@ -262,7 +260,7 @@ class FlowReconciler:
         validate(specs)
         extra = set()
         for b in set(bridges):
-            if isinstance(b, str) and IFNAME_RE.match(b):
+            if isinstance(b, str) and IFNAME_RE.fullmatch(b):
                 extra.add(b)
             else:  # only looked at for stale flows: skip it, do not stop the others
                 log.warning("flows: bridge name %r is not valid; not looked at", b)

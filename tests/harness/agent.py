@@ -41,7 +41,7 @@ class AgentProcess:
         except (OSError, ValueError):
             return 0
 
-    def start(self, timeout: float = 60) -> "AgentProcess":
+    def start(self, timeout: float = 60) -> AgentProcess:
         before = self.syncs()
         (self.state_dir / "status.json").unlink(missing_ok=True) if before else None
         self.daemon.start(ready=lambda: self.syncs() > 0, timeout=timeout)

@@ -29,9 +29,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ def _chown_frr(path: Path) -> None:
 class FrrInstance:
     """One FRR instance (zebra + bgpd by default) with its own sockets, pids and config."""
 
-    def __init__(self, name: str, workdir: Path | str, netns: "Netns | str | None" = None,
+    def __init__(self, name: str, workdir: Path | str, netns: Netns | str | None = None,
                  daemons: Sequence[str] = ("zebra", "bgpd")):
         if not name or "/" in name or len(name) > 32:
             raise ValueError(f"bad FRR instance name {name!r}")
@@ -123,7 +124,7 @@ class FrrInstance:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def start(self, config_text: str, timeout: float = 20) -> "FrrInstance":
+    def start(self, config_text: str, timeout: float = 20) -> FrrInstance:
         """Write config_text to config_path, start the daemons, apply it (`vtysh -b`)."""
         prepare_frr_dirs()
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -215,7 +216,7 @@ class FrrInstance:
         if apply_config:
             self.apply_config()
 
-    def __enter__(self) -> "FrrInstance":
+    def __enter__(self) -> FrrInstance:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,7 +11,7 @@ import os
 import secrets
 import signal
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -35,7 +35,7 @@ class Netns:
     def __repr__(self) -> str:
         return f"Netns({self.name!r})"
 
-    def create(self) -> "Netns":
+    def create(self) -> Netns:
         run(["ip", "netns", "add", self.name])
         self.created = True
         self.run("ip", "link", "set", "lo", "up")
@@ -62,18 +62,18 @@ class Netns:
         run(["ip", "netns", "delete", self.name], check=False)
         self.created = False
 
-    def __enter__(self) -> "Netns":
+    def __enter__(self) -> Netns:
         return self if self.created else self.create()
 
     def __exit__(self, *exc: object) -> None:
         self.delete()
 
 
-def _ns_name(ns: "Netns | str | None") -> str | None:
+def _ns_name(ns: Netns | str | None) -> str | None:
     return ns.name if isinstance(ns, Netns) else ns
 
 
-def veth(ns_a: "Netns | str | None", if_a: str, ns_b: "Netns | str | None", if_b: str, *,
+def veth(ns_a: Netns | str | None, if_a: str, ns_b: Netns | str | None, if_b: str, *,
          up: bool = True) -> None:
     """Create a veth pair if_a (in ns_a) <-> if_b (in ns_b); None means the current namespace.
 

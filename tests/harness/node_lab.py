@@ -22,10 +22,10 @@ boot without reading each other's rt_tables names.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from ovnbgp.frr.verify import read_dummy_prefixes
 from tests.harness.agent import AgentProcess
@@ -104,7 +104,7 @@ class NodeLab:
     def __post_init__(self) -> None:
         self.work = Path(self.work)
 
-    def start(self) -> "NodeLab":
+    def start(self) -> NodeLab:
         """Build everything; on failure, tear down what was built and re-raise."""
         self.work.mkdir(parents=True, exist_ok=True)
         try:
@@ -134,7 +134,7 @@ class NodeLab:
         return self
 
     @contextmanager
-    def running(self) -> Iterator["NodeLab"]:
+    def running(self) -> Iterator[NodeLab]:
         """The OVN central and the lab started; both stopped on exit (after a failed start
         too)."""
         try:

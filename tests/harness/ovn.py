@@ -3,14 +3,14 @@
 Drive the NB with `nbctl()` (ovn-nbctl), then `sync()` waits until northd has written the SB;
 read the SB with `sbctl()` or an IDL on `sb_remote`. Databases and logs live in `workdir`;
 sockets live in a short private dir under /tmp (unix socket paths are limited to 107 bytes).
-Daemons run outside the packaged rundirs, which is why each gets `--unixctl=` (design.md).
+Daemons run outside the packaged rundirs, which is why each gets `--unixctl=` (docs/architecture.md, "OVN").
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -57,7 +57,7 @@ class OvnCentral:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def start(self, timeout: float = 20) -> "OvnCentral":
+    def start(self, timeout: float = 20) -> OvnCentral:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.rundir = short_rundir("ovnbgp-ovn")
         try:
@@ -137,7 +137,7 @@ class OvnCentral:
         sock = self._sock("ovnsb_db.sock")
         self.daemons["ovsdb-server-sb"].start(lambda: socket_ready(sock), timeout)
 
-    def __enter__(self) -> "OvnCentral":
+    def __enter__(self) -> OvnCentral:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -3,7 +3,7 @@
 The host kernel has no openvswitch module, so on the host only the userspace datapath works:
 bridges get `datapath_type=netdev` (the default here; `add_bridge()` applies it). Inside
 User-Mode Linux the kernel datapath exists: pass datapath_type="system" (or override the
-`ovs_datapath_type` fixture in a conftest). Note design.md: OVN's flows need the netdev
+`ovs_datapath_type` fixture in a conftest). Note docs/architecture.md ("User-Mode Linux"): OVN's flows need the netdev
 datapath even there, because the UML datapath lacks conntrack zones.
 
 Every tool call gets this node's OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR, so `ofctl("dump-flows",
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pytest
 
@@ -69,7 +69,7 @@ class OvsNode:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    def start(self, timeout: float = 20) -> "OvsNode":
+    def start(self, timeout: float = 20) -> OvsNode:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.datapath_type == "netdev" and not os.path.exists("/dev/net/tun"):
             # UML boots without tun loaded; the userspace datapath's ports are tap devices.
@@ -149,7 +149,7 @@ class OvsNode:
             shutil.rmtree(self.rundir, ignore_errors=True)
             self.rundir = None
 
-    def __enter__(self) -> "OvsNode":
+    def __enter__(self) -> OvsNode:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

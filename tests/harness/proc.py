@@ -14,8 +14,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 LOG_TAIL_LINES = 30
 _SETPRIV = shutil.which("setpriv")
@@ -137,7 +137,7 @@ class Daemon:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 20) -> "Daemon":
+    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 20) -> Daemon:
         """Spawn the daemon and wait until ready() is true; DaemonError if it dies or times out."""
         if self.alive():
             raise DaemonError(self.name, "start() called while it is already running")

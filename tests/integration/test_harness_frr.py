@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness.frr import (FrrInstance, bgp_config, bgp_peer_state, bgp_prefixes,
-                               wait_bgp_established, wait_bgp_prefix)
+from tests.harness.frr import (
+    FrrInstance,
+    bgp_config,
+    bgp_prefixes,
+    wait_bgp_established,
+    wait_bgp_prefix,
+)
 from tests.harness.netns import unique_name
 from tests.harness.proc import DaemonError, run, wait_for
 

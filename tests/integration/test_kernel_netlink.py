@@ -14,8 +14,8 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from pyroute2 import netns as pyroute2_netns
@@ -25,13 +25,12 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
-                                  Route, Rule)
 from ovnbgp.config import KernelConfig
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel.netlink import KernelReconciler
-from ovnbgp.kernel.nltransport import _iter_headers
+from ovnbgp.kernel.nltransport import iter_headers
 from ovnbgp.kernel.settings import KernelInputError
+from ovnbgp.model.records import BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour, Route, Rule
 from tests.harness.netns import Netns
 
 N = ipaddress.ip_network
@@ -111,7 +110,7 @@ class Monitor:
                 if e.errno == errno.ENOBUFS:
                     raise AssertionError("monitor lost events (ENOBUFS)") from e
                 raise
-            for mtype, _f, _s, off, length in _iter_headers(buf):
+            for mtype, _f, _s, off, length in iter_headers(buf):
                 ev = _decode_event(mtype, buf, off, length)
                 if ev is not None:
                     out.append(ev)

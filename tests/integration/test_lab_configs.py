@@ -42,5 +42,6 @@ def test_node_config_rendered_by_ovnbgp_with_the_lab_snippet_parses(tmp_path, ho
 
 
 def test_the_check_catches_a_bad_line(tmp_path):
-    cp = _vtysh_check(tmp_path, labtool.frr_config(TOPO, "spine") + "router bgp 65000\n neighbor 1.2.3.4 remote-as banana\n")
+    cp = _vtysh_check(tmp_path, labtool.frr_config(TOPO, "spine")
+                      + "router bgp 65000\n neighbor 1.2.3.4 remote-as banana\n")
     assert cp.returncode != 0

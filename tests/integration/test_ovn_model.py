@@ -12,14 +12,14 @@ import ipaddress
 import threading
 import time
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
-from ovnbgp.model.cache import ModelCache, desired_state
-from ovnbgp.ovn.watcher import OvnWatcher
-from ovnbgp.model.records import DesiredState, ExposureKind, FlowSpec, Neighbour, Route, Rule
 from ovnbgp.config import Config, OvnConfig
+from ovnbgp.model.cache import ModelCache, desired_state
+from ovnbgp.model.records import DesiredState, ExposureKind, FlowSpec, Neighbour, Route, Rule
+from ovnbgp.ovn.watcher import OvnWatcher
 
 K = ExposureKind
 net = ipaddress.ip_network
@@ -110,7 +110,7 @@ class Env:
         kw.update(ovn)
         return Config(ovn=OvnConfig(**kw))
 
-    def start(self, **ovn) -> "Env":
+    def start(self, **ovn) -> Env:
         self.central.sync()
         self.watcher = OvnWatcher(self.cfg(**ovn), on_dirty=self._on_dirty, on_resync=self.resyncs.append)
         self.watcher.start(timeout=WAIT)

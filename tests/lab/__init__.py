@@ -9,4 +9,4 @@ Fixture: `lab` (session scope, tests/lab/fixtures.py, registered for tests/vm).
 from tests.lab.builder import Lab, LabError, LabNode  # noqa: F401
 from tests.lab.scenario import Fip, Network, Port, Router, Scenario  # noqa: F401
 from tests.lab.topology import VM_TIER_HOSTS, labtool, load  # noqa: F401
-from tests.lab.vm import PingLog, Pinger, Vm, ping  # noqa: F401
+from tests.lab.vm import Pinger, PingLog, Vm, ping  # noqa: F401

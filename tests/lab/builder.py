@@ -32,9 +32,10 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tests.harness.frr import FrrInstance, bgp_peer_state
 from tests.harness.netns import Netns
@@ -211,7 +212,7 @@ class Lab:
 
     # --- build ---------------------------------------------------------------------------------
 
-    def start(self) -> "Lab":
+    def start(self) -> Lab:
         t_start = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
@@ -598,13 +599,13 @@ class Lab:
         for vm in list(self.vms.values()):
             attempt(f"netns {vm.ns.name}", vm.ns.delete)
         self.vms.clear()
-        for name, ns in list(self.netns.items()):
+        for ns in list(self.netns.values()):
             attempt(f"netns {ns.name}", ns.delete)
         self.netns.clear()
         if errors:
             raise LabError("lab teardown: " + "; ".join(errors))
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,7 @@ and configs are copied to <vm_out>/lab/ at teardown (kept with OVNBGP_VM_RESULTS
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

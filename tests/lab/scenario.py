@@ -8,7 +8,7 @@
     port = sc.add_port(tenant, "vm3")       # logical switch port with MAC + IPv4 + IPv6
     fip = sc.add_fip(r1, port)              # distributed dnat_and_snat (DVR)
 
-What matters for ovnbgp (shared/design.md, "OVN facts"): the provider switch's router port has
+What matters for ovnbgp (docs/architecture.md, "OVN"): the provider switch's router port has
 `nat-addresses=router`, so the SB patch port's nat_addresses carries the FIPs and the gateway
 IP; a FIP is distributed (logical_port + external_mac), so it lives on the chassis of its VM;
 the gateway port's chassisredirect port `cr-<lrp>` is bound to the highest-priority gateway
@@ -23,8 +23,8 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,14}")
 MAC_PREFIX = "fa:16:3e"  # Neutron's

@@ -44,6 +44,6 @@ TopologyError = labtool.TopologyError
 VM_TIER_HOSTS: tuple[str, ...] = tuple(json.loads(TOPOLOGY_FILE.read_text())["vm_tier"]["hosts"])
 
 
-def load(path: Path | str | None = None, hosts=None) -> "Topology":
+def load(path: Path | str | None = None, hosts=None) -> Topology:
     """The topology (default vagrant/topology.json), restricted to `hosts` if given."""
     return labtool.load(path or TOPOLOGY_FILE, hosts)

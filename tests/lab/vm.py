@@ -3,7 +3,7 @@
 A VM is a network namespace. Binding it to a node adds an internal port named after the VM to
 that node's br-int with `external_ids:iface-id=<logical port>`; with the userspace datapath the
 port is a tap device, which is moved into the VM's namespace and given the logical port's MAC
-and addresses (shared/design.md, "Real packets through OVN inside User-Mode Linux"). The real
+and addresses (docs/architecture.md, "User-Mode Linux"). The real
 ovn-controller of the node then claims the logical port (Port_Binding.chassis, up).
 Unbinding deletes the port (the tap goes with it); migrating is unbind + bind elsewhere: the
 namespace, and so the VM's identity, stays.
@@ -16,8 +16,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from tests.harness.netns import Netns
 from tests.harness.proc import netns_argv, run
@@ -131,7 +131,7 @@ class Pinger:
         self._lock = threading.Lock()
         self._started = 0.0
 
-    def start(self) -> "Pinger":
+    def start(self) -> Pinger:
         argv = ["ping", "-n", "-D", "-O", "-i", f"{self.interval:g}", "-W", "1"]
         if self.source is not None:
             argv += ["-I", str(self.source)]

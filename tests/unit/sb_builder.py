@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid as uuidlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
 

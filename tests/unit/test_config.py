@@ -275,3 +275,21 @@ def test_show_output_round_trips(data):
     cfg = config.parse(data)
     assert config.loads(config.to_toml(cfg)) == cfg
     assert config.parse(json.loads(json.dumps(config.to_dict(cfg)))) == cfg
+
+
+def test_config_is_hashable_and_equal_configs_hash_equal():
+    text = ('[ovn]\nsb_remotes = ["tcp:10.0.0.1:6642", "tcp:10.0.0.2:6642"]\n'
+            '[kernel]\nbridge_tables = { br-ex = 200, br-2 = 201 }\nndp_proxy = ["2001:db8::1"]\n'
+            '[bgp]\npeers = [{ interface = "eth1" }]\n')
+    a, b = config.loads(text), config.loads(text)
+    assert a == b and hash(a) == hash(b)
+    assert hash(config.Config()) == hash(config.Config())
+    assert len({a, b, config.Config()}) == 2
+    other = config.loads(text.replace("201", "202"))
+    assert other != a
+    # A mapping or list passed by a caller is frozen too.
+    k = config.KernelConfig(bridge_tables={"br-ex": 200}, ndp_proxy=[])  # type: ignore[arg-type]
+    assert hash(config.Config(kernel=k)) == hash(config.Config(kernel=config.KernelConfig(
+        bridge_tables=config.FrozenMap({"br-ex": 200}))))
+    with pytest.raises(TypeError):
+        k.bridge_tables["br-ex"] = 1  # type: ignore[index]

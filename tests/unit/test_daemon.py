@@ -15,10 +15,10 @@ import pytest
 
 from ovnbgp.agent import daemon as daemon_mod
 from ovnbgp.agent.daemon import Agent
-from ovnbgp.model.cache import Changes, ModelCache
 from ovnbgp.agent.workqueue import Batch
 from ovnbgp.config import AgentConfig, Config
 from ovnbgp.kernel.objects import Action, AddrOp, ApplyResult, KernelPlan
+from ovnbgp.model.cache import Changes, ModelCache
 from tests.unit.sb_builder import SbBuilder
 
 V4 = "172.24.4.10"

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 from ipaddress import ip_network as net
-from pathlib import Path
 
 import pytest
 
 from ovnbgp import config
-from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
 from ovnbgp.commands import verify_view as view
 from ovnbgp.frr import verify as v
 from ovnbgp.frr import vtysh
-from tests.unit.frr_fixtures import EXPOSED, PEER_N, PEER_U, VRF, FixtureReader
+from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
+from tests.unit.frr_fixtures import EXPOSED, PEER_N, PEER_U, FixtureReader
+
 CFG = config.loads(f"""
 [bgp]
 asn = 64999

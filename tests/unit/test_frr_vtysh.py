@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from ovnbgp.config import FrrConfig
 from ovnbgp.frr import vtysh
 from ovnbgp.frr.paths import FrrPaths
-from ovnbgp.config import FrrConfig
 
 DATA = Path(__file__).parent / "data" / "frr"
 VRF = "ovn-bgp-vrf"

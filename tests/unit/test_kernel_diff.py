@@ -7,13 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
-                                  Route, Rule)
-from ovnbgp.kernel.diff import plan
-from ovnbgp.kernel.objects import (Action, AddrOp, KernelState, LinkState, NeighObj, NeighOp,
-                                   RouteObj, RouteOp, RuleObj, RuleOp)
-from ovnbgp.kernel.settings import KernelInputError, KernelSettings
 from ovnbgp.kernel import sysctl
+from ovnbgp.kernel.diff import plan
+from ovnbgp.kernel.objects import (
+    Action,
+    AddrOp,
+    KernelState,
+    LinkState,
+    NeighObj,
+    NeighOp,
+    RouteObj,
+    RouteOp,
+    RuleObj,
+    RuleOp,
+)
+from ovnbgp.kernel.settings import KernelInputError, KernelSettings
+from ovnbgp.model.records import BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour, Route, Rule
 
 N = ipaddress.ip_network
 A = ipaddress.ip_address

@@ -8,11 +8,10 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
-                                  Route, Rule)
 from ovnbgp.kernel.diff import DesiredIndex, ObservedIndex, plan, plan_changes
 from ovnbgp.kernel.objects import KernelPlan, KernelState, RouteObj
-from tests.unit.test_kernel_diff import BR_ADDRS, MAC, P, S, node, realise
+from ovnbgp.model.records import BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour, Route, Rule
+from tests.unit.test_kernel_diff import BR_ADDRS, MAC, S, node, realise
 
 N = ipaddress.ip_network
 A = ipaddress.ip_address

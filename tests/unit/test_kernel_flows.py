@@ -3,8 +3,7 @@
 import pytest
 
 from ovnbgp.model.records import FlowSpec
-from ovnbgp.ovs.flows import (COOKIE, Flow, FlowInputError, FlowState, parse_dump, plan,
-                                 wanted_flows)
+from ovnbgp.ovs.flows import COOKIE, Flow, FlowInputError, FlowState, parse_dump, plan, wanted_flows
 
 MAC = "fa:16:3e:00:00:01"
 SPEC = FlowSpec("br-ex", "patch-provnet-0123456789-to-br-int", MAC)

@@ -5,9 +5,8 @@ import ipaddress
 import pytest
 
 from ovnbgp import config
-from ovnbgp.model.records import (BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour,
-                                  Route, Rule)
 from ovnbgp.kernel.settings import KernelInputError, KernelSettings, validate
+from ovnbgp.model.records import BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour, Route, Rule
 
 N = ipaddress.ip_network
 A = ipaddress.ip_address

@@ -13,8 +13,7 @@ import pytest
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
 from ovnbgp.kernel import messages as M
-from ovnbgp.kernel.nltransport import (NLM_F_DUMP_INTR, NetlinkDumpError, NetlinkTransport,
-                                       pyroute2_parser)
+from ovnbgp.kernel.nltransport import NLM_F_DUMP_INTR, NetlinkDumpError, NetlinkTransport, pyroute2_parser
 
 HDR = struct.Struct("=IHHII")
 

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from ovnbgp.config import Config, KernelConfig, OvnConfig
 from ovnbgp.model.cache import Changes, ModelCache, desired_state
 from ovnbgp.model.records import (
     BridgeInfo,
@@ -18,7 +19,6 @@ from ovnbgp.model.records import (
     Route,
     Rule,
 )
-from ovnbgp.config import Config, KernelConfig, OvnConfig
 from tests.unit.sb_builder import SbBuilder, resident, uid
 
 K = ExposureKind

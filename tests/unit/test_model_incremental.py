@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ovnbgp.config import Config, KernelConfig, OvnConfig
 from ovnbgp.model.cache import Changes, ModelCache, desired_state
 from ovnbgp.model.records import BridgeInfo
-from ovnbgp.config import Config, KernelConfig, OvnConfig
 from tests.unit.sb_builder import SbBuilder, resident, uid
 
 VMS = [f"vm{i}" for i in range(6)]

@@ -13,9 +13,9 @@ import ipaddress
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ovnbgp.config import Config, KernelConfig
 from ovnbgp.model.cache import desired_state
 from ovnbgp.model.records import ExposureKind, PortBindingRow
-from ovnbgp.config import Config, KernelConfig
 from tests.unit.sb_builder import SbBuilder, resident
 
 GOOD_MAC = "fa:16:3e:00:00:01"

@@ -15,13 +15,13 @@ from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from ovnbgp import config as config_mod
 from ovnbgp.commands.desired import state_to_dict
-from ovnbgp.model.cache import Changes, ModelCache, desired_state
-from ovnbgp.model.records import BridgeSetup, DesiredState, ProxyNeighbour
 from ovnbgp.config import Config, ConfigError, KernelConfig
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel.diff import all_devices, plan
 from ovnbgp.kernel.objects import Action, KernelState, LinkState, ProxyObj
 from ovnbgp.kernel.settings import KernelInputError, KernelSettings
+from ovnbgp.model.cache import Changes, ModelCache, desired_state
+from ovnbgp.model.records import BridgeSetup, DesiredState, ProxyNeighbour
 from tests.unit.sb_builder import SbBuilder
 
 A = ipaddress.ip_address

@@ -8,11 +8,11 @@ import ipaddress
 from pathlib import Path
 
 from ovnbgp.agent.operations import EMPTY_FRR_CONFIG, PlanReport, TargetPlan, frr_cleanup_config
-from ovnbgp.model.records import DesiredState
 from ovnbgp.config import Config, FrrConfig
 from ovnbgp.kernel.diff import plan
 from ovnbgp.kernel.objects import Action, LinkState, NeighObj, RouteObj, RuleObj
 from ovnbgp.kernel.teardown import links_to_delete, plan_from
+from ovnbgp.model.records import DesiredState
 from tests.unit.test_kernel_diff import P, S, desired, node, realise
 
 I = ipaddress.ip_interface

@@ -9,7 +9,8 @@ from ipaddress import ip_network as net
 
 from ovnbgp.frr import verify as v
 from ovnbgp.frr.vtysh import Advertised, RouteEntry
-from tests.unit.test_frr_verify import CFG, EXPOSED, PEER_N, VRF, FixtureReader, desired, dummy
+from tests.unit.frr_fixtures import EXPOSED, PEER_N, VRF, FixtureReader
+from tests.unit.test_frr_verify import CFG, desired, dummy
 
 LOOPBACK = net("10.255.1.1/32")
 STALE = net("192.0.2.99/32")

@@ -18,8 +18,8 @@ Fixtures added here:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -95,7 +95,7 @@ def modprobe() -> Callable[[str], str]:
 
 
 @pytest.fixture
-def ipr() -> Iterator["IPRoute"]:  # noqa: F821 - pyroute2 imported lazily
+def ipr() -> Iterator[IPRoute]:  # noqa: F821 - pyroute2 imported lazily
     from pyroute2 import IPRoute
 
     with IPRoute() as ip:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -36,14 +36,13 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tests.harness.proc import wait_for
-from tests.lab.checks import (dummy_prefixes, icmp_echoes_received, routed_through, spine_paths,
-                              traces_of)
+from tests.lab.checks import dummy_prefixes, icmp_echoes_received, routed_through, spine_paths, traces_of
 
 NODES = ("node1", "node2")
 FIGURES_FILE = "e2e-time-to-resume.txt"
@@ -160,13 +159,13 @@ def timed_move(lab, figures, what: str, dsts, action, check_moved) -> None:
     logs = {}
     marks: list[tuple[str, float]] = []
     try:
-        for d, p in pingers.items():
+        for p in pingers.values():
             p.wait_reply(timeout=30)
         t0 = time.time()
         action()
         marks.append(("action done", time.time()))
         check_moved(lambda label: marks.append((label, time.time())))
-        for d, p in pingers.items():
+        for p in pingers.values():
             p.wait_reply(after=t0, timeout=60)
     finally:
         for d, p in pingers.items():

@@ -19,15 +19,14 @@ against the node as well.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import pytest
 

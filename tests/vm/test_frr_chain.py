@@ -20,19 +20,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from ovnbgp import config as config_mod
-from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
 from ovnbgp.frr.manager import FrrManager
 from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.frr.reload import RELOADED, UNCHANGED
 from ovnbgp.frr.verify import read_dummy_prefixes, verify
 from ovnbgp.frr.vtysh import FrrReader, Vtysh
+from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
 from tests.harness.frr import FrrInstance, bgp_prefixes, wait_bgp_established
 from tests.harness.netns import Netns, unique_name, veth
 from tests.harness.proc import run, wait_for
@@ -219,7 +219,8 @@ def node_state(t: Topo, prefix: str) -> str:
         "--- node default table: " + t.node.vtysh(f"show bgp {afi} unicast {prefix}"),
         "--- node zebra VRF: " + t.node.vtysh(f"show {ip} route vrf {VRF}"),
         "--- node summary: " + t.node.vtysh("show bgp summary"),
-        "--- node adv to unnumbered: " + t.node.vtysh(f"show bgp {afi} unicast neighbors {NODE_U_IF} advertised-routes"),
+        "--- node adv to unnumbered: "
+        + t.node.vtysh(f"show bgp {afi} unicast neighbors {NODE_U_IF} advertised-routes"),
         "--- node update-groups: " + t.node.vtysh(f"show bgp {afi} unicast update-groups"),
         "--- node running: " + t.node.vtysh("show running-config"),
     ])

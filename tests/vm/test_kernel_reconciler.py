@@ -15,8 +15,7 @@ import pytest
 
 from ovnbgp.model.records import DesiredState, Exposure, ExposureKind, Route
 from tests.integration.test_kernel_netlink import *  # noqa: F401,F403  (re-run here)
-from tests.integration.test_kernel_netlink import (CRLRP, apply_all, changes, ip,
-                                                   make_desired)
+from tests.integration.test_kernel_netlink import CRLRP, apply_all, changes, ip, make_desired
 
 N = ipaddress.ip_network
 A = ipaddress.ip_address

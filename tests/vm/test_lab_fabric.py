@@ -120,7 +120,7 @@ def test_chassis_registered_with_loopback_encap_ip(lab):
 
 def test_vm_ports_are_bound_by_the_real_ovn_controller(lab, nets):
     vm = lab.add_vm("fabv1", nets["tenant"], "node1")
-    pvm = lab.add_vm("fabp1", nets["provider"], "node2")
+    lab.add_vm("fabp1", nets["provider"], "node2")
     idle = lab.scenario.add_port(nets["tenant"], "fabidle")  # no VM plugged: stays unbound
     lab.wait_bound("fabv1", "node1")
     lab.wait_bound("fabp1", "node2")

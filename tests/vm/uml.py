@@ -19,7 +19,7 @@ console (kernel messages with `quiet` off, and the command's stdout and stderr) 
 caller's stdout as it comes. `run()` takes the same arguments and returns a `BootResult` with
 the timing figures as well.
 
-Details that matter (measured here, see shared/design.md "UML details that bit"): standard
+Details that matter (measured here, see docs/architecture.md, "User-Mode Linux"): standard
 input is /dev/null, as in CI; `uml_dir=` and a unique `umid=` keep UML out of ~/.uml; SIGTERM to
 linux.uml stops the guest cleanly, so a timeout sends SIGTERM and, 10 s later, SIGKILL to the
 process group. The guest has one CPU.
@@ -38,8 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, Mapping, Sequence
+from typing import BinaryIO
 
 INIT_SCRIPT = Path(__file__).with_name("init.sh")
 GUEST_FSTAB = Path(__file__).with_name("guest.fstab")
