@@ -60,7 +60,6 @@ START_RETRY = 5.0
 RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full),
 RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down), up to this
 DRIFT_CHECK_REASONS = ("periodic resync", "SIGUSR1")  # full syncs that also compare FRR's config
-EVENTS_GRACE = 0.2  # seconds to let the named events of a batch run (their names are the causes)
 
 
 class Agent:
@@ -112,6 +111,8 @@ class Agent:
     # --- event callbacks (IDL threads) ---------------------------------------------------------
 
     def _on_dirty(self, keys, cause: str) -> None:
+        # The watcher names a change (its named event) before it queues the row, in the same
+        # thread: the cause is recorded before the key can be in a batch, never waited for.
         if cause.endswith("Event"):  # a named event: remember it as the cause for logging
             self.metrics.events.labels(cause).inc()
             with self._causes_lock:
@@ -237,10 +238,6 @@ class Agent:
         cpu_started = time.process_time()
         trigger = "resync" if batch.full else "event"
         self._errors_this_sync = 0
-        if not batch.full and self.watcher.events:
-            # The named events of this batch run in ovsdbapp's thread; a moment lets them
-            # record their names as the causes of the changes logged below.
-            self.watcher.events_idle(EVENTS_GRACE)
         with self._causes_lock:
             causes, self._key_causes = self._key_causes, {}
         default_cause = (", ".join(batch.reasons) or "resync") if batch.full else (

@@ -13,9 +13,10 @@ from ovnbgp.config import Config
 from ovnbgp.model import ipcache
 from ovnbgp.model.aggregate import Aggregate
 from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
-from ovnbgp.model.parse import ParseError, nat_residents, parse_nat_address
-from ovnbgp.model.records import DesiredState, ExposureKind, IPAddress, LocalOvs, PortBindingRow, Problem, Snapshot
-from ovnbgp.model.topology import INFRA_TYPES, VM_TYPE, Context, Topology, port_ips, router_port_addrs
+from ovnbgp.model.fips import fip_claims
+from ovnbgp.model.parse import nat_residents
+from ovnbgp.model.records import DesiredState, ExposureKind, LocalOvs, PortBindingRow, Problem, Snapshot
+from ovnbgp.model.topology import INFRA_TYPES, VM_TYPE, Context, Topology, port_ips
 
 LOG = logging.getLogger("ovnbgp.model")
 
@@ -246,40 +247,8 @@ class ModelCache:
         bridge = self._topo.provider.get(row.datapath)
         if bridge is None:
             return EMPTY
-        ctx = self._ctx
-        claims: list[Claim] = []
         problems: list[Problem] = []
-        for entry in row.nat_addresses:
-            try:
-                _, ips, resident_name = parse_nat_address(entry)
-            except ParseError as e:
-                problems.append(problem(row, f"nat_addresses: {e.reason}", e.level))
-                continue
-            if resident_name is None:
-                problems.append(problem(row, f"nat_addresses entry {entry!r} has no "
-                                         "is_chassis_resident(); not exposed", "debug"))
-                continue
-            resident = self._by_name(resident_name)
-            if resident is None:
-                problems.append(problem(row, f"nat_addresses entry names port {resident_name!r} "
-                                         "which does not exist; not exposed", "debug"))
-                continue
-            own: set[IPAddress] = set()
-            if resident.type == VM_TYPE:
-                if not (ctx.bound_here(resident, problems) and ctx.up(resident)):
-                    continue
-            elif resident.type == "chassisredirect":
-                if not ctx.bound_here(resident, problems):
-                    continue
-                own = {iface.ip for _, iface in router_port_addrs(resident, problems)}
-            else:
-                problems.append(problem(row, f"nat_addresses entry resident on port {resident_name!r} "
-                                         f"of type {resident.type!r}; not exposed", "debug"))
-                continue
-            for ip in ips:
-                if ip not in own:
-                    claims.append(Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port,
-                                         resident.uuid))
+        claims = fip_claims(row, row.nat_addresses, bridge, self._by_name, self._ctx, problems)
         return contribution(claims, [], problems)
 
 
