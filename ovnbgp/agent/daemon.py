@@ -429,7 +429,8 @@ class Agent:
             self._record_frr(self.frr.set_config(new))
         self.kernel.close()
         self._build_reconcilers()
-        self.cache = ModelCache(self.watcher.snapshot(), new)
+        # the exposures in place keep the prefixes other rows also claim (model/aggregate.py)
+        self.cache = ModelCache(self.watcher.snapshot(), new, established=self._desired.exposures)
         self.reconcile(Batch(full=True, reasons=["SIGHUP"]))
         return True
 

@@ -15,7 +15,7 @@ from ovnbgp.model.aggregate import Aggregate
 from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
 from ovnbgp.model.fips import fip_claims
 from ovnbgp.model.parse import nat_residents
-from ovnbgp.model.records import DesiredState, ExposureKind, LocalOvs, PortBindingRow, Problem, Snapshot
+from ovnbgp.model.records import DesiredState, Exposure, ExposureKind, IPNetwork, LocalOvs, PortBindingRow, Problem, Snapshot
 from ovnbgp.model.topology import INFRA_TYPES, VM_TYPE, Context, Topology, port_ips
 
 LOG = logging.getLogger("ovnbgp.model")
@@ -33,9 +33,13 @@ class Changes:
     chassis_names: frozenset[str] | None = None  # None: unchanged
 
 
-def desired_state(snapshot: Snapshot, cfg: Config) -> DesiredState:
-    """Everything this chassis must expose and steer, computed from scratch (no I/O)."""
-    return ModelCache(snapshot, cfg, log_problems=False).state
+def desired_state(snapshot: Snapshot, cfg: Config, established: Iterable[Exposure] = ()) -> DesiredState:
+    """Everything this chassis must expose and steer, computed from scratch (no I/O).
+
+    `established`: the exposures of the previous state, the only history the model keeps
+    (which row owns a prefix several rows claim, model/aggregate.py). With the cache's
+    previous state it gives what the cache's update() gives."""
+    return ModelCache(snapshot, cfg, log_problems=False, established=established).state
 
 
 
@@ -51,16 +55,23 @@ def _structure(row: PortBindingRow | None) -> tuple | None:
 class ModelCache:
     """The desired state, kept up to date from row changes (see the module docstring)."""
 
-    def __init__(self, snapshot: Snapshot, cfg: Config, *, log_problems: bool = True):
+    def __init__(self, snapshot: Snapshot, cfg: Config, *, log_problems: bool = True,
+                 established: Iterable[Exposure] = ()):
+        """`established`: exposures already in place (e.g. the state of the cache this one
+        replaces): their rows keep a prefix another row also claims."""
         self.cfg = cfg
         self._log_problems = log_problems
-        self._build(snapshot)
+        self._build(snapshot, established=established)
 
     # -- public --------------------------------------------------------------------------
 
     @property
     def state(self) -> DesiredState:
         return self._agg.state()
+
+    def claimants(self, prefix: IPNetwork) -> frozenset[str]:
+        """The Port_Binding uuids claiming `prefix`, exposed or refused (read-only)."""
+        return frozenset(c.row for c in self._agg.claims.get(prefix, ()))
 
     def snapshot(self) -> Snapshot:
         return Snapshot(local=self._ctx.local, port_bindings=dict(self._rows),
@@ -69,7 +80,7 @@ class ModelCache:
     def rebuild(self, snapshot: Snapshot) -> DesiredState:
         """Recompute everything from a fresh snapshot (problems already logged stay quiet)."""
         old = self._agg.problems
-        self._build(snapshot, already_logged=old)
+        self._build(snapshot, already_logged=old, established=self.state.exposures)
         return self.state
 
     def resync(self, snapshot: Snapshot) -> DesiredState:
@@ -128,7 +139,8 @@ class ModelCache:
 
     # -- building --------------------------------------------------------------------------
 
-    def _build(self, snapshot: Snapshot, already_logged: Iterable[Problem] = ()) -> None:
+    def _build(self, snapshot: Snapshot, already_logged: Iterable[Problem] = (),
+               established: Iterable[Exposure] = ()) -> None:
         self._ctx = Context(snapshot.local, frozenset(snapshot.chassis_names), self.cfg)
         self._rows: dict[str, PortBindingRow] = {}
         self._names: dict[str, set[str]] = {}
@@ -139,7 +151,7 @@ class ModelCache:
         self._nat_names: dict[str, frozenset[str]] = {}
         for uuid, row in snapshot.port_bindings.items():
             self._index(uuid, row)
-        self._agg = Aggregate(self._ctx)
+        self._agg = Aggregate(self._ctx, established)
         self._topo = Topology(self._infra, self._ctx)
         self._agg.set(BRIDGES_KEY, self._ctx.bridges.contribution)
         self._agg.set(TOPOLOGY_KEY, self._topo.contribution)
@@ -148,6 +160,8 @@ class ModelCache:
         for uuid, row in self._rows.items():
             self._agg.set(("pb", uuid), self._pb_contribution(row))
         self._agg.settle()
+        self._agg.forget_unclaimed_owners()
+        self._agg.handovers.clear()  # a rebuild keeps the owners it was given: no hand-over
         logged = set(already_logged)
         self._agg.new_problems = [p for p in self._agg.new_problems if p not in logged]
         self._flush_problems()
@@ -197,10 +211,14 @@ class ModelCache:
 
     def _flush_problems(self) -> None:
         if self._log_problems:
+            for prefix, (old_row, old_port), (row, port) in self._agg.handovers:
+                LOG.warning("%s handed over from port %s (Port_Binding %s), whose claim is gone, "
+                            "to port %s (Port_Binding %s)", prefix, old_port, old_row, port, row)
             for p in self._agg.new_problems:
                 LOG.log(logging.getLevelName(p.level.upper()), "skipped: %s (port %s, Port_Binding %s)",
                         p.reason, p.port or "-", p.row or "-")
         self._agg.new_problems = []
+        self._agg.handovers = []
 
     # -- per-row contributions -------------------------------------------------------------
 
