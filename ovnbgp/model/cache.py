@@ -12,7 +12,8 @@ from typing import Iterable, Mapping
 from ovnbgp.config import Config
 from ovnbgp.model import ipcache
 from ovnbgp.model.aggregate import Aggregate
-from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
+from ovnbgp.model.claims import (
+    EMPTY, WAITING_UP, Claim, Contribution, TenantNet, clip, contribution, problem, waiting_for_up)
 from ovnbgp.model.fips import fip_claims
 from ovnbgp.model.parse import nat_residents
 from ovnbgp.model.records import DesiredState, Exposure, ExposureKind, IPNetwork, LocalOvs, PortBindingRow, Problem, Snapshot
@@ -80,7 +81,8 @@ class ModelCache:
     def rebuild(self, snapshot: Snapshot) -> DesiredState:
         """Recompute everything from a fresh snapshot (problems already logged stay quiet)."""
         old = self._agg.problems
-        self._build(snapshot, already_logged=old, established=self.state.exposures)
+        before = self.state
+        self._build(snapshot, already_logged=old, established=before.exposures, before=before)
         return self.state
 
     def resync(self, snapshot: Snapshot) -> DesiredState:
@@ -113,6 +115,7 @@ class ModelCache:
                     rows[uuid] = row
             return self.rebuild(Snapshot(local=local, port_bindings=rows, chassis_names=names))
 
+        before = self.state
         changed: dict[str, tuple[PortBindingRow | None, PortBindingRow | None]] = {}
         for uuid, new in changes.port_bindings.items():
             old = self._rows.get(uuid)
@@ -134,13 +137,14 @@ class ModelCache:
         for uuid in dirty:
             self._agg.set(("pb", uuid), self._pb_contribution(self._rows.get(uuid)))
         self._agg.settle()
+        self._warn_withdrawals(before, changed.keys())
         self._flush_problems()
         return self.state
 
     # -- building --------------------------------------------------------------------------
 
     def _build(self, snapshot: Snapshot, already_logged: Iterable[Problem] = (),
-               established: Iterable[Exposure] = ()) -> None:
+               established: Iterable[Exposure] = (), before: DesiredState | None = None) -> None:
         self._ctx = Context(snapshot.local, frozenset(snapshot.chassis_names), self.cfg)
         self._rows: dict[str, PortBindingRow] = {}
         self._names: dict[str, set[str]] = {}
@@ -164,6 +168,8 @@ class ModelCache:
         self._agg.handovers.clear()  # a rebuild keeps the owners it was given: no hand-over
         logged = set(already_logged)
         self._agg.new_problems = [p for p in self._agg.new_problems if p not in logged]
+        if before is not None:
+            self._warn_withdrawals(before, None)
         self._flush_problems()
 
     def _index(self, uuid: str, row: PortBindingRow | None) -> None:
@@ -209,12 +215,48 @@ class ModelCache:
                 dirty |= self._nat_by_dp.get(dp, set())
         return dirty
 
+    def _warn_withdrawals(self, before: DesiredState, changed: Iterable[str] | None) -> None:
+        """Exposures gone in the change that made data unusable: one warning per row at
+        fault, with why and what went (the problem itself may be a debug-level one, e.g. a
+        cr-lrp whose distributed-port names no port). A withdrawal is laid to the problems of
+        its own row, else to those of the rows this change touched (None: a rebuild, any)."""
+        new = [p for p in self._agg.new_problems if not p.waiting]
+        if not self._log_problems or not new:
+            return
+        state = self.state
+        gone = before.exposures - state.exposures
+        if not gone:
+            return
+        now = state.dummy_prefixes()
+        reasons: dict[tuple[str, str], list[str]] = {}
+        for p in new:
+            reasons.setdefault((p.row, p.port), []).append(p.reason)
+        by_row = {row: key for key in reasons for row in (key[0],)}
+        touched = sorted(k for k in reasons if changed is None or k[0] in changed)
+        withdrawn: dict[tuple[str, str], list[str]] = {}
+        for e in sorted(gone):
+            if e.prefix in now:
+                continue  # handed over or changed, not withdrawn
+            key = by_row.get(e.row) or (touched[0] if touched else None)
+            if key is not None:
+                withdrawn.setdefault(key, []).append(str(e.prefix))
+        # the warning says the row and why: its problems are not logged a second time
+        self._agg.new_problems = [p for p in self._agg.new_problems if (p.row, p.port) not in withdrawn]
+        for (row, port), prefixes in withdrawn.items():
+            more = f" (+{len(prefixes) - 5} more)" if len(prefixes) > 5 else ""
+            LOG.warning("withdrawn %s%s: unusable data in port %s (Port_Binding %s): %s",
+                        ", ".join(prefixes[:5]), more, port or "-", row or "- (local OVS DB)",
+                        clip("; ".join(reasons[row, port])))
+
     def _flush_problems(self) -> None:
         if self._log_problems:
             for prefix, (old_row, old_port), (row, port) in self._agg.handovers:
                 LOG.warning("%s handed over from port %s (Port_Binding %s), whose claim is gone, "
                             "to port %s (Port_Binding %s)", prefix, old_port, old_row, port, row)
             for p in self._agg.new_problems:
+                if p.waiting == WAITING_UP:
+                    LOG.info("port %s (Port_Binding %s) bound here, waiting for up=true", p.port, p.row)
+                    continue
                 LOG.log(logging.getLevelName(p.level.upper()), "skipped: %s (port %s, Port_Binding %s)",
                         p.reason, p.port or "-", p.row or "-")
         self._agg.new_problems = []
@@ -242,6 +284,8 @@ class ModelCache:
         ctx = self._ctx
         claims: list[Claim] = []
         problems: list[Problem] = []
+        if not ctx.up(row) and ctx.bound_here(row, []):
+            problems.append(waiting_for_up(row))
         if sig[0] == "provider":
             if ctx.bound_here(row, problems) and ctx.up(row):
                 bridge = sig[1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from ovnbgp.model import ipcache
-from ovnbgp.model.claims import Claim, problem
+from ovnbgp.model.claims import Claim, problem, waiting_for_up
 from ovnbgp.model.parse import ParseError, parse_nat_address
 from ovnbgp.model.records import ExposureKind, IPAddress, PortBindingRow, Problem
 from ovnbgp.model.topology import VM_TYPE, Context, router_port_addrs
@@ -40,7 +40,10 @@ def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name
             continue
         own: set[IPAddress] = set()
         if resident.type == VM_TYPE:
-            if not (ctx.bound_here(resident, problems) and ctx.up(resident)):
+            if not ctx.bound_here(resident, problems):
+                continue
+            if not ctx.up(resident):
+                problems.append(waiting_for_up(resident))
                 continue
         elif resident.type == "chassisredirect":
             if not ctx.bound_here(resident, problems):

@@ -42,6 +42,7 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils
 
 from ovnbgp.ovn import events as ev
 from ovnbgp.model.cache import Changes
+from ovnbgp.model.claims import clip
 from ovnbgp.model.query import ModelView
 from ovnbgp.model.topology import INFRA_TYPES
 from ovnbgp.model.parse import parse_bridge_mappings
@@ -359,7 +360,7 @@ class OvnWatcher:
         local, problems = local_ovs_from_idl(idl.tables)
         for p in problems:
             if p not in self._local_problems_logged:
-                LOG.warning("local OVS DB: %s", p)
+                LOG.warning("local OVS DB: %s", clip(p))
         self._local_problems_logged = set(problems)
         first = not self._ovs_synced.is_set()
         if local != self._local:
