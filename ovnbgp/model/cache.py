@@ -231,7 +231,7 @@ class ModelCache:
         reasons: dict[tuple[str, str], list[str]] = {}
         for p in new:
             reasons.setdefault((p.row, p.port), []).append(p.reason)
-        by_row = {row: key for key in reasons for row in (key[0],)}
+        by_row = {key[0]: key for key in reasons}
         touched = sorted(k for k in reasons if changed is None or k[0] in changed)
         withdrawn: dict[tuple[str, str], list[str]] = {}
         for e in sorted(gone):
