@@ -59,8 +59,8 @@ FLOW_CHECK_INTERVAL = 5.0  # seconds between dumps of our flows (a vswitchd rest
 START_RETRY = 5.0
 RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full),
 RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down), up to this
+WAITING_NOTE = " not exposed yet: "  # status line of rows whose exposures wait
 DRIFT_CHECK_REASONS = ("periodic resync", "SIGUSR1")  # full syncs that also compare FRR's config
-EVENTS_GRACE = 0.2  # seconds to let the named events of a batch run (their names are the causes)
 
 
 class Agent:
@@ -112,6 +112,8 @@ class Agent:
     # --- event callbacks (IDL threads) ---------------------------------------------------------
 
     def _on_dirty(self, keys, cause: str) -> None:
+        # The watcher names a change (its named event) before it queues the row, in the same
+        # thread: the cause is recorded before the key can be in a batch, never waited for.
         if cause.endswith("Event"):  # a named event: remember it as the cause for logging
             self.metrics.events.labels(cause).inc()
             with self._causes_lock:
@@ -237,10 +239,6 @@ class Agent:
         cpu_started = time.process_time()
         trigger = "resync" if batch.full else "event"
         self._errors_this_sync = 0
-        if not batch.full and self.watcher.events:
-            # The named events of this batch run in ovsdbapp's thread; a moment lets them
-            # record their names as the causes of the changes logged below.
-            self.watcher.events_idle(EVENTS_GRACE)
         with self._causes_lock:
             causes, self._key_causes = self._key_causes, {}
         default_cause = (", ".join(batch.reasons) or "resync") if batch.full else (
@@ -267,6 +265,7 @@ class Agent:
             # periodic flow check still finds flows a vswitchd restart wiped.
             self._apply_flows(desired, trigger, changes)
         self._apply_kernel(desired, previous, causes, default_cause, batch, changes)
+        self._record_waiting(desired)
         if batch.full and self.frr is not None and any(
                 r in DRIFT_CHECK_REASONS for r in batch.reasons):
             # After the node's own changes: frr-reload --test takes seconds, exposures should not
@@ -432,7 +431,8 @@ class Agent:
             self._record_frr(self.frr.set_config(new))
         self.kernel.close()
         self._build_reconcilers()
-        self.cache = ModelCache(self.watcher.snapshot(), new)
+        # the exposures in place keep the prefixes other rows also claim (model/aggregate.py)
+        self.cache = ModelCache(self.watcher.snapshot(), new, established=self._desired.exposures)
         self.reconcile(Batch(full=True, reasons=["SIGHUP"]))
         return True
 
@@ -453,6 +453,15 @@ class Agent:
         if restarts > self._frr_restarts_counted:
             self.metrics.frr_restarts.inc(restarts - self._frr_restarts_counted)
             self._frr_restarts_counted = restarts
+
+    def _record_waiting(self, desired: DesiredState) -> None:
+        """Rows whose exposures wait (e.g. bound here, up=false), by reason: status + metric."""
+        waiting = desired.waiting_counts()
+        for reason in waiting.keys() | self.status.waiting_exposures.keys():
+            self.metrics.waiting.labels(reason).set(waiting.get(reason, 0))
+        self.status.waiting_exposures = waiting
+        self.status.waiting = [w for w in self.status.waiting if WAITING_NOTE not in w] + [
+            f"{n} port(s){WAITING_NOTE}{reason}" for reason, n in sorted(waiting.items())]
 
     def _update_counts(self, desired: DesiredState, previous: DesiredState) -> None:
         """Exposures per kind, from the change when the counts are those of `previous`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from ovnbgp.model.claims import WAITING_UP
 from ovnbgp.model.records import ExposureKind
 
 
@@ -23,6 +24,8 @@ class Metrics:
                                     ["target"], registry=r)
         self.events = Counter("ovnbgp_events_total", "Southbound events seen, by name",
                               ["event"], registry=r)
+        self.waiting = Gauge("ovnbgp_waiting", "Rows whose exposures wait, by reason (port-up: "
+                             "bound here, up=false)", ["reason"], registry=r)
         self.frr_reloads = Counter("ovnbgp_frr_reloads_total", "FRR config reloads, by result",
                                    ["result"], registry=r)
         self.frr_restarts = Counter("ovnbgp_frr_restarts_detected_total",
@@ -33,6 +36,7 @@ class Metrics:
                                "Unix time of the last successful reconcile", registry=r)
         for kind in ExposureKind:
             self.exposures.labels(kind.value).set(0)
+        self.waiting.labels(WAITING_UP).set(0)
 
     def serve(self, listen: str) -> None:
         """Start the HTTP exporter on "IP:PORT" (validated by config)."""

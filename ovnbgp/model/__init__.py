@@ -51,8 +51,12 @@ does not set `up` on them on every version).
 
 Bad input: a row the model cannot parse (bad MAC/IP, keyword entries, a chassis missing from the
 Chassis table, a bridge mapping to a missing bridge, ...) is skipped and reported as a Problem;
-the rest of the model is unaffected. Two different ports claiming the same prefix: neither is
-exposed (which one is right cannot be proven) and both are reported.
+the rest of the model is unaffected. Two different ports claiming the same prefix: the one
+already exposed keeps it (a conflicting claim never takes an established exposure away), the
+newcomer is refused with a warning naming both rows, and the prefix is handed over when the
+owner's claim goes; with no owner (one batch, a cold start, an agent restart) the lowest
+Port_Binding uuid wins (model/aggregate.py). `desired_state(snapshot, cfg, established=...)`
+takes the exposures before, the only history the model keeps.
 
 Incremental keys
 ----------------

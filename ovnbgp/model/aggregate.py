@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 from ovnbgp.model.claims import EMPTY, Claim, Contribution
 from ovnbgp.model.records import (
@@ -27,11 +27,26 @@ class Aggregate:
     """The union of all contributions, with duplicate-prefix resolution and reference counts.
 
     An object (route, rule, ...) stays in the result while at least one contribution or one
-    exposed claim needs it. A prefix is exposed when exactly one row claims it.
+    exposed claim needs it.
+
+    Several rows claiming one prefix (a second port whose `mac` names another VM's IP): the
+    owner keeps it. The owner is the row whose claim is exposed: a conflicting claim never
+    takes an established exposure away; the newcomer is refused with a warning naming both
+    rows, and when the owner's claim goes the prefix is handed over to a remaining claimant.
+    Without an owner (both rows appear in one batch, a cold start, or the owner left while
+    several others remain) the row with the lowest Port_Binding uuid wins: a stable rule, so
+    the same rows give the same choice on every node and every recomputation. The owners are
+    memory, not data: `established` seeds them (ModelCache carries them over a rebuild); an
+    agent restart starts without them and falls back to the rule, which can move a contested
+    prefix to the other row once. One row changing (a port migrating between chassis, its
+    claim changing bridge or kind) is never a conflict: claims are compared by row.
     """
 
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, established: Iterable[Exposure] = ()):
         self.ctx = ctx
+        # prefix -> (row, port) of the claim exposed for it: the owner a conflict cannot unseat
+        self.owner: dict[IPNetwork, tuple[str, str]] = {e.prefix: (e.row, e.port) for e in established}
+        self.handovers: list[tuple[IPNetwork, tuple[str, str], tuple[str, str]]] = []
         self.contrib: dict[Hashable, Contribution] = {}
         # Plain dicts used as multisets (not Counter): frozenset(exact dict) reuses the stored
         # hashes, which makes materialising an 18k-exposure state ~10x cheaper.
@@ -111,30 +126,49 @@ class Aggregate:
             self._inc_problem(p)
 
     def settle(self) -> None:
-        """Re-decide the prefixes whose claims changed."""
+        """Re-decide the prefixes whose claims changed (see the class docstring)."""
         for prefix in self._dirty_prefixes:
             for o in self.winner_out.pop(prefix, ()):
                 self._dec(o)
             for p in self.conflicts.pop(prefix, ()):
                 self._dec_problem(p)
             claims = self.claims.get(prefix)
+            before = self.owner.pop(prefix, None)
             if not claims:
                 continue
-            rows = {c.row for c in claims}
-            if len(rows) == 1:
-                out = self._outputs(min(claims, key=Claim.sort_key))
-                for o in out:
-                    self._inc(o)
-                self.winner_out[prefix] = out
-            else:
-                ports = sorted({c.port for c in claims})
-                probs = tuple(sorted({
-                    Problem(c.row, c.port, f"{prefix} is claimed by several ports ({', '.join(ports)}); "
-                            "none of them is exposed") for c in claims}))
+            winner = self._winner(claims, before)
+            owner = (winner.row, winner.port)
+            self.owner[prefix] = owner
+            if before is not None and before[0] != winner.row:
+                self.handovers.append((prefix, before, owner))
+            out = self._outputs(winner)
+            for o in out:
+                self._inc(o)
+            self.winner_out[prefix] = out
+            refused = {(c.row, c.port) for c in claims if c.row != winner.row}
+            if refused:
+                probs = tuple(sorted(
+                    Problem(row, port, f"{prefix} is claimed by several ports: exposed for port "
+                            f"{winner.port} (Port_Binding {winner.row}), refused for this one")
+                    for row, port in refused))
                 for p in probs:
                     self._inc_problem(p)
                 self.conflicts[prefix] = probs
         self._dirty_prefixes.clear()
+
+    @staticmethod
+    def _winner(claims: Iterable[Claim], owner: tuple[str, str] | None) -> Claim:
+        """The owner's claim if it still claims the prefix, else the lowest row uuid's."""
+        rows: dict[str, list[Claim]] = {}
+        for c in claims:
+            rows.setdefault(c.row, []).append(c)
+        row = owner[0] if owner is not None and owner[0] in rows else min(rows)
+        return min(rows[row], key=Claim.sort_key)
+
+    def forget_unclaimed_owners(self) -> None:
+        """Drop seeded owners of prefixes nobody claims (after the first settle)."""
+        for prefix in [p for p in self.owner if p not in self.claims]:
+            del self.owner[prefix]
 
     def _outputs(self, c: Claim) -> tuple:
         kcfg = self.ctx.cfg.kernel

@@ -12,10 +12,30 @@ from dataclasses import dataclass, field
 from ovnbgp.config import Config
 from ovnbgp.model import ipcache
 from ovnbgp.model.aggregate import Aggregate
-from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
-from ovnbgp.model.parse import ParseError, nat_residents, parse_nat_address
-from ovnbgp.model.records import DesiredState, ExposureKind, IPAddress, LocalOvs, PortBindingRow, Problem, Snapshot
-from ovnbgp.model.topology import INFRA_TYPES, VM_TYPE, Context, Topology, port_ips, router_port_addrs
+from ovnbgp.model.claims import (
+    EMPTY,
+    WAITING_UP,
+    Claim,
+    Contribution,
+    TenantNet,
+    clip,
+    contribution,
+    problem,
+    waiting_for_up,
+)
+from ovnbgp.model.fips import fip_claims
+from ovnbgp.model.parse import nat_residents
+from ovnbgp.model.records import (
+    DesiredState,
+    Exposure,
+    ExposureKind,
+    IPNetwork,
+    LocalOvs,
+    PortBindingRow,
+    Problem,
+    Snapshot,
+)
+from ovnbgp.model.topology import INFRA_TYPES, VM_TYPE, Context, Topology, port_ips
 
 LOG = logging.getLogger("ovnbgp.model")
 
@@ -32,9 +52,13 @@ class Changes:
     chassis_names: frozenset[str] | None = None  # None: unchanged
 
 
-def desired_state(snapshot: Snapshot, cfg: Config) -> DesiredState:
-    """Everything this chassis must expose and steer, computed from scratch (no I/O)."""
-    return ModelCache(snapshot, cfg, log_problems=False).state
+def desired_state(snapshot: Snapshot, cfg: Config, established: Iterable[Exposure] = ()) -> DesiredState:
+    """Everything this chassis must expose and steer, computed from scratch (no I/O).
+
+    `established`: the exposures of the previous state, the only history the model keeps
+    (which row owns a prefix several rows claim, model/aggregate.py). With the cache's
+    previous state it gives what the cache's update() gives."""
+    return ModelCache(snapshot, cfg, log_problems=False, established=established).state
 
 
 
@@ -50,16 +74,23 @@ def _structure(row: PortBindingRow | None) -> tuple | None:
 class ModelCache:
     """The desired state, kept up to date from row changes (see the module docstring)."""
 
-    def __init__(self, snapshot: Snapshot, cfg: Config, *, log_problems: bool = True):
+    def __init__(self, snapshot: Snapshot, cfg: Config, *, log_problems: bool = True,
+                 established: Iterable[Exposure] = ()):
+        """`established`: exposures already in place (e.g. the state of the cache this one
+        replaces): their rows keep a prefix another row also claims."""
         self.cfg = cfg
         self._log_problems = log_problems
-        self._build(snapshot)
+        self._build(snapshot, established=established)
 
     # -- public --------------------------------------------------------------------------
 
     @property
     def state(self) -> DesiredState:
         return self._agg.state()
+
+    def claimants(self, prefix: IPNetwork) -> frozenset[str]:
+        """The Port_Binding uuids claiming `prefix`, exposed or refused (read-only)."""
+        return frozenset(c.row for c in self._agg.claims.get(prefix, ()))
 
     def snapshot(self) -> Snapshot:
         return Snapshot(local=self._ctx.local, port_bindings=dict(self._rows),
@@ -68,7 +99,8 @@ class ModelCache:
     def rebuild(self, snapshot: Snapshot) -> DesiredState:
         """Recompute everything from a fresh snapshot (problems already logged stay quiet)."""
         old = self._agg.problems
-        self._build(snapshot, already_logged=old)
+        before = self.state
+        self._build(snapshot, already_logged=old, established=before.exposures, before=before)
         return self.state
 
     def resync(self, snapshot: Snapshot) -> DesiredState:
@@ -101,6 +133,7 @@ class ModelCache:
                     rows[uuid] = row
             return self.rebuild(Snapshot(local=local, port_bindings=rows, chassis_names=names))
 
+        before = self.state
         changed: dict[str, tuple[PortBindingRow | None, PortBindingRow | None]] = {}
         for uuid, new in changes.port_bindings.items():
             old = self._rows.get(uuid)
@@ -122,12 +155,14 @@ class ModelCache:
         for uuid in dirty:
             self._agg.set(("pb", uuid), self._pb_contribution(self._rows.get(uuid)))
         self._agg.settle()
+        self._warn_withdrawals(before, changed.keys())
         self._flush_problems()
         return self.state
 
     # -- building --------------------------------------------------------------------------
 
-    def _build(self, snapshot: Snapshot, already_logged: Iterable[Problem] = ()) -> None:
+    def _build(self, snapshot: Snapshot, already_logged: Iterable[Problem] = (),
+               established: Iterable[Exposure] = (), before: DesiredState | None = None) -> None:
         self._ctx = Context(snapshot.local, frozenset(snapshot.chassis_names), self.cfg)
         self._rows: dict[str, PortBindingRow] = {}
         self._names: dict[str, set[str]] = {}
@@ -138,7 +173,7 @@ class ModelCache:
         self._nat_names: dict[str, frozenset[str]] = {}
         for uuid, row in snapshot.port_bindings.items():
             self._index(uuid, row)
-        self._agg = Aggregate(self._ctx)
+        self._agg = Aggregate(self._ctx, established)
         self._topo = Topology(self._infra, self._ctx)
         self._agg.set(BRIDGES_KEY, self._ctx.bridges.contribution)
         self._agg.set(TOPOLOGY_KEY, self._topo.contribution)
@@ -147,8 +182,12 @@ class ModelCache:
         for uuid, row in self._rows.items():
             self._agg.set(("pb", uuid), self._pb_contribution(row))
         self._agg.settle()
+        self._agg.forget_unclaimed_owners()
+        self._agg.handovers.clear()  # a rebuild keeps the owners it was given: no hand-over
         logged = set(already_logged)
         self._agg.new_problems = [p for p in self._agg.new_problems if p not in logged]
+        if before is not None:
+            self._warn_withdrawals(before, None)
         self._flush_problems()
 
     def _index(self, uuid: str, row: PortBindingRow | None) -> None:
@@ -194,12 +233,52 @@ class ModelCache:
                 dirty |= self._nat_by_dp.get(dp, set())
         return dirty
 
+    def _warn_withdrawals(self, before: DesiredState, changed: Iterable[str] | None) -> None:
+        """Exposures gone in the change that made data unusable: one warning per row at
+        fault, with why and what went (the problem itself may be a debug-level one, e.g. a
+        cr-lrp whose distributed-port names no port). A withdrawal is laid to the problems of
+        its own row, else to those of the rows this change touched (None: a rebuild, any)."""
+        new = [p for p in self._agg.new_problems if not p.waiting]
+        if not self._log_problems or not new:
+            return
+        state = self.state
+        gone = before.exposures - state.exposures
+        if not gone:
+            return
+        now = state.dummy_prefixes()
+        reasons: dict[tuple[str, str], list[str]] = {}
+        for p in new:
+            reasons.setdefault((p.row, p.port), []).append(p.reason)
+        by_row = {key[0]: key for key in reasons}
+        touched = sorted(k for k in reasons if changed is None or k[0] in changed)
+        withdrawn: dict[tuple[str, str], list[str]] = {}
+        for e in sorted(gone):
+            if e.prefix in now:
+                continue  # handed over or changed, not withdrawn
+            key = by_row.get(e.row) or (touched[0] if touched else None)
+            if key is not None:
+                withdrawn.setdefault(key, []).append(str(e.prefix))
+        # the warning says the row and why: its problems are not logged a second time
+        self._agg.new_problems = [p for p in self._agg.new_problems if (p.row, p.port) not in withdrawn]
+        for (row, port), prefixes in withdrawn.items():
+            more = f" (+{len(prefixes) - 5} more)" if len(prefixes) > 5 else ""
+            LOG.warning("withdrawn %s%s: unusable data in port %s (Port_Binding %s): %s",
+                        ", ".join(prefixes[:5]), more, port or "-", row or "- (local OVS DB)",
+                        clip("; ".join(reasons[row, port])))
+
     def _flush_problems(self) -> None:
         if self._log_problems:
+            for prefix, (old_row, old_port), (row, port) in self._agg.handovers:
+                LOG.warning("%s handed over from port %s (Port_Binding %s), whose claim is gone, "
+                            "to port %s (Port_Binding %s)", prefix, old_port, old_row, port, row)
             for p in self._agg.new_problems:
+                if p.waiting == WAITING_UP:
+                    LOG.info("port %s (Port_Binding %s) bound here, waiting for up=true", p.port, p.row)
+                    continue
                 LOG.log(logging.getLevelName(p.level.upper()), "skipped: %s (port %s, Port_Binding %s)",
                         p.reason, p.port or "-", p.row or "-")
         self._agg.new_problems = []
+        self._agg.handovers = []
 
     # -- per-row contributions -------------------------------------------------------------
 
@@ -223,6 +302,8 @@ class ModelCache:
         ctx = self._ctx
         claims: list[Claim] = []
         problems: list[Problem] = []
+        if not ctx.up(row) and ctx.bound_here(row, []):
+            problems.append(waiting_for_up(row))
         if sig[0] == "provider":
             if ctx.bound_here(row, problems) and ctx.up(row):
                 bridge = sig[1]
@@ -246,40 +327,8 @@ class ModelCache:
         bridge = self._topo.provider.get(row.datapath)
         if bridge is None:
             return EMPTY
-        ctx = self._ctx
-        claims: list[Claim] = []
         problems: list[Problem] = []
-        for entry in row.nat_addresses:
-            try:
-                _, ips, resident_name = parse_nat_address(entry)
-            except ParseError as e:
-                problems.append(problem(row, f"nat_addresses: {e.reason}", e.level))
-                continue
-            if resident_name is None:
-                problems.append(problem(row, f"nat_addresses entry {entry!r} has no "
-                                         "is_chassis_resident(); not exposed", "debug"))
-                continue
-            resident = self._by_name(resident_name)
-            if resident is None:
-                problems.append(problem(row, f"nat_addresses entry names port {resident_name!r} "
-                                         "which does not exist; not exposed", "debug"))
-                continue
-            own: set[IPAddress] = set()
-            if resident.type == VM_TYPE:
-                if not (ctx.bound_here(resident, problems) and ctx.up(resident)):
-                    continue
-            elif resident.type == "chassisredirect":
-                if not ctx.bound_here(resident, problems):
-                    continue
-                own = {iface.ip for _, iface in router_port_addrs(resident, problems)}
-            else:
-                problems.append(problem(row, f"nat_addresses entry resident on port {resident_name!r} "
-                                         f"of type {resident.type!r}; not exposed", "debug"))
-                continue
-            for ip in ips:
-                if ip not in own:
-                    claims.append(Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port,
-                                         resident.uuid))
+        claims = fip_claims(row, row.nat_addresses, bridge, self._by_name, self._ctx, problems)
         return contribution(claims, [], problems)
 
 

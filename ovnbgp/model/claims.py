@@ -39,10 +39,27 @@ def contribution(claims: list, objects: list, problems: list) -> Contribution:
     return Contribution(tuple(claims), tuple(objects), tuple(problems))
 
 
-def problem(row: PortBindingRow | None, reason: str, level: str = "warning") -> Problem:
+MAX_REASON = 300  # characters of a problem's reason: a 10k-character bad value is not logged whole
+WAITING_UP = "port-up"
+
+
+def clip(text: str, limit: int = MAX_REASON) -> str:
+    """`text`, cut to `limit` characters with an ellipsis and the full length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def problem(row: PortBindingRow | None, reason: str, level: str = "warning", waiting: str = "") -> Problem:
+    reason = clip(reason)
     if row is None:
-        return Problem("", "", reason, level)
-    return Problem(row.uuid, row.logical_port, reason, level)
+        return Problem("", "", reason, level, waiting)
+    return Problem(clip(row.uuid, 64), clip(row.logical_port, 200), reason, level, waiting)
+
+
+def waiting_for_up(row: PortBindingRow) -> Problem:
+    """A port bound here that ovn-controller has not wired yet (up=false): not exposed yet."""
+    return problem(row, "bound here, waiting for up=true", "info", WAITING_UP)
 
 
 @dataclass(frozen=True)

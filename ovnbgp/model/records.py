@@ -160,6 +160,7 @@ class Problem:
     port: str
     reason: str
     level: str = "warning"
+    waiting: str = ""  # set when the row's exposure waits for something, e.g. "port-up"
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,14 @@ class DesiredState:
     # What the model skipped and why. Not part of equality: two states that expose and steer
     # the same things are the same desired state.
     problems: frozenset[Problem] = field(default=frozenset(), compare=False)
+
+    def waiting_counts(self) -> dict[str, int]:
+        """Rows whose exposures wait, by reason (e.g. {"port-up": 2}: bound here, up=false)."""
+        out: dict[str, int] = {}
+        for p in self.problems:
+            if p.waiting:
+                out[p.waiting] = out.get(p.waiting, 0) + 1
+        return out
 
     def dummy_prefixes(self) -> frozenset[IPNetwork]:
         return frozenset(e.prefix for e in self.exposures)

@@ -200,6 +200,7 @@ class Topology:
 
         # Routers with a cr-lrp bound here.
         self.routers: dict[str, Contribution] = {}
+        self.subnet_ports: set[str] = set()  # router interfaces (LRP uuids) whose subnets are claimed
         tenant: dict[str, list[TenantNet]] = {}
         tables = ctx.bridges.tables
         for router in sorted(crlrps):
@@ -249,6 +250,7 @@ class Topology:
                             continue
                         r_claims.append(Claim(net, ExposureKind.TENANT_SUBNET, gw_bridge,
                                                lrp.logical_port, lrp.uuid, via))
+                        self.subnet_ports.add(lrp.uuid)
                         tenant.setdefault(switch, []).append(TenantNet(router, net, gw_bridge))
             contrib = contribution(r_claims, r_objects, r_problems)
             if contrib is not EMPTY:

@@ -2,17 +2,23 @@
 
 They exist for operators and metrics: each one logs one line (event name, port, IPs) and marks
 the Port_Binding's uuid dirty through the watcher's `on_dirty(keys, event_name)` callback. None
-of them decides or changes anything: the model (the model, ovnbgp/model/) recomputes what the dirty rows
-imply and the reconcile loop applies it. The watcher (agent/ovn.py) also marks every changed
+of them decides or changes anything: the model (ovnbgp/model/) recomputes what the dirty rows
+imply and the reconcile loop applies it. The watcher (ovn/watcher.py) also marks every changed
 row dirty under the cause "Port_Binding", so correctness never depends on an event matching.
 
-Events are dispatched by an ovsdbapp `RowEventHandler`: `matches()` runs in the IDL thread
-while the batch's state is consistent, `run()` later in the handler's thread. `row` and `old`
-are frozen `PortBindingRow` values (not live IDL rows, which may change under a reader):
-`row` is the row after the change (for a delete: its last value), `old` the full row before it
-(None for a create or a delete). "Local" questions are answered from `EventContext.post` (the
-state after the batch) for created/set/attached events and `EventContext.pre` (before it) for
-deleted/unset/detached ones, so a delete still sees the cr-lrp that made it matter.
+One set of rules: an event asks the model (model/query.py `ModelView`: the model's Topology,
+Context and fip_claims()) what the row is (bound here, a router interface whose subnets are
+exposed, a port on a tenant network behind a gateway here, a nat entry exposed as a FIP), so
+its name cannot disagree with what is exposed.
+
+Synchronous: the watcher matches and runs the events in the IDL thread, in the batch that
+changed the rows (`dispatch()`), before it marks the rows dirty: the cause of a change is
+known when its key reaches the work queue, and the reconcile loop never waits for it. `row`
+and `old` are frozen `PortBindingRow` values: `row` is the row after the change (for a
+delete: its last value), `old` the full row before it (None for a create or a delete). "Local"
+questions are answered from `EventContext.post` (the state after the batch) for
+created/set/attached events and `EventContext.pre` (before it) for deleted/unset/detached ones,
+so a delete still sees the cr-lrp that made it matter.
 
 Dirty keys: Port_Binding uuids (str). The watcher adds `LOCAL_OVS_KEY` (the local OVS view
 changed) and `CHASSIS_KEY` (the Chassis names changed); see OvnWatcher.changes().
@@ -26,7 +32,8 @@ from dataclasses import dataclass
 
 from ovsdbapp import event as ovsdb_event
 
-from ovnbgp.model.parse import ParseError, parse_nat_address, parse_port_addresses, parse_router_port_addresses
+from ovnbgp.model.parse import ParseError, parse_port_addresses, parse_router_port_addresses
+from ovnbgp.model.query import ModelView
 from ovnbgp.model.records import PortBindingRow
 
 LOG = logging.getLogger(__name__)
@@ -40,51 +47,15 @@ DELETE = ovsdb_event.RowEvent.ROW_DELETE
 OnDirty = Callable[[set[Hashable], str], None]
 
 
-class View:
-    """What the events need to know about the topology at one point in time.
-
-    Built from the localnet/patch/chassisredirect rows only (a few per network or router), so
-    rebuilding it when one of them changes is cheap even with 10k VM ports.
-    """
-
-    def __init__(self, infra: Iterable[PortBindingRow], system_id: str):
-        infra = list(infra)
-        self.system_id = system_id
-        self.provider_dps = {r.datapath for r in infra if r.type == "localnet"}
-        self.local_routers = {r.datapath for r in infra
-                              if r.type == "chassisredirect" and system_id and r.chassis == system_id}
-        self.gateway_ports = {r.options.get("distributed-port") for r in infra if r.type == "chassisredirect"}
-        by_name = {r.logical_port: r for r in infra}
-        # tenant switch datapath -> routers with a local gateway it is attached to
-        self.tenant_switches: dict[str, set[str]] = {}
-        for r in infra:
-            if r.type != "patch" or r.datapath not in self.local_routers or self.is_gateway_port(r):
-                continue
-            peer = by_name.get(r.options.get("peer", ""))
-            if peer is not None and peer.datapath not in self.provider_dps:
-                self.tenant_switches.setdefault(peer.datapath, set()).add(r.datapath)
-
-    def is_gateway_port(self, row: PortBindingRow) -> bool:
-        return row.logical_port in self.gateway_ports or "chassis-redirect-port" in row.options
-
-    def is_router_interface_here(self, row: PortBindingRow) -> bool:
-        """A router interface (LRP patch port) of a router whose cr-lrp is bound here."""
-        return (row.type == "patch" and row.datapath in self.local_routers
-                and not self.is_gateway_port(row))
-
-
 @dataclass
 class EventContext:
     """Set by the watcher before each batch is matched (IDL thread)."""
 
-    pre: View
-    post: View
+    pre: ModelView  # the model's view before the batch
+    post: ModelView  # and after it
     pre_row: Callable[[str], PortBindingRow | None]  # logical_port -> row before the batch
     post_row: Callable[[str], PortBindingRow | None]  # logical_port -> row after the batch
 
-    @property
-    def system_id(self) -> str:
-        return self.post.system_id
 
 
 def _port_ips(row: PortBindingRow) -> list[str]:
@@ -100,19 +71,15 @@ def _port_ips(row: PortBindingRow) -> list[str]:
     return out
 
 
-def _local_nat_ips(entries: Iterable[str], lookup: Callable[[str], PortBindingRow | None],
-                   system_id: str) -> list[str]:
-    """IPs of nat_addresses entries whose is_chassis_resident() port is bound here."""
-    out: list[str] = []
-    for entry in entries:
-        try:
-            _, ips, resident = parse_nat_address(entry)
-        except ParseError:
-            continue
-        port = lookup(resident) if resident else None
-        if port is not None and system_id and port.chassis == system_id:
-            out += [str(ip) for ip in ips]
-    return out
+def _fip_match(row: PortBindingRow, entries: list[str],
+               lookup: Callable[[str], PortBindingRow | None], view: ModelView
+               ) -> tuple[list[str], set[str]] | None:
+    """IPs of the entries the model claims as FIPs here, and the rows of those claims
+    (the residents: a FIP exposure's row), or None when there is none."""
+    claims = view.fip_claims(row, entries, lookup)
+    if not claims:
+        return None
+    return [str(c.prefix.network_address) for c in claims], {c.row for c in claims}
 
 
 class NamedEvent(ovsdb_event.RowEvent):
@@ -125,27 +92,32 @@ class NamedEvent(ovsdb_event.RowEvent):
         self._context = context
         self._on_dirty = on_dirty
         self._ips: dict[tuple[str, str], list[str]] = {}
+        self._keys: dict[tuple[str, str], set[str]] = {}
 
     def matches(self, event: str, row: PortBindingRow, old: PortBindingRow | None = None) -> bool:
         if event not in self.events:
             return False
-        ips = self.match_ips(event, row, old, self._context())
-        if ips is None:
+        found = self.match_ips(event, row, old, self._context())
+        if found is None:
             return False
+        ips, keys = found if isinstance(found, tuple) else (found, set())
         self._ips[(event, row.uuid)] = ips
+        self._keys[(event, row.uuid)] = keys
         return True
 
     def match_ips(self, event: str, row: PortBindingRow, old: PortBindingRow | None,
-                  ctx: EventContext) -> list[str] | None:
-        """None when the event does not match; else the IPs to log."""
+                  ctx: EventContext) -> list[str] | tuple[list[str], set[str]] | None:
+        """None when the event does not match; else the IPs to log (and, for a FIP, the rows
+        its exposures name, marked with the event's name too)."""
         raise NotImplementedError
 
     def run(self, event: str, row: PortBindingRow, old: PortBindingRow | None) -> None:
         ips = self._ips.pop((event, row.uuid), None) or []
+        keys: set[Hashable] = {row.uuid, *self._keys.pop((event, row.uuid), ())}
         LOG.info("%s port=%s ips=%s", self.event_name, row.logical_port, ",".join(ips) or "-",
                  extra={"fields": {"event": self.event_name, "port": row.logical_port,
                                    "ips": ips, "row": row.uuid}})
-        self._on_dirty({row.uuid}, self.event_name)
+        self._on_dirty(keys, self.event_name)
 
 
 _BOUND_TYPES = ("", "chassisredirect")
@@ -157,10 +129,9 @@ class PortBindingChassisCreatedEvent(NamedEvent):
     EVENTS = (CREATE, UPDATE)
 
     def match_ips(self, event, row, old, ctx):
-        here = ctx.system_id
-        if row.type not in _BOUND_TYPES or not here or row.chassis != here:
+        if row.type not in _BOUND_TYPES or not ctx.post.bound_here(row):
             return None
-        if old is not None and old.chassis == here and old.type == row.type:
+        if old is not None and old.type == row.type and ctx.pre.bound_here(old):
             return None
         return _port_ips(row)
 
@@ -171,20 +142,17 @@ class PortBindingChassisDeletedEvent(NamedEvent):
     EVENTS = (UPDATE, DELETE)
 
     def match_ips(self, event, row, old, ctx):
-        here = ctx.pre.system_id
-        if not here:
-            return None
         if event == DELETE:
-            return _port_ips(row) if row.type in _BOUND_TYPES and row.chassis == here else None
-        if old is None or old.type not in _BOUND_TYPES or old.chassis != here:
+            return _port_ips(row) if row.type in _BOUND_TYPES and ctx.pre.bound_here(row) else None
+        if old is None or old.type not in _BOUND_TYPES or not ctx.pre.bound_here(old):
             return None
-        if row.chassis == here and row.type == old.type:
+        if row.type == old.type and ctx.post.bound_here(row):
             return None
         return _port_ips(old)
 
 
 class FIPSetEvent(NamedEvent):
-    """A patch port's nat_addresses gained an entry resident on a port bound here."""
+    """A patch port's nat_addresses gained an entry the model exposes here as a floating IP."""
 
     EVENTS = (CREATE, UPDATE)
 
@@ -193,49 +161,52 @@ class FIPSetEvent(NamedEvent):
             return None
         before = set(old.nat_addresses) if old is not None else set()
         added = [e for e in row.nat_addresses if e not in before]
-        ips = _local_nat_ips(added, ctx.post_row, ctx.system_id)
-        return ips or None
+        return _fip_match(row, added, ctx.post_row, ctx.post)
 
 
 class FIPUnsetEvent(NamedEvent):
-    """A patch port's nat_addresses lost an entry resident on a port bound here."""
+    """A patch port's nat_addresses lost an entry the model exposed here as a floating IP."""
 
     EVENTS = (UPDATE, DELETE)
 
     def match_ips(self, event, row, old, ctx):
         if event == DELETE:
-            removed, kind = list(row.nat_addresses), row.type
+            removed, before = list(row.nat_addresses), row
         else:
             if old is None:
                 return None
             after = set(row.nat_addresses)
-            removed, kind = [e for e in old.nat_addresses if e not in after], old.type
-        if kind != "patch" or not removed:
+            removed, before = [e for e in old.nat_addresses if e not in after], old
+        if not removed:
             return None
-        ips = _local_nat_ips(removed, ctx.pre_row, ctx.pre.system_id)
-        return ips or None
+        return _fip_match(before, removed, ctx.pre_row, ctx.pre)
 
 
 class SubnetRouterAttachedEvent(NamedEvent):
-    """A router interface was created on a router whose cr-lrp is bound here."""
+    """A router interface (LRP) whose subnets the model now exposes here (its router's gateway
+    is bound here): created, or completed (northd sets the LRP's peer once its switch port
+    exists, often a transaction after the LRP)."""
 
-    EVENTS = (CREATE,)
+    EVENTS = (CREATE, UPDATE)
 
     def match_ips(self, event, row, old, ctx):
-        if not ctx.post.is_router_interface_here(row):
+        if not ctx.post.exposes_subnets(row) or (old is not None and ctx.pre.exposes_subnets(old)):
             return None
         return _port_ips(row)
 
 
 class SubnetRouterDetachedEvent(NamedEvent):
-    """A router interface was deleted from a router whose cr-lrp is bound here."""
+    """A router interface whose subnets the model exposed here was deleted or lost them."""
 
-    EVENTS = (DELETE,)
+    EVENTS = (UPDATE, DELETE)
 
     def match_ips(self, event, row, old, ctx):
-        if not ctx.pre.is_router_interface_here(row):
+        before = row if event == DELETE else old
+        if before is None or not ctx.pre.exposes_subnets(before):
             return None
-        return _port_ips(row)
+        if event == UPDATE and ctx.post.exposes_subnets(row):
+            return None
+        return _port_ips(before)
 
 
 class TenantPortCreatedEvent(NamedEvent):
@@ -244,7 +215,7 @@ class TenantPortCreatedEvent(NamedEvent):
     EVENTS = (CREATE, UPDATE)
 
     def match_ips(self, event, row, old, ctx):
-        if row.type != "" or row.datapath not in ctx.post.tenant_switches:
+        if row.type != "" or not ctx.post.is_tenant_switch(row.datapath):
             return None
         if old is not None and old.type == row.type and old.datapath == row.datapath \
                 and old.mac == row.mac and (old.chassis is None) == (row.chassis is None):
@@ -261,10 +232,10 @@ class TenantPortDeletedEvent(NamedEvent):
 
     def match_ips(self, event, row, old, ctx):
         if event == DELETE:
-            if row.type == "" and row.datapath in ctx.pre.tenant_switches:
+            if row.type == "" and ctx.pre.is_tenant_switch(row.datapath):
                 return _port_ips(row)
             return None
-        if old is None or old.type != "" or old.datapath not in ctx.pre.tenant_switches:
+        if old is None or old.type != "" or not ctx.pre.is_tenant_switch(old.datapath):
             return None
         if old.chassis is not None and row.chassis is None:
             return _port_ips(old)
@@ -284,6 +255,26 @@ EVENT_NAMES = tuple(c.__name__ for c in EVENT_CLASSES)
 
 def make_events(context: Callable[[], EventContext], on_dirty: OnDirty) -> list[NamedEvent]:
     return [cls(context, on_dirty) for cls in EVENT_CLASSES]
+
+
+def dispatch(events: Iterable[NamedEvent], changed: Mapping[str, tuple[PortBindingRow | None,
+                                                                      PortBindingRow | None]]
+             ) -> list[tuple[NamedEvent, str, PortBindingRow, PortBindingRow | None]]:
+    """Match every changed row (uuid -> (old, new)) against the events, synchronously: the
+    (event, kind, row, old) to run(). Called with the batch's EventContext current."""
+    out = []
+    for old, new in changed.values():
+        if old is None:
+            kind, row, prev = CREATE, new, None
+        elif new is None:
+            kind, row, prev = DELETE, old, None
+        else:
+            kind, row, prev = UPDATE, new, old
+        assert row is not None
+        for e in events:
+            if e.matches(kind, row, prev):
+                out.append((e, kind, row, prev))
+    return out
 
 
 def row_lookup(rows: Mapping[str, PortBindingRow], names: Mapping[str, str],

@@ -13,8 +13,9 @@ batch in the IDL threads, and tells the reconcile loop what changed:
 
 Callbacks run in the IDL threads and must be quick (WorkQueue.mark is):
 - on_dirty(keys, cause): keys are Port_Binding uuids, `events.LOCAL_OVS_KEY` or
-  `events.CHASSIS_KEY`; cause "Port_Binding"/"Chassis"/"LocalOvs" for every change, plus one
-  call per matching named event (events.py) with the event's name;
+  `events.CHASSIS_KEY`; cause "Port_Binding"/"Chassis"/"LocalOvs" for every change, preceded
+  (same thread, same batch) by one call per matching named event (events.py) with the event's
+  name, so a key's cause is known by the time the key is queued;
 - on_resync(reason): after a reconnect the DB was re-read (rows deleted meanwhile produce no
   notification), so the loop should rebuild from `snapshot()`.
 
@@ -37,12 +38,13 @@ from collections.abc import Callable, Hashable, Iterable
 
 from ovs import stream as ovs_stream
 from ovs.db import idl as ovs_idl
-from ovsdbapp import event as ovsdb_event
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 
 from ovnbgp.config import Config
 from ovnbgp.model.cache import Changes
+from ovnbgp.model.claims import clip
 from ovnbgp.model.parse import parse_bridge_mappings
+from ovnbgp.model.query import ModelView
 from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
 from ovnbgp.model.topology import INFRA_TYPES
 from ovnbgp.ovn import events as ev
@@ -243,18 +245,15 @@ class OvnWatcher:
         self._chassis: dict = {}  # Chassis uuid -> name
         self._local = LocalOvs(system_id="")
         self._local_problems_logged: set[str] = set()
-        self._view = ev.View((), "")
+        self._view = ModelView({}, self._local, (), cfg)
         self._ctx: ev.EventContext | None = None
         self._sb_synced = threading.Event()
         self._ovs_synced = threading.Event()
         self._sb_conn: connection.Connection | None = None
         self._ovs_conn: connection.Connection | None = None
-        self._handler: ovsdb_event.RowEventHandler | None = None
         self.events: list[ev.NamedEvent] = []
         if events:
-            self._handler = ovsdb_event.RowEventHandler()
             self.events = ev.make_events(lambda: self._ctx, self._dirty)
-            self._handler.watch_events(self.events)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -301,20 +300,6 @@ class OvnWatcher:
             if conn is not None:
                 conn.stop(timeout=5)
         self._sb_conn = self._ovs_conn = None
-        if self._handler is not None:
-            self._handler.shutdown()
-            self._handler.notify_thread.join(timeout=5)
-            self._handler = None
-
-    def events_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until every named event queued so far has run (for tests and shutdown)."""
-        end = time.monotonic() + timeout
-        handler = self._handler
-        while handler is not None and handler.notifications.unfinished_tasks:
-            if time.monotonic() > end:
-                return False
-            time.sleep(0.01)
-        return True
 
     # -- state -----------------------------------------------------------------------------
 
@@ -375,14 +360,13 @@ class OvnWatcher:
         local, problems = local_ovs_from_idl(idl.tables)
         for p in problems:
             if p not in self._local_problems_logged:
-                LOG.warning("local OVS DB: %s", p)
+                LOG.warning("local OVS DB: %s", clip(p))
         self._local_problems_logged = set(problems)
         first = not self._ovs_synced.is_set()
         if local != self._local:
             with self._lock:
-                if local.system_id != self._local.system_id:
-                    self._view = ev.View(self._infra.values(), local.system_id)
                 self._local = local
+                self._view = self._model_view()
             if not first:
                 LOG.info("local OVS view changed: system-id=%s bridge-mappings=%s bridges=%s",
                          local.system_id or "-", dict(local.bridge_mappings), sorted(local.bridges))
@@ -421,8 +405,9 @@ class OvnWatcher:
                 # a row created and deleted within one batch is no change
                 changed = {u: (o, n) for u, (o, n) in changed.items() if o != n}
             pre_view = self._view
-            if any(r is not None and r.type in INFRA_TYPES for pair in changed.values() for r in pair):
-                self._view = ev.View(self._infra.values(), self._local.system_id)
+            if chassis_changed or any(r is not None and r.type in INFRA_TYPES
+                                      for pair in changed.values() for r in pair):
+                self._view = self._model_view()
             pre_overlay: dict[str, PortBindingRow | None] = {}
             for _old, new in changed.values():
                 if new is not None:
@@ -434,24 +419,25 @@ class OvnWatcher:
                 pre=pre_view, post=self._view,
                 pre_row=ev.row_lookup(self._rows, self._names, pre_overlay),
                 post_row=ev.row_lookup(self._rows, self._names))
+            # Named in this thread, with this batch's views: the cause is known before the
+            # rows reach the work queue (below), so the loop never waits for it.
+            fired = ev.dispatch(self.events, changed) if changed and not resynced else []
         if first:
             self._sb_synced.set()
             LOG.info("Southbound read: %d Port_Binding rows, %d chassis", len(self._rows), len(self._chassis))
             return
+        for event, kind, row, old in fired:
+            event.run(kind, row, old)
         if chassis_changed:
             self._dirty({ev.CHASSIS_KEY}, "Chassis")
         if changed:
             self._dirty(set(changed), "Port_Binding")
         if resynced:
             self._on_resync("Southbound DB reconnected")
-        elif self._handler is not None:
-            for old, new in changed.values():
-                if old is None:
-                    self._handler.notify(ev.CREATE, new, None)
-                elif new is None:
-                    self._handler.notify(ev.DELETE, old, None)
-                else:
-                    self._handler.notify(ev.UPDATE, new, old)
+
+    def _model_view(self) -> ModelView:
+        """The model's topology of the mirror (for the events); call with the lock held."""
+        return ModelView(self._infra, self._local, self._chassis.values(), self.cfg)
 
     def _reload_all(self, idl) -> dict:
         """Re-mirror every Port_Binding row (after a reconnect or a chassis rename)."""

@@ -36,6 +36,7 @@ class Env:
         self.lock = threading.Lock()
         self.dirty: set = set()
         self.causes: Counter = Counter()
+        self.marks: list[tuple[str, frozenset]] = []  # (cause, keys) in the order marked
         self.resyncs: list[str] = []
         self._barrier = 0
         self.watcher: OvnWatcher | None = None
@@ -125,6 +126,7 @@ class Env:
         with self.lock:
             self.dirty |= keys
             self.causes[cause] += 1
+            self.marks.append((cause, frozenset(keys)))
 
     # -- observing ----------------------------------------------------------------------
 
@@ -140,9 +142,13 @@ class Env:
         wait_for(lambda: name not in self.watcher.snapshot().chassis_names, f"watcher saw {name} go")
 
     def state(self) -> DesiredState:
-        """Barrier, then the full model; also checks the incremental cache agrees."""
+        """Barrier, then the full model; also checks the incremental cache agrees (given the
+        exposures before: tests/unit/test_model_incremental.py)."""
         self.barrier()
-        full = desired_state(self.watcher.snapshot(), self.watcher.cfg)
+        # the full computation is given the one piece of history the model keeps: the
+        # exposures before (which row owns a prefix several rows claim)
+        before = self.cache.state
+        full = desired_state(self.watcher.snapshot(), self.watcher.cfg, established=before.exposures)
         with self.lock:
             keys, self.dirty = self.dirty, set()
         inc = self.cache.update(self.watcher.changes(keys))
@@ -154,13 +160,17 @@ class Env:
         return {str(e.prefix): (e.kind, e.bridge, e.port) for e in self.state().exposures}
 
     def events(self) -> Counter:
-        """Named events seen since the last call, once every change made so far was matched
-        and every matching event has run (the events run in their own thread)."""
+        """Named events seen since the last call, once every change made so far was seen
+        (the events run in the watcher's thread, before it marks the rows dirty)."""
         self.barrier()
-        assert self.watcher.events_idle(WAIT)
         with self.lock:
             out = Counter({k: v for k, v in self.causes.items() if k.endswith("Event")})
             self.causes.clear()
+            marks, self.marks = self.marks, []
+        for i, (cause, keys) in enumerate(marks):  # named before queued: no wait for a cause
+            if cause.endswith("Event"):
+                assert any(c == "Port_Binding" and keys & k for c, k in marks[i + 1:]), \
+                    f"{cause} marked {set(keys)} after the rows were queued"
         return out
 
 
@@ -349,11 +359,40 @@ def test_malformed_and_duplicate_addresses_from_a_real_northd(env):
     for p in ("good", "bad", "dup1", "dup2"):
         env.bind(p, "ch1")
     s = env.state()
+    # dup1 and dup2 claim one IP and reach the model in one batch: no owner yet, the lowest
+    # Port_Binding uuid wins (issue 17: before, neither was exposed)
+    dups = sorted((env.watcher.port_binding(p).uuid, p) for p in ("dup1", "dup2"))
     assert {str(e.prefix): e.port for e in s.exposures} == {"172.24.4.10/32": "good",
-                                                           "172.24.4.12/32": "bad"}
+                                                           "172.24.4.12/32": "bad",
+                                                           "172.24.4.20/32": dups[0][1]}
     bad_uuid = env.watcher.port_binding("bad").uuid
     assert {p.level for p in s.problems if p.row == bad_uuid} == {"warning", "debug"}
-    assert {p.port for p in s.problems if "claimed by several ports" in p.reason} == {"dup1", "dup2"}
+    assert {p.port for p in s.problems if "claimed by several ports" in p.reason} == {dups[1][1]}
+
+
+def test_a_second_port_claiming_an_exposed_ip_is_refused_then_takes_over(env, caplog):
+    """Issue 17 item 3: the exposed VM keeps its IP; the newcomer is refused with a warning
+    naming both rows; deleting the owner hands the IP over."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="ovnbgp.model")
+    env.vm("public", "vm-a", "fa:16:3e:00:00:01 172.24.4.10")
+    env.start()
+    env.bind("vm-a", "ch1")
+    assert env.exposed() == {"172.24.4.10/32": (K.PROVIDER_VM, "br-ex", "vm-a")}
+    env.central.nbctl("lsp-add", "public", "vm-b", "--", "set", "Logical_Switch_Port", "vm-b",
+                      'addresses=["fa:16:3e:00:00:02 172.24.4.10"]')
+    env.bind("vm-b", "ch1")
+    assert env.exposed() == {"172.24.4.10/32": (K.PROVIDER_VM, "br-ex", "vm-a")}
+    a, b = env.watcher.port_binding("vm-a").uuid, env.watcher.port_binding("vm-b").uuid
+    warned = [r.getMessage() for r in caplog.records
+              if r.levelno == logging.WARNING and "claimed by several ports" in r.getMessage()]
+    assert len(warned) == 1 and a in warned[0] and b in warned[0], warned
+    assert "port vm-a" in warned[0] and "port vm-b" in warned[0]
+    env.central.nbctl("lsp-del", "vm-a")
+    assert env.exposed() == {"172.24.4.10/32": (K.PROVIDER_VM, "br-ex", "vm-b")}
+    assert any("handed over" in r.getMessage() and a in r.getMessage() and b in r.getMessage()
+               for r in caplog.records)
 
 
 def test_bridge_mapping_to_missing_bridge_then_created(env):

@@ -173,3 +173,18 @@ def test_sighup_with_unchanged_config_keeps_the_batch(agent, monkeypatch):
     monkeypatch.setattr(agent, "reconcile", once)
     agent._loop()
     assert f"{V4}/32" in {str(p) for p in agent.kernel.on_dummy}
+
+
+def test_ports_waiting_for_up_are_counted_in_status_and_metrics(agent):
+    """Issue 17 item 7: bound here with up=false is 'waiting', not 'not bound here'."""
+    agent.sb.set("vm1", chassis="ch1", up=False)
+    agent.reconcile(Batch(full=True, reasons=["start"]))
+    assert agent.status.waiting_exposures == {"port-up": 1}
+    assert "1 port(s) not exposed yet: port-up" in agent.status.waiting
+    assert metric(agent, "ovnbgp_waiting", reason="port-up") == 1
+    agent.sb.set("vm1", up=True)
+    agent.reconcile(Batch(full=True, reasons=["resync"]))
+    assert agent.status.waiting_exposures == {}
+    assert not [w for w in agent.status.waiting if "port-up" in w]
+    assert metric(agent, "ovnbgp_waiting", reason="port-up") == 0
+    assert agent.status.to_dict()["waiting_exposures"] == {}

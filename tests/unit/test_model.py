@@ -291,16 +291,20 @@ def test_malformed_mac_entries_are_skipped_with_the_row_uuid():
     assert {p.level for p in bad if "carries no address" in p.reason} == {"debug"}
 
 
-def test_duplicate_ip_on_two_ports_exposes_neither():
+def test_duplicate_ip_on_two_ports_at_once_exposes_the_lowest_row_uuid():
+    """No owner yet (both in one computation): the stable rule picks; the other is refused.
+    (Before issue 17 neither was exposed; the established-owner rule is in
+    tests/unit/test_model_conflicts.py.)"""
     b = SbBuilder()
     pub = b.provider_network("public")
     b.vm("vm1", pub, "fa:16:3e:00:00:01 172.24.4.10 172.24.4.20", chassis="ch1")
     b.vm("vm2", pub, "fa:16:3e:00:00:02 172.24.4.10", chassis="ch1")
     s = desired_state(b.snapshot(), CFG)
-    assert exposed(s) == {"172.24.4.20/32": (K.PROVIDER_VM, "br-ex", "vm1")}
-    assert {p.row for p in s.problems if "claimed by several ports" in p.reason} == {
-        uid("pb:vm1"), uid("pb:vm2")}
-    assert Rule(32000, 200, net("172.24.4.10/32"), 4) not in s.rules
+    first, second = sorted([("vm1", uid("pb:vm1")), ("vm2", uid("pb:vm2"))], key=lambda p: p[1])
+    assert exposed(s) == {"172.24.4.20/32": (K.PROVIDER_VM, "br-ex", "vm1"),
+                          "172.24.4.10/32": (K.PROVIDER_VM, "br-ex", first[0])}
+    assert {p.row for p in s.problems if "claimed by several ports" in p.reason} == {second[1]}
+    assert Rule(32000, 200, net("172.24.4.10/32"), 4) in s.rules
 
 
 def test_crlrp_bound_to_unknown_chassis(world):

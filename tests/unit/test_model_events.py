@@ -1,4 +1,4 @@
-"""Matching of the named events (ovnbgp/agent/events.py) on hand-built rows and views."""
+"""Matching of the named events (ovnbgp/ovn/events.py) on hand-built rows and model views."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import logging
 
 import pytest
 
+from ovnbgp.config import Config
+from ovnbgp.model.query import ModelView
 from ovnbgp.ovn import events as ev
 from tests.unit.sb_builder import SbBuilder, resident, uid
 
@@ -25,8 +27,7 @@ def world(crlrp_chassis="ch1") -> SbBuilder:
 
 def ctx_for(before: SbBuilder, after: SbBuilder) -> ev.EventContext:
     def view(b):
-        return ev.View([r for r in b.rows.values() if r.type in ("localnet", "patch", "chassisredirect")],
-                       b.system_id)
+        return ModelView.of(b.snapshot(), Config())
 
     def lookup(b):
         names = {r.logical_port: u for u, r in b.rows.items()}
