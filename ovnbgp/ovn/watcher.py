@@ -20,7 +20,36 @@ Callbacks run in the IDL threads and must be quick (WorkQueue.mark is):
 
 A lost connection never clears anything: the mirror keeps the last rows and the IDL reconnects
 by itself with backoff (the OVS library's session, up to 8 s between attempts), trying each
-of the clustered SB remotes in turn; followers are fine for reading (leader_only=False).
+of the clustered SB remotes (or relays) in random order; followers are fine for reading
+(leader_only=False).
+
+Conditional monitoring (unless cfg.ovn.monitor_all): the SB sends only the Port_Binding rows
+the model can use (ovnbgp/model/interest.py has the set and why it is complete):
+
+    type in (chassisredirect, localnet, patch)          -- always
+    OR chassis == <uuid of the Chassis row named system-id>   -- once that row exists
+    OR datapath == <d> for each tenant datapath behind a cr-lrp bound here
+
+plus the whole Chassis table (names only). The first reply brings the Chassis names and the
+infrastructure rows; `_update_condition` then asks for the rest, and again whenever an
+infrastructure row, the Chassis names or the system-id change (a gateway moving here widens
+the condition: its tenant ports arrive; moving away narrows it: they are deleted from the
+mirror). start() returns only once the server has acknowledged the condition the data asks
+for. A narrowed condition deletes rows the model does not use any more (by construction:
+test_model_interest.py); a delete of a row the current condition still wants, while a change
+is in flight, may come from an older, narrower condition and is held until the server
+acknowledged the latest one (`_settle_deletes`), so a condition change never withdraws.
+Rows leaving the condition mark their keys dirty but fire no named event.
+
+A chassis joining, leaving or renamed anywhere re-converts only the mirrored rows bound to it
+(none, usually) and the model re-evaluates only those (ModelCache.update), never the table.
+
+Reconnects: python-ovs asks with monitor_cond_since (OVS >= 2.12 servers), sending the last
+transaction id and the acknowledged condition. A server that still has that transaction in
+its history (a clustered SB: members keep it; a standalone server does not) replies with only
+the changes, which arrive as ordinary notifications (`_BatchIdl.cleared` false, nothing is
+re-read); otherwise the library reloads the (conditioned) tables and the watcher re-mirrors
+them (`_reload_all`). Either way on_resync is called; nothing is withdrawn meanwhile.
 
 Only the columns the model uses are monitored (design.md: that halves the initial load), and
 rows are converted from the IDL's raw data rather than through Row attributes, which is what
