@@ -91,6 +91,10 @@ class OvnConfig:
     # Expose a VM port only once Port_Binding.up is true (ovn-controller wired it): exposing
     # earlier advertises a black hole. Ports whose `up` column is empty (old OVN) count as up.
     wait_for_port_up: bool = True
+    # Mirror the whole Port_Binding table instead of asking the Southbound only for the rows
+    # this chassis can use (as ovn-controller's ovn-monitor-all): for debugging, or a server
+    # without conditional monitoring. Costs memory and CPU proportional to the cloud.
+    monitor_all: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sb_remotes", tuple(self.sb_remotes))
@@ -284,6 +288,8 @@ def _parse_ovn(s: dict[str, Any]) -> OvnConfig:
         kw["ovs_remote"] = _remote("ovn.ovs_remote", s["ovs_remote"])
     if "wait_for_port_up" in s:
         kw["wait_for_port_up"] = _check_type("ovn.wait_for_port_up", s["wait_for_port_up"], bool, "true or false")
+    if "monitor_all" in s:
+        kw["monitor_all"] = _check_type("ovn.monitor_all", s["monitor_all"], bool, "true or false")
     cfg = OvnConfig(**kw)
     uses_ssl = any(r.startswith("ssl:") for r in cfg.sb_remotes)
     if uses_ssl:

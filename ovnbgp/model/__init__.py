@@ -70,6 +70,7 @@ The cache splits the result into contributions, each recomputed as a whole:
 A change to a VM row recomputes its own key plus the patch ports whose nat_addresses name it:
 O(1) at any scale. A change to a localnet/patch/chassisredirect row in anything but
 `nat_addresses` (network or router created, gateway failover) rebuilds the small
-network/router topology and recomputes only the keys whose inputs changed. A change to the
-local OVS view or to the Chassis names rebuilds everything.
+network/router topology and recomputes only the keys whose inputs changed. A chassis joining or
+leaving re-evaluates only the rows bound to that chassis name (usually none: at cloud scale
+chassis come and go elsewhere all the time). A change to the local OVS view rebuilds everything.
 """

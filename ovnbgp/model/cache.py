@@ -124,7 +124,7 @@ class ModelCache:
         ctx = self._ctx
         local = changes.local if changes.local is not None else ctx.local
         names = changes.chassis_names if changes.chassis_names is not None else ctx.chassis_names
-        if local != ctx.local or names != ctx.chassis_names:
+        if local != ctx.local:
             rows = dict(self._rows)
             for uuid, row in changes.port_bindings.items():
                 if row is None:
@@ -142,16 +142,24 @@ class ModelCache:
             changed[uuid] = (old, new)
             self._unindex(uuid, old)
             self._index(uuid, new)
-        if not changed:
+        # A chassis joining or leaving matters only to the rows bound to that name (a chassis
+        # elsewhere: usually none): they are re-evaluated, nothing else is rebuilt.
+        rechecked: set[str] = set()
+        if names != ctx.chassis_names:
+            for name in names ^ ctx.chassis_names:
+                rechecked |= self._by_chassis.get(name, set())
+            ctx.chassis_names = names
+        if not changed and not rechecked:
             return self.state
 
-        dirty: set[str] = set(changed)
-        if any(_structure(o) != _structure(n) for o, n in changed.values()):
+        dirty: set[str] = set(changed) | rechecked
+        if any(_structure(o) != _structure(n) for o, n in changed.values()) or \
+                any(self._rows[u].type == "chassisredirect" for u in rechecked):
             dirty |= self._retopologize()
-        for old, new in changed.values():
-            for row in (old, new):
-                if row is not None:
-                    dirty |= self._nat_refs.get(row.logical_port, set())
+        touched = [r for pair in changed.values() for r in pair] + [self._rows[u] for u in rechecked]
+        for row in touched:
+            if row is not None:
+                dirty |= self._nat_refs.get(row.logical_port, set())
         for uuid in dirty:
             self._agg.set(("pb", uuid), self._pb_contribution(self._rows.get(uuid)))
         self._agg.settle()
@@ -171,6 +179,7 @@ class ModelCache:
         self._nat_by_dp: dict[str, set[str]] = {}
         self._nat_refs: dict[str, set[str]] = {}
         self._nat_names: dict[str, frozenset[str]] = {}
+        self._by_chassis: dict[str, set[str]] = {}
         for uuid, row in snapshot.port_bindings.items():
             self._index(uuid, row)
         self._agg = Aggregate(self._ctx, established)
@@ -195,6 +204,8 @@ class ModelCache:
             return
         self._rows[uuid] = row
         self._names.setdefault(row.logical_port, set()).add(uuid)
+        if row.chassis is not None:
+            self._by_chassis.setdefault(row.chassis, set()).add(uuid)
         if row.type == VM_TYPE:
             self._vms_by_dp.setdefault(row.datapath, set()).add(uuid)
         elif row.type in INFRA_TYPES:
@@ -211,6 +222,8 @@ class ModelCache:
             return
         del self._rows[uuid]
         _discard(self._names, row.logical_port, uuid)
+        if row.chassis is not None:
+            _discard(self._by_chassis, row.chassis, uuid)
         _discard(self._vms_by_dp, row.datapath, uuid)
         _discard(self._nat_by_dp, row.datapath, uuid)
         self._infra.pop(uuid, None)

@@ -21,7 +21,36 @@ Callbacks run in the IDL threads and must be quick (WorkQueue.mark is):
 
 A lost connection never clears anything: the mirror keeps the last rows and the IDL reconnects
 by itself with backoff (the OVS library's session, up to 8 s between attempts), trying each
-of the clustered SB remotes in turn; followers are fine for reading (leader_only=False).
+of the clustered SB remotes (or relays) in random order; followers are fine for reading
+(leader_only=False).
+
+Conditional monitoring (unless cfg.ovn.monitor_all): the SB sends only the Port_Binding rows
+the model can use (ovnbgp/model/interest.py has the set and why it is complete):
+
+    type in (chassisredirect, localnet, patch)          -- always
+    OR chassis == <uuid of the Chassis row named system-id>   -- once that row exists
+    OR datapath == <d> for each tenant datapath behind a cr-lrp bound here
+
+plus the whole Chassis table (names only). The first reply brings the Chassis names and the
+infrastructure rows; `_update_condition` then asks for the rest, and again whenever an
+infrastructure row, the Chassis names or the system-id change (a gateway moving here widens
+the condition: its tenant ports arrive; moving away narrows it: they are deleted from the
+mirror). start() returns only once the server has acknowledged the condition the data asks
+for. A narrowed condition deletes rows the model does not use any more (by construction:
+test_model_interest.py); a delete of a row the current condition still wants, while a change
+is in flight, may come from an older, narrower condition and is held until the server
+acknowledged the latest one (`_settle_deletes`), so a condition change never withdraws.
+Rows leaving the condition mark their keys dirty but fire no named event.
+
+A chassis joining, leaving or renamed anywhere re-converts only the mirrored rows bound to it
+(none, usually) and the model re-evaluates only those (ModelCache.update), never the table.
+
+Reconnects: python-ovs asks with monitor_cond_since (OVS >= 2.12 servers), sending the last
+transaction id and the acknowledged condition. A server that still has that transaction in
+its history (a clustered SB: members keep it; a standalone server does not) replies with only
+the changes, which arrive as ordinary notifications (`_BatchIdl.cleared` false, nothing is
+re-read); otherwise the library reloads the (conditioned) tables and the watcher re-mirrors
+them (`_reload_all`). Either way on_resync is called; nothing is withdrawn meanwhile.
 
 Only the columns the model uses are monitored (docs/architecture.md, "OVN": that halves the initial load), and
 rows are converted from the IDL's raw data rather than through Row attributes, which is what
@@ -34,6 +63,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid as uuidlib
 from collections.abc import Callable, Hashable, Iterable
 
 from ovs import stream as ovs_stream
@@ -43,6 +73,7 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovnbgp.config import Config
 from ovnbgp.model.cache import Changes
 from ovnbgp.model.claims import clip
+from ovnbgp.model.interest import Interest, interest, wanted
 from ovnbgp.model.parse import parse_bridge_mappings
 from ovnbgp.model.query import ModelView
 from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
@@ -63,6 +94,18 @@ OVS_COLUMNS = {
     "Interface": ["name", "type", "options", "ofport", "mac_in_use"],
 }
 OVN_PATCH_PORT_KEYS = ("ovn-localnet-port", "ovn-l2gateway-port")
+PB = "Port_Binding"
+
+
+def sb_condition(chassis_uuid: str | None, datapaths: Iterable[str]) -> list:
+    """The Port_Binding monitor condition for an Interest (model/interest.py), in OVSDB form:
+    the clauses of a monitor condition are OR'ed. Sorted, so an unchanged interest gives an
+    equal list (python-ovs then sends nothing)."""
+    cond: list = [["type", "==", t] for t in sorted(INFRA_TYPES)]
+    if chassis_uuid:
+        cond.append(["chassis", "==", ["uuid", chassis_uuid]])
+    cond += [["datapath", "==", ["uuid", dp]] for dp in sorted(datapaths)]
+    return cond
 
 
 class OvnError(RuntimeError):
@@ -174,6 +217,7 @@ class _BatchIdl(connection.OvsdbIdl):
         self._on_batch = on_batch
         self._notices: list = []
         self.syncs = 0
+        self.cleared = False
 
     def notify(self, event, row, updates=None):
         # The library also notifies rows of its own _Server database: not ours.
@@ -182,16 +226,29 @@ class _BatchIdl(connection.OvsdbIdl):
 
     def run(self):
         monitoring_before = self.state == self.IDL_S_MONITORING
+        tables_before = {name: t.rows for name, t in self.tables.items()}
+        acks_before = self.cond_seqno
         changed = super().run()
         monitoring = self.state == self.IDL_S_MONITORING
         resynced = monitoring and not monitoring_before
         if resynced:
             self.syncs += 1
+        # The library replaces a table's rows (without notifying deletes) when it re-reads it
+        # from scratch; after a monitor_cond_since reply that found our last transaction it
+        # only applies (and notifies) what changed meanwhile.
+        self.cleared = any(t.rows is not tables_before[name] for name, t in self.tables.items())
+        acked = self.cond_seqno != acks_before
         notices, self._notices = self._notices, []
         # Before the data monitor reply nothing is complete; the reply comes with resynced.
-        if monitoring and (notices or resynced):
+        if monitoring and (notices or resynced or acked):
             self._on_batch(self, notices, resynced)
         return changed
+
+    @property
+    def condition_pending(self) -> bool:
+        """A monitor condition change not yet acknowledged by the server."""
+        return any(t.condition_state.new is not None or t.condition_state.requested is not None
+                   for t in self.tables.values())
 
     @property
     def connected(self) -> bool:
@@ -243,6 +300,9 @@ class OvnWatcher:
         self._names: dict[str, str] = {}  # logical_port -> uuid
         self._infra: dict[str, PortBindingRow] = {}
         self._chassis: dict = {}  # Chassis uuid -> name
+        self._monitor_all = cfg.ovn.monitor_all
+        self._interest: Interest | None = None  # what the SB condition asks for (None: all)
+        self._held: dict[str, PortBindingRow] = {}  # see _settle_deletes
         self._local = LocalOvs(system_id="")
         self._local_problems_logged: set[str] = set()
         self._view = ModelView({}, self._local, (), cfg)
@@ -269,18 +329,24 @@ class OvnWatcher:
                     f"the local OVS DB ({self.cfg.ovn.ovs_remote}) has no "
                     "Open_vSwitch external_ids:system-id: this node is not an OVN chassis yet "
                     "(set it as for ovn-controller: ovs-vsctl set open . external_ids:system-id=NAME)")
+            # The first reply brings the Chassis names and the infrastructure rows; the rows of
+            # this chassis and of its gateways' tenant networks follow (_update_condition).
+            initial = {} if self._monitor_all else {PB: sb_condition(None, ())}
             self._sb_conn = self._connect(",".join(self.cfg.ovn.sb_remotes), "OVN_Southbound",
-                                          SB_COLUMNS, self._on_sb_batch, deadline, leader_only=False)
+                                          SB_COLUMNS, self._on_sb_batch, deadline, leader_only=False,
+                                          conditions=initial)
             self.wait_initial_sync(max(0.0, deadline - time.monotonic()))
         except BaseException:
             self.stop()
             raise
 
     def _connect(self, remote: str, schema: str, columns, on_batch, deadline: float,
-                 leader_only: bool) -> connection.Connection:
+                 leader_only: bool, conditions: dict | None = None) -> connection.Connection:
         helper = _fetch_helper(remote, schema, deadline)
         _register(helper, columns)
         idl = _BatchIdl(remote, helper, on_batch, leader_only=leader_only)
+        for table, cond in (conditions or {}).items():
+            idl.cond_change(table, cond)  # sent with the first monitor request
         conn = connection.Connection(idl, timeout=max(1.0, deadline - time.monotonic()))
         try:
             conn.start()  # returns once the initial dump has been processed
@@ -364,9 +430,12 @@ class OvnWatcher:
         self._local_problems_logged = set(problems)
         first = not self._ovs_synced.is_set()
         if local != self._local:
+            new_id = local.system_id != self._local.system_id
             with self._lock:
                 self._local = local
                 self._view = self._model_view()
+            if new_id:
+                self._refresh_condition()
             if not first:
                 LOG.info("local OVS view changed: system-id=%s bridge-mappings=%s bridges=%s",
                          local.system_id or "-", dict(local.bridge_mappings), sorted(local.bridges))
@@ -379,34 +448,22 @@ class OvnWatcher:
 
     def _on_sb_batch(self, idl: _BatchIdl, notices: list, resynced: bool) -> None:
         first = not self._sb_synced.is_set()
-        if first and not resynced:
-            return
-        chassis_changed = False
-        pb_notices = []
-        for event, row, _updates in notices:
-            if row._table.name == "Chassis":
-                chassis_changed = True
-            elif row._table.name == "Port_Binding":
-                pb_notices.append((event, row))
+        chassis_notices = [n for n in notices if n[1]._table.name == "Chassis"]
+        pb_notices = [(e, r) for e, r, _ in notices if r._table.name == PB]
         with self._lock:
-            if chassis_changed:
-                self._chassis = {r.uuid: _scalar(r, "name", "") for r in idl.tables["Chassis"].rows.values()}
-            if resynced or chassis_changed:
-                changed = self._reload_all(idl)
-            else:
-                changed = {}
-                for event, row in pb_notices:
-                    uuid = str(row.uuid)
-                    new = None if event == ovs_idl.ROW_DELETE else port_binding_from_idl(row, self._chassis)
-                    old = self._rows.get(uuid)
-                    if old != new:
-                        changed[uuid] = (changed.get(uuid, (old, None))[0], new)
-                        self._apply(uuid, old, new)
-                # a row created and deleted within one batch is no change
-                changed = {u: (o, n) for u, (o, n) in changed.items() if o != n}
+            reread = idl.cleared or (resynced and first)
+            renamed = self._apply_chassis(idl, chassis_notices, reread)
+            changed = self._reload_all(idl) if reread else self._apply_notices(pb_notices)
+            if renamed:
+                _merge(changed, self._reconvert(idl, renamed))
+            infra_changed = any(r is not None and r.type in INFRA_TYPES
+                                for pair in changed.values() for r in pair)
+            if first or renamed or infra_changed:
+                self._update_condition(idl)
+            left = self._settle_deletes(idl, changed)
+            changed = {u: (o, n) for u, (o, n) in changed.items() if o != n}
             pre_view = self._view
-            if chassis_changed or any(r is not None and r.type in INFRA_TYPES
-                                      for pair in changed.values() for r in pair):
+            if infra_changed or renamed:
                 self._view = self._model_view()
             pre_overlay: dict[str, PortBindingRow | None] = {}
             for _old, new in changed.values():
@@ -420,29 +477,140 @@ class OvnWatcher:
                 pre_row=ev.row_lookup(self._rows, self._names, pre_overlay),
                 post_row=ev.row_lookup(self._rows, self._names))
             # Named in this thread, with this batch's views: the cause is known before the
-            # rows reach the work queue (below), so the loop never waits for it.
-            fired = ev.dispatch(self.events, changed) if changed and not resynced else []
+            # rows reach the work queue (below), so the loop never waits for it. Rows that left
+            # the condition are not events in the SB.
+            events_for = {u: c for u, c in changed.items() if u not in left}
+            fired = ev.dispatch(self.events, events_for) if events_for and not resynced else []
         if first:
-            self._sb_synced.set()
-            LOG.info("Southbound read: %d Port_Binding rows, %d chassis", len(self._rows), len(self._chassis))
+            # Complete only once the server applied the condition the data asks for (the
+            # first reply carries the infrastructure rows; this chassis' rows follow).
+            if not idl.condition_pending:
+                self._sb_synced.set()
+                LOG.info("Southbound read: %d Port_Binding rows, %d chassis (%s)", len(self._rows),
+                         len(self._chassis), "whole table" if self._monitor_all else "conditional")
             return
         for event, kind, row, old in fired:
             event.run(kind, row, old)
-        if chassis_changed:
+        if renamed:
             self._dirty({ev.CHASSIS_KEY}, "Chassis")
         if changed:
             self._dirty(set(changed), "Port_Binding")
         if resynced:
-            self._on_resync("Southbound DB reconnected")
+            how = "re-read" if idl.cleared else "caught up with the changes (monitor_cond_since)"
+            self._on_resync(f"Southbound DB reconnected: {how}")
 
     def _model_view(self) -> ModelView:
         """The model's topology of the mirror (for the events); call with the lock held."""
         return ModelView(self._infra, self._local, self._chassis.values(), self.cfg)
 
+    def _apply_notices(self, pb_notices: list) -> dict:
+        changed: dict = {}
+        for event, row in pb_notices:
+            uuid = str(row.uuid)
+            new = None if event == ovs_idl.ROW_DELETE else port_binding_from_idl(row, self._chassis)
+            old = self._rows.get(uuid)
+            if old != new:
+                _merge(changed, {uuid: (old, new)})
+                self._apply(uuid, old, new)
+        return changed
+
+    def _apply_chassis(self, idl, notices: list, reread: bool) -> set[str]:
+        """Update the Chassis names; return the names (and unknown-uuid strings) whose Port_Binding
+        rows must be converted again: only rows bound to a chassis that came, went or changed."""
+        if reread:
+            fresh = {r.uuid: _scalar(r, "name", "") for r in idl.tables["Chassis"].rows.values()}
+            notices = [(ovs_idl.ROW_DELETE, u, None) for u in self._chassis.keys() - fresh.keys()] + \
+                      [(ovs_idl.ROW_CREATE, u, n) for u, n in fresh.items()]
+        else:
+            notices = [(e, r.uuid, None if e == ovs_idl.ROW_DELETE else _scalar(r, "name", ""))
+                       for e, r, _ in notices]
+        affected: set[str] = set()
+        for event, uuid, name in notices:
+            old = self._chassis.get(uuid)
+            new = None if event == ovs_idl.ROW_DELETE else name
+            if old == new:
+                continue
+            if new is None:
+                del self._chassis[uuid]
+            else:
+                self._chassis[uuid] = new
+            affected |= {x for x in (old, new, str(uuid)) if x is not None}
+        return affected
+
+    def _reconvert(self, idl, names: set[str]) -> dict:
+        """Convert again the mirrored rows bound to one of `names` (see _apply_chassis)."""
+        rows = idl.tables[PB].rows
+        changed = {}
+        for uuid in [u for u, r in self._rows.items() if r.chassis in names]:
+            raw = rows.get(uuidlib.UUID(uuid))
+            if raw is None:
+                continue  # its delete comes with the notices
+            old, new = self._rows[uuid], port_binding_from_idl(raw, self._chassis)
+            if old != new:
+                changed[uuid] = (old, new)
+                self._apply(uuid, old, new)
+        return changed
+
+    def _update_condition(self, idl: _BatchIdl) -> None:
+        """Ask the server for the rows the model can use now (model/interest.py). Called with
+        the SB connection's lock held (the SB IDL thread, or the OVS one via _refresh_condition)."""
+        if self._monitor_all:
+            return
+        with self._lock:
+            want = interest(self._infra.values(), self._local.system_id)
+            me = next((str(u) for u, n in self._chassis.items() if n == want.chassis), None) \
+                if want.chassis else None
+            self._interest = want
+        cond = sb_condition(me, want.datapaths)
+        if idl.tables[PB].condition_state.latest != cond:
+            LOG.info("Southbound condition: Port_Bindings of type %s, bound to %s (Chassis %s), "
+                     "on %d tenant datapaths behind local gateways", "/".join(sorted(INFRA_TYPES)),
+                     want.chassis or "-", me or "not registered", len(want.datapaths))
+            idl.cond_change(PB, cond)
+
+    def _refresh_condition(self) -> None:
+        """The system-id changed (OVS IDL thread): recompute the SB condition. It is sent when
+        the SB IDL thread next wakes (any SB message or the inactivity probe)."""
+        conn = self._sb_conn
+        if conn is not None and self._sb_synced.is_set():
+            with conn.lock:
+                self._update_condition(conn.idl)
+
+    def _settle_deletes(self, idl: _BatchIdl, changed: dict) -> set[str]:
+        """Never withdraw on a condition artefact. A delete of a row the current interest still
+        wants, while a condition change is in flight, may come from an older, narrower
+        condition: the row is kept until the server acknowledged the latest condition, then
+        dropped only if the IDL really lost it. Returns the deleted rows outside the interest
+        (they left the condition; by construction the model does not use them)."""
+        want = self._interest
+        pending = idl.condition_pending
+        left: set[str] = set()
+        for uuid, (old, new) in list(changed.items()):
+            if new is not None or old is None or want is None:
+                continue
+            if not wanted(old, want):
+                left.add(uuid)
+            elif pending and old.type not in INFRA_TYPES:
+                LOG.debug("Port_Binding %s (%s) left the view during a condition change; kept "
+                          "until the change is acknowledged", uuid, old.logical_port)
+                self._held[uuid] = old
+                self._apply(uuid, None, old)
+                first_old = changed.pop(uuid)[0]
+                if first_old is not None and first_old != old:
+                    changed[uuid] = (first_old, old)
+        if not pending and self._held:
+            rows = idl.tables[PB].rows
+            for uuid, old in list(self._held.items()):
+                del self._held[uuid]
+                if rows.get(uuidlib.UUID(uuid)) is None and self._rows.get(uuid) is old:
+                    self._apply(uuid, old, None)
+                    _merge(changed, {uuid: (old, None)})
+        return left
+
     def _reload_all(self, idl) -> dict:
-        """Re-mirror every Port_Binding row (after a reconnect or a chassis rename)."""
+        """Re-mirror every Port_Binding row the IDL has (first read, or re-read after a reconnect)."""
         fresh = {str(r.uuid): port_binding_from_idl(r, self._chassis)
-                 for r in idl.tables["Port_Binding"].rows.values()}
+                 for r in idl.tables[PB].rows.values()}
         changed = {}
         for uuid in self._rows.keys() | fresh.keys():
             old, new = self._rows.get(uuid), fresh.get(uuid)
@@ -463,6 +631,11 @@ class OvnWatcher:
             if new.type in INFRA_TYPES:
                 self._infra[uuid] = new
 
+
+def _merge(changed: dict, more: dict) -> None:
+    """Fold (old, new) pairs into `changed`, keeping the oldest old value."""
+    for uuid, (old, new) in more.items():
+        changed[uuid] = (changed[uuid][0] if uuid in changed else old, new)
 
 
 def read_desired(cfg: Config, timeout: float = 30.0):

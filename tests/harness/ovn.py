@@ -25,10 +25,14 @@ class OvnCentral:
     """NB ovsdb-server, SB ovsdb-server and ovn-northd, started in `workdir`."""
 
     def __init__(self, workdir: Path | str, *, nb_schema: Path | str = NB_SCHEMA,
-                 sb_schema: Path | str = SB_SCHEMA):
+                 sb_schema: Path | str = SB_SCHEMA, sb_members: int = 0):
+        """sb_members > 0: the SB is a RAFT cluster of that many ovsdb-servers (`sb-0`...),
+        `sb_remote` lists them all (as clients of a clustered SB are configured)."""
         self.workdir = Path(workdir)
         self.nb_schema = Path(nb_schema)
         self.sb_schema = Path(sb_schema)
+        self.sb_members = sb_members
+        self._raft_ports: list[int] = []
         self.rundir: Path | None = None
         self.daemons: dict[str, Daemon] = {}
 
@@ -45,7 +49,12 @@ class OvnCentral:
 
     @property
     def sb_remote(self) -> str:
+        if self.sb_members:
+            return ",".join(self.sb_member_remote(i) for i in range(self.sb_members))
         return f"unix:{self._sock('ovnsb_db.sock')}"
+
+    def sb_member_remote(self, i: int) -> str:
+        return f"unix:{self._sock(f'sb-{i}.sock')}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -61,8 +70,11 @@ class OvnCentral:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.rundir = short_rundir("ovnbgp-ovn")
         try:
-            for db, schema in (("nb", self.nb_schema), ("sb", self.sb_schema)):
-                self._start_db(db, schema, timeout)
+            self._start_db("nb", self.nb_schema, timeout)
+            if self.sb_members:
+                self._start_sb_cluster(timeout)
+            else:
+                self._start_db("sb", self.sb_schema, timeout)
             northd = Daemon(
                 "ovn-northd",
                 ["ovn-northd", f"--ovnnb-db={self.nb_remote}", f"--ovnsb-db={self.sb_remote}",
@@ -103,9 +115,69 @@ class OvnCentral:
                  check=False, env=self.env, timeout=10)
         return cp.returncode == 0 and "active" in cp.stdout
 
+    # --- clustered SB and relays -----------------------------------------------------------
+
+    def _start_sb_cluster(self, timeout: float) -> None:
+        """`ovsdb-tool create-cluster` for sb-0, `join-cluster` for the others (RAFT over TCP
+        on free local ports), each member serving clients on its own unix socket."""
+        self._raft_ports = [free_port() for _ in range(self.sb_members)]
+        for i in range(self.sb_members):
+            path = self.workdir / f"sb-{i}.db"
+            path.unlink(missing_ok=True)
+            raft = f"tcp:127.0.0.1:{self._raft_ports[i]}"
+            if i == 0:
+                argv = ["ovsdb-tool", "create-cluster", str(path), str(self.sb_schema), raft]
+            else:
+                argv = ["ovsdb-tool", "join-cluster", str(path), "OVN_Southbound", raft,
+                        f"tcp:127.0.0.1:{self._raft_ports[0]}"]
+            run(argv, env=self.env)
+            self.start_sb_member(i, timeout)
+        for i in range(self.sb_members):
+            wait_until(lambda i=i: "Status: cluster member" in self.cluster_status(i), timeout,
+                       f"sb-{i} joined the cluster")
+
+    def start_sb_member(self, i: int, timeout: float = 20) -> None:
+        """(Re)start cluster member i on its existing DB file."""
+        name = f"sb-{i}"
+        d = self.daemons.get(name) or Daemon(
+            name, ["ovsdb-server", str(self.workdir / f"{name}.db"),
+                   f"--remote=punix:{self._sock(f'{name}.sock')}",
+                   f"--unixctl={self._sock(f'{name}.ctl')}", "-vconsole:info", "-vsyslog:off"],
+            self.workdir / f"{name}.log", env=self.env)
+        self.daemons[name] = d
+        d.start(lambda: socket_ready(self._sock(f"{name}.sock")), timeout)
+
+    def cluster_status(self, i: int) -> str:
+        cp = run(["ovn-appctl", "-t", str(self._sock(f"sb-{i}.ctl")), "--timeout=5",
+                  "cluster/status", "OVN_Southbound"], check=False, env=self.env, timeout=10)
+        return cp.stdout if cp.returncode == 0 else ""
+
+    def sb_leader(self) -> int:
+        """Index of the current leader (waits until there is one)."""
+        found: list[int] = []
+
+        def leader() -> bool:
+            found[:] = [i for i in range(self.sb_members)
+                        if self.daemons[f"sb-{i}"].alive() and "Role: leader" in self.cluster_status(i)]
+            return bool(found)
+
+        wait_until(leader, CTL_TIMEOUT, "the SB cluster has a leader")
+        return found[0]
+
+    def start_relay(self, name: str = "sb-relay", timeout: float = 20) -> str:
+        """An ovsdb-server relay of the (clustered) SB; returns its client remote."""
+        sock = self._sock(f"{name}.sock")
+        d = Daemon(name, ["ovsdb-server", f"--remote=punix:{sock}", f"--unixctl={self._sock(f'{name}.ctl')}",
+                          "-vconsole:info", "-vsyslog:off", f"relay:OVN_Southbound:{self.sb_remote}"],
+                   self.workdir / f"{name}.log", env=self.env)
+        self.daemons[name] = d
+        d.start(lambda: socket_ready(sock), timeout)
+        return f"unix:{sock}"
+
     def stop(self) -> None:
         """Stop northd and both DB servers; safe to call twice or after a failed start."""
-        for name in ("ovn-northd", "ovsdb-server-sb", "ovsdb-server-nb"):
+        extra = [n for n in self.daemons if n.startswith("sb-")]
+        for name in ("ovn-northd", *extra, "ovsdb-server-sb", "ovsdb-server-nb"):
             d = self.daemons.pop(name, None)
             if d is not None:
                 d.stop()
@@ -163,6 +235,24 @@ class OvnCentral:
         """ovn-appctl to one daemon: target is 'ovn-northd', 'ovnnb_db' or 'ovnsb_db'."""
         return run(["ovn-appctl", "-t", str(self._sock(f"{target}.ctl")), *args],
                    env=self.env).stdout
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout: float, what: str) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise DaemonError("ovn", f"timed out waiting until {what}")
+        time.sleep(0.1)
 
 
 @pytest.fixture

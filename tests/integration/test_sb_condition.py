@@ -1,0 +1,128 @@
+"""Conditional monitoring of the Southbound against a real northd: the conditioned watcher (the
+agent's) computes the same desired state as a watcher mirroring the whole table, follows a
+gateway moving here (its tenant ports arrive) and away, and remote changes outside the
+condition never reach it."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from ovnbgp.model.cache import desired_state
+from ovnbgp.ovn.watcher import OvnWatcher
+from tests.integration.test_ovn_model import WAIT, Env, wait_for
+
+net = ipaddress.ip_network
+
+
+class TwoViews(Env):
+    """Env whose watcher is conditioned, plus a reference watcher with ovn.monitor_all."""
+
+    def start(self, **ovn) -> TwoViews:
+        super().start(**ovn)
+        self.full = OvnWatcher(self.cfg(monitor_all=True), events=False)
+        self.full.start(timeout=WAIT)
+        return self
+
+    def stop(self) -> None:
+        super().stop()
+        if getattr(self, "full", None) is not None:
+            self.full.stop()
+
+    def compare(self):
+        """Both watchers caught up; the agent's desired state equals the full table's."""
+        state = self.state()  # barrier on the agent's watcher; incremental == full on it
+        marker = f"barrier-{self._barrier}"
+        self.central.sbctl("chassis-add", marker + "b", "geneve", "127.2.0.1")
+        wait_for(lambda: marker + "b" in self.full.snapshot().chassis_names, "reference caught up")
+        self.central.sbctl("chassis-del", marker + "b")
+        wait_for(lambda: marker + "b" not in self.full.snapshot().chassis_names, "reference caught up")
+        assert state == desired_state(self.full.snapshot(), self.full.cfg)
+        assert self.watcher.snapshot().chassis_names == self.full.snapshot().chassis_names
+        return state
+
+    def ports(self) -> set[str]:
+        return {r.logical_port for r in self.watcher.snapshot().port_bindings.values()}
+
+
+@pytest.fixture
+def env(ovn_central, ovs_node):
+    e = TwoViews(ovn_central, ovs_node)
+    e.setup_ovs()
+    e.setup_ovn()
+    yield e
+    e.stop()
+
+
+def test_gateway_moving_here_brings_its_tenant_ports_and_away_drops_them(env):
+    env.router()
+    env.tenant("t1")
+    env.vm("t1", "tvm1", "fa:16:3e:00:02:01 10.0.0.5")
+    env.vm("t1", "tvm2", "fa:16:3e:00:02:02 10.0.0.6")
+    env.vm("public", "pvm1", "fa:16:3e:00:00:01 172.24.4.10")
+    env.vm("public", "pvm2", "fa:16:3e:00:00:02 172.24.4.11")
+    env.start()
+    env.bind("cr-lrp-r1-gw", "ch2")
+    env.bind("tvm1", "ch2")
+    env.bind("pvm1", "ch1")
+    env.bind("pvm2", "ch2")
+    s = env.compare()
+    assert {str(e.prefix) for e in s.exposures} == {"172.24.4.10/32"}
+    # neither the gateway's tenant ports nor the VMs bound elsewhere were sent to this chassis
+    assert not env.ports() & {"tvm1", "tvm2", "pvm2"}
+    assert {"pvm1", "cr-lrp-r1-gw", "lrp-r1-t1", "t1-r1", "ln-public"} <= env.ports()
+
+    env.bind("cr-lrp-r1-gw", "ch1")  # the gateway moves here: its tenant network comes along
+    wait_for(lambda: {"tvm1", "tvm2"} <= env.ports(), "the tenant ports arrived")
+    s = env.compare()
+    assert {str(e.prefix) for e in s.exposures} >= {"10.0.0.5/32", "10.0.0.0/26", "172.24.4.146/32"}
+    assert "10.0.0.6/32" not in {str(e.prefix) for e in s.exposures}  # tvm2 is not bound anywhere
+    env.bind("tvm2", "ch2")
+    assert "10.0.0.6/32" in {str(e.prefix) for e in env.compare().exposures}
+
+    env.bind("cr-lrp-r1-gw", "ch2")  # and away: they leave the view
+    wait_for(lambda: not {"tvm1", "tvm2"} & env.ports(), "the tenant ports left")
+    s = env.compare()
+    assert {str(e.prefix) for e in s.exposures} == {"172.24.4.10/32"}
+
+
+def test_a_change_outside_the_condition_does_not_reach_the_agent(env):
+    env.vm("public", "pvm1", "fa:16:3e:00:00:01 172.24.4.10")
+    env.vm("public", "far", "fa:16:3e:00:00:09 172.24.4.90")
+    env.start()
+    env.bind("pvm1", "ch1")
+    env.compare()
+    rows_before = dict(env.watcher.snapshot().port_bindings)
+    with env.lock:
+        env.dirty.clear()
+        env.causes.clear()
+    env.bind("far", "ch2")  # a VM on another chassis
+    far = env.central.sbctl("--bare", "--columns=_uuid", "find", "Port_Binding", "logical_port=far").strip()
+    env.central.sbctl("set", "Port_Binding", far, "up=false")
+    env.central.sbctl("set", "Port_Binding", far, "up=true")
+    env.compare()
+    with env.lock:
+        assert far not in env.dirty and env.dirty <= {"sb:chassis"}
+        assert env.causes["Port_Binding"] == 0
+    assert far in env.full.snapshot().port_bindings  # the reference did see it
+    # a chassis joining and leaving elsewhere (compare() does it) converted no row again
+    after = env.watcher.snapshot().port_bindings
+    assert after.keys() == rows_before.keys()
+    assert all(after[u] is rows_before[u] for u in after)
+
+
+def test_reconnect_keeps_the_state_and_follows_the_condition(env):
+    env.router()
+    env.tenant("t1")
+    env.vm("t1", "tvm1", "fa:16:3e:00:02:01 10.0.0.5")
+    env.start()
+    env.bind("cr-lrp-r1-gw", "ch1")
+    env.bind("tvm1", "ch2")
+    before = env.compare()
+    assert "10.0.0.5/32" in {str(e.prefix) for e in before.exposures}
+    env.central.appctl("ovnsb_db", "ovsdb-server/reconnect")
+    wait_for(lambda: env.resyncs, "a resync was requested")
+    wait_for(lambda: env.watcher.connected, "reconnected")
+    assert env.compare() == before
+    assert "tvm1" in env.ports()
