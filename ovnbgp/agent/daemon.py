@@ -162,8 +162,10 @@ class Agent:
         while not self._stop.is_set():
             watcher = OvnWatcher(self.cfg, on_dirty=self._on_dirty, on_resync=self._on_resync)
             try:
-                watcher.start(timeout=max(60.0, self.cfg.agent.resync_interval))
+                watcher.start(timeout=max(60.0, self.cfg.agent.resync_interval), stop=self._stop)
             except OvnError as e:
+                if self._stop.is_set():
+                    break
                 LOG.error("OVN side not ready: %s; retrying in %.0fs", e, START_RETRY)
                 self.status.add_error("ovn", str(e))
                 self._write_status()
