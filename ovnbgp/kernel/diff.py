@@ -26,7 +26,7 @@ import ipaddress
 from collections import defaultdict
 from typing import Iterable
 
-from ovnbgp.model.records import DesiredState, Exposure, IPInterface, IPNetwork
+from ovnbgp.model.records import BridgeSetup, DesiredState, Exposure, IPInterface, IPNetwork
 from ovnbgp.kernel import rt_tables, sysctl
 from ovnbgp.kernel.objects import (
     DEFAULT_METRIC,
@@ -98,18 +98,41 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
     if settings.advertise:
         dummy_ours, can_add = _links(p, observed, settings)
 
-    # --- rt_tables ---------------------------------------------------------------------
+    _rt_tables(p, desired, observed, settings)
+    _bridge_setup(p, observed, bridges, missing)
+
+    _proxies(p, desired, observed, proto, missing)
+
+    # --- steering: neighbours, routes, rules ---------------------------------------------
+    conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
+    _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
+    _routes(p, desired, observed, proto, missing, missing_tables, conflicts)
+    _rules(p, desired, observed, proto, missing_tables, conflicts)
+
+    # --- exposures on the dummy ----------------------------------------------------------
+    if settings.advertise:
+        _exposures(p, desired, observed, settings, dummy_ours, can_add, missing, table_of,
+                   conflicts)
+    return p
+
+
+def _rt_tables(p: KernelPlan, desired: DesiredState, observed: KernelState,
+               settings: KernelSettings) -> None:
+    """ovnbgp's lines in the rt_tables file (a line of the operator's is a conflict)."""
     if observed.rt_tables_error is not None:
         p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}",
                                 observed.rt_tables_error))
-    else:
-        upd = rt_tables.update(observed.rt_tables_text, {b.name: b.table for b in desired.bridges})
-        for c in upd.conflicts:
-            p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}", c))
-        if upd.changed:
-            p.rt_tables = RtTablesOp(str(settings.rt_tables_file), upd.text, upd.added, upd.removed)
+        return
+    upd = rt_tables.update(observed.rt_tables_text, {b.name: b.table for b in desired.bridges})
+    for c in upd.conflicts:
+        p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}", c))
+    if upd.changed:
+        p.rt_tables = RtTablesOp(str(settings.rt_tables_file), upd.text, upd.added, upd.removed)
 
-    # --- sysctls and bridge IPs of present bridges --------------------------------------
+
+def _bridge_setup(p: KernelPlan, observed: KernelState, bridges: dict[str, BridgeSetup],
+                  missing: set[str]) -> None:
+    """Sysctls and bridge IPs of the present bridges; stale bridge IPs ovnbgp added."""
     present = sorted(set(bridges) - missing)
     for path, value in sysctl.desired(present).items():
         old = observed.sysctls.get(path)
@@ -128,20 +151,6 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
         for a in sorted(created - wanted, key=_addr_sort):
             if a in have:
                 p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
-
-    _proxies(p, desired, observed, proto, missing)
-
-    # --- steering: neighbours, routes, rules ---------------------------------------------
-    conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
-    _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
-    _routes(p, desired, observed, proto, missing, missing_tables, conflicts)
-    _rules(p, desired, observed, proto, missing_tables, conflicts)
-
-    # --- exposures on the dummy ----------------------------------------------------------
-    if settings.advertise:
-        _exposures(p, desired, observed, settings, dummy_ours, can_add, missing, table_of,
-                   conflicts)
-    return p
 
 
 def _addr_sort(a: IPInterface) -> tuple:
@@ -282,7 +291,8 @@ def _route_sort(r: RouteObj) -> tuple:
 
 def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
            missing_tables: set[int], conflicts: list) -> None:
-    """Rules to add and remove.
+    """Rules to add and remove (one function: the order of the removals and adds below is
+    what the kernel's wildcard matching needs, explained here in one place).
 
     The kernel compares a new rule with the existing ones of the same priority, table and
     protocol treating an absent `to`/`from` as a wildcard: `from all lookup 200 priority

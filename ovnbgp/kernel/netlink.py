@@ -184,6 +184,20 @@ class KernelReconciler:
         self._drain_monitor()
         self._link_dirty.clear()
         st.links = self._read_links()
+        self._observe_tables(st, devs, tables)
+        # (names are checked before they become /proc/sys paths: diff() validates later)
+        present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name}
+                           if d in st.links and valid_ifname(d)]
+        st.sysctls = sysctl.read(sysctl.desired(present_bridges) or sysctl.GLOBAL, self.netns)
+        self._observed = st
+        self._observed_index = changes_mod.ObservedIndex(st)
+        self._cache_ok = True
+        return st
+
+    def _observe_tables(self, st: KernelState, devs: set[str], tables: set[int]) -> None:
+        """Dump addresses, rules, routes, neighbours and proxy neighbours into `st`: those of
+        the watched devices and tables, and every object with ovnbgp's protocol."""
+        proto = self.settings.route_protocol
         names = {ln.index: ln.name for ln in st.links.values()}
         watched_idx = {st.links[d].index for d in devs if d in st.links}
 
@@ -192,8 +206,6 @@ class KernelReconciler:
             st.addrs.setdefault(names[index], set()).add(addr)
 
         st.rules.update(self.nl.dump(M.rule_dump(), M.parse_rule, what="rules"))
-
-        proto = s.route_protocol
 
         def want_route(b: bytes, o: int) -> bool:
             fam, table, rproto, rtype = M.peek_route(b, o)
@@ -219,15 +231,6 @@ class KernelReconciler:
             pr = M.decode_proxy(m, names)
             if pr is not None and (pr.protocol == proto or pr.dev in devs):
                 st.proxies[pr.key] = pr
-
-        # (names are checked before they become /proc/sys paths: diff() validates later)
-        present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name}
-                           if d in st.links and valid_ifname(d)]
-        st.sysctls = sysctl.read(sysctl.desired(present_bridges) or sysctl.GLOBAL, self.netns)
-        self._observed = st
-        self._observed_index = changes_mod.ObservedIndex(st)
-        self._cache_ok = True
-        return st
 
     # --- diff ------------------------------------------------------------------------------
 
