@@ -42,7 +42,8 @@ import threading
 import time
 from pathlib import Path
 from collections import Counter
-from typing import Callable, Hashable
+from collections.abc import Callable
+from typing import Hashable
 
 from ovnbgp import config as config_mod
 from ovnbgp.agent import status as status_mod
@@ -243,7 +244,8 @@ class Agent:
             self.queue.mark([("links",)], "link change: " + ", ".join(sorted(changed & watched)))
         for db, up in (("sb", self.watcher.sb_connected), ("ovs", self.watcher.ovs_connected)):
             self.metrics.db_connected.labels(db).set(1 if up else 0)
-        if any([self.backoff[name].take() for name in ("model", "kernel", "flows")]):
+        due = [name for name in ("model", "kernel", "flows") if self.backoff[name].take()]
+        if due:  # one full reconcile retries them all
             self.queue.request_full("retry after errors")
 
     def reconcile(self, batch: Batch) -> DesiredState:

@@ -43,7 +43,7 @@ class TargetPlan:
         return len(self.changes)
 
     @classmethod
-    def of(cls, plan: Plan) -> "TargetPlan":
+    def of(cls, plan: Plan) -> TargetPlan:
         """From any target's plan (model/target.py Plan)."""
         return cls(changes=plan.change_lines(), notices=[n.describe() for n in plan.notices])
 

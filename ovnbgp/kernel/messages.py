@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST
 from pyroute2.netlink.rtnl import (
@@ -514,11 +514,13 @@ def _tun_id(b: bytes, a: tuple[int, int]) -> str | None:
 
 
 def _range32(b: bytes, a: tuple[int, int]) -> str | None:
-    return "%d-%d" % _RANGE32.unpack_from(b, a[0])
+    start, end = _RANGE32.unpack_from(b, a[0])
+    return f"{start}-{end}"
 
 
 def _range16(b: bytes, a: tuple[int, int]) -> str | None:
-    return "%d-%d" % _RANGE16.unpack_from(b, a[0])
+    start, end = _RANGE16.unpack_from(b, a[0])
+    return f"{start}-{end}"
 
 
 # Rule matches beyond `to`, as (name, value) selectors, in iproute2's order and names (`tos`,

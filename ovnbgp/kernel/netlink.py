@@ -88,7 +88,6 @@ from ovnbgp.kernel.nltransport import (NetlinkTransport, Result, _iter_headers, 
 from ovnbgp.kernel.objects import (
     Action,
     AddrOp,
-    TargetResult,
     KernelPlan,
     KernelState,
     LinkOp,

@@ -8,7 +8,7 @@ those keys alone, so the same rules decide, at O(changes) instead of O(N).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from ovnbgp.kernel.diff import all_devices, plan
 from ovnbgp.kernel.objects import (

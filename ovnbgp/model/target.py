@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from ovnbgp.model.records import DesiredState, IPNetwork
 

@@ -33,7 +33,8 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
+from typing import Iterable, Mapping, Sequence
 
 from ovnbgp.model.records import DesiredState, FlowSpec
 from ovnbgp.config import IFNAME_RE, Config
