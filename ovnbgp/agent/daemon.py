@@ -21,11 +21,20 @@ checks FRR for a restart (re-applies its config) and the kernel link monitor for
 bridge that appeared. A thread dumps ovnbgp's OVS flows every FLOW_CHECK_INTERVAL (a vswitchd
 restart wipes them): an ovs-ofctl run is not cheap, and an event must never wait behind one.
 
-Failures: a target that fails (netlink error, ovs-ofctl, FRR) or a model error is logged,
-counted (ovnbgp_apply_errors_total{target}) and recorded in the status; the loop goes on and a
-full reconcile is retried after RETRY_AFTER_ERROR seconds, doubling up to RETRY_MAX while the
-failure lasts. FRR's running config is compared with ours (frr-reload --test) on the periodic
-resync and SIGUSR1 only; restarts are caught by the cheap pid check of every turn.
+Targets: the kernel, the OVS flows and FRR each implement model/target.py's Target and answer
+with a TargetResult (changed, failed, held, notices); the loop runs them in order (flows, kernel,
+FRR) and counts, logs and reports from that one type: ovnbgp_changes_applied_total{target,op},
+ovnbgp_apply_errors_total{target}, the status errors and `waiting` (every target's notices),
+one log line per exposure change with its cause.
+
+Failures: a target that fails (netlink error, ovs-ofctl, FRR refusing or unreachable, vtysh
+missing) or a model error is logged, counted and recorded in the status; the loop goes on and
+the failing part is tried again after RETRY_AFTER_ERROR seconds, doubling up to RETRY_MAX while
+the failure lasts (one Backoff per target; a success starts the delays over): a full reconcile
+for the model, the kernel and the flows, the next FRR attempt for FRR (FRR is not tried at every
+loop turn while it fails). FRR's running config is compared with ours (frr-reload --test) on the
+periodic resync and SIGUSR1 only; restarts are caught by the cheap pid check of every turn.
+Every wait ends promptly on SIGTERM, the wait for the databases at start included.
 
 Stopping (SIGTERM/SIGINT) leaves the node exactly as it is: exposures stay advertised while the
 agent is down, and the next start adopts them. A lost DB connection changes nothing either: the

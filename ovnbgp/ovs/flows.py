@@ -377,7 +377,7 @@ class FlowReconciler:
         default to what the `local` callable of the constructor says.
         full=False (the agent's event path): nothing is read (an ovs-ofctl dump costs hundreds
         of ms) when the flows, bridges and ports are those of the last pass and it left
-        nothing failed or waiting; the periodic flow check still finds wiped flows."""
+        nothing failed; the periodic flow check (full) still finds wiped flows."""
         if bridges is None or ofports is None:
             local_bridges, local_ofports = self.local() if self.local else ((), None)
             bridges = local_bridges if bridges is None else bridges
@@ -393,6 +393,6 @@ class FlowReconciler:
         for n in p.notices if p.empty() else ():
             (log.warning if n.kind == "conflict" else log.debug)("flows: %s", n.describe()[2:])
         res.plan = p
-        if res.ok and not p.notices:
-            self._clean_view = view
+        if res.ok:  # what waits (a patch port without ofport) comes with a new local view,
+            self._clean_view = view  # else the periodic full pass (flow check) finds it
         return res
