@@ -172,6 +172,7 @@ class Agent:
         except Exception as e:  # FRR missing or not startable: keep steering, retry later
             LOG.error("FRR bootstrap failed: %s (will retry)", e)
             self._error(frr.name, str(e))
+            self.backoff[frr.name].failed()
 
     def _start_ovn(self) -> bool:
         from ovnbgp.ovn.watcher import OvnError, OvnWatcher
@@ -306,10 +307,10 @@ class Agent:
         again), not (reuse what it knows), or None: not at all. FRR joins only the periodic
         resync and SIGUSR1 (frr-reload --test takes seconds; restarts are caught by the pid
         check of every loop turn)."""
-        if target is self.frr:
-            return True if batch.full and any(r in DRIFT_CHECK_REASONS for r in batch.reasons) \
-                else None
-        return batch.full
+        if target is not self.frr:
+            return batch.full
+        drift_check = batch.full and any(r in DRIFT_CHECK_REASONS for r in batch.reasons)
+        return True if drift_check else None
 
     def _run_target(self, target: Target, desired: DesiredState, *, full: bool, trigger: str,
                     pass_: _Pass | None = None) -> None:
