@@ -21,11 +21,20 @@ checks FRR for a restart (re-applies its config) and the kernel link monitor for
 bridge that appeared. A thread dumps ovnbgp's OVS flows every FLOW_CHECK_INTERVAL (a vswitchd
 restart wipes them): an ovs-ofctl run is not cheap, and an event must never wait behind one.
 
-Failures: a target that fails (netlink error, ovs-ofctl, FRR) or a model error is logged,
-counted (ovnbgp_apply_errors_total{target}) and recorded in the status; the loop goes on and a
-full reconcile is retried after RETRY_AFTER_ERROR seconds, doubling up to RETRY_MAX while the
-failure lasts. FRR's running config is compared with ours (frr-reload --test) on the periodic
-resync and SIGUSR1 only; restarts are caught by the cheap pid check of every turn.
+Targets: the kernel, the OVS flows and FRR each implement model/target.py's Target and answer
+with a TargetResult (changed, failed, held, notices); the loop runs them in order (flows, kernel,
+FRR) and counts, logs and reports from that one type: ovnbgp_changes_applied_total{target,op},
+ovnbgp_apply_errors_total{target}, the status errors and `waiting` (every target's notices),
+one log line per exposure change with its cause.
+
+Failures: a target that fails (netlink error, ovs-ofctl, FRR refusing or unreachable, vtysh
+missing) or a model error is logged, counted and recorded in the status; the loop goes on and
+the failing part is tried again after RETRY_AFTER_ERROR seconds, doubling up to RETRY_MAX while
+the failure lasts (one Backoff per target; a success starts the delays over): a full reconcile
+for the model, the kernel and the flows, the next FRR attempt for FRR (FRR is not tried at every
+loop turn while it fails). FRR's running config is compared with ours (frr-reload --test) on the
+periodic resync and SIGUSR1 only; restarts are caught by the cheap pid check of every turn.
+Every wait ends promptly on SIGTERM, the wait for the databases at start included.
 
 Stopping (SIGTERM/SIGINT) leaves the node exactly as it is: exposures stay advertised while the
 agent is down, and the next start adopts them. A lost DB connection changes nothing either: the
@@ -34,13 +43,14 @@ watcher keeps the last rows it had until the DB says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 from ovnbgp import config as config_mod
@@ -48,9 +58,13 @@ from ovnbgp.agent import status as status_mod
 from ovnbgp.agent.lockfile import LockFile
 from ovnbgp.agent.metrics import Metrics
 from ovnbgp.agent.workqueue import Batch, WorkQueue
+from ovnbgp.frr.manager import FrrManager, as_target_result
+from ovnbgp.kernel.netlink import KernelReconciler
 from ovnbgp.model.cache import ModelCache
 from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
+from ovnbgp.model.target import Backoff, Target, TargetResult
 from ovnbgp.ovs.env import ovs_tool_env
+from ovnbgp.ovs.flows import FlowReconciler
 
 LOG = logging.getLogger("ovnbgp.agent")
 
@@ -60,12 +74,13 @@ START_RETRY = 5.0
 RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full),
 RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down), up to this
 WAITING_NOTE = " not exposed yet: "  # status line of rows whose exposures wait
+_NOTICE_ORDER = ["kernel", "flows", "frr", "ports"]  # status.waiting: the targets', then the ports'
 DRIFT_CHECK_REASONS = ("periodic resync", "SIGUSR1")  # full syncs that also compare FRR's config
 
 
 class Agent:
     def __init__(self, cfg: config_mod.Config, config_path: Path | None = None, *,
-                 netns: str | None = None):
+                 netns: str | None = None, clock: Callable[[], float] = time.monotonic):
         self.cfg = cfg
         self.config_path = config_path
         self.netns = netns
@@ -78,14 +93,16 @@ class Agent:
         self._causes_lock = threading.Lock()
         self.watcher = None
         self.cache: ModelCache | None = None
-        self.kernel = None
-        self.flows = None
-        self.frr = None
+        self.kernel: KernelReconciler | None = None
+        self.flows: FlowReconciler | None = None
+        self.frr: FrrManager | None = None
         self._desired = DesiredState()
         self._flows_lock = threading.Lock()  # the loop and the flow-check thread
-        self._retry_at: float | None = None  # a full reconcile is due then (after failures)
-        self._retry_delay = RETRY_AFTER_ERROR
-        self._errors_this_sync = 0
+        # When each failing part is tried again (5 s doubling to 2 min): a failed model or
+        # kernel/flows pass brings a full reconcile, a failed FRR pass the next FRR attempt.
+        self.backoff = {name: Backoff(RETRY_AFTER_ERROR, RETRY_MAX, clock)
+                        for name in ("model", "kernel", "flows", "frr")}
+        self._notices: dict[str, list[str]] = {}  # target -> its last notices (status.waiting)
         self._frr_restarts_counted = 0
         self._counted: tuple[frozenset, Counter] | None = None  # (exposures, counts by kind)
         for target in ("kernel", "flows", "frr", "model"):  # every series exists from the start
@@ -98,7 +115,7 @@ class Agent:
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.stop("SIGTERM"))
         signal.signal(signal.SIGINT, lambda *_: self.stop("SIGINT"))
-        signal.signal(signal.SIGHUP, lambda *_: self._request_reload())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
         signal.signal(signal.SIGUSR1, lambda *_: self.queue.request_full("SIGUSR1"))
 
     def stop(self, why: str = "stop") -> None:
@@ -106,14 +123,15 @@ class Agent:
         self._stop.set()
         self.queue.stop()
 
-    def _request_reload(self) -> None:
+    def request_reload(self) -> None:
+        """SIGHUP: re-read the config file at the next loop turn."""
         self._reload_requested = True
 
     # --- event callbacks (IDL threads) ---------------------------------------------------------
 
-    def _on_dirty(self, keys, cause: str) -> None:
-        # The watcher names a change (its named event) before it queues the row, in the same
-        # thread: the cause is recorded before the key can be in a batch, never waited for.
+    def on_dirty(self, keys, cause: str) -> None:
+        """Keys of the model that changed (the watcher's callback); `cause`: a table name or
+        the name of the event that saw the change."""
         if cause.endswith("Event"):  # a named event: remember it as the cause for logging
             self.metrics.events.labels(cause).inc()
             with self._causes_lock:
@@ -141,31 +159,31 @@ class Agent:
             self.reconcile(Batch(full=True, reasons=["start"]))
             frr_start.join()  # the loop's FRR checks start from a finished bootstrap
             threading.Thread(target=self._flow_checker, name="flow-check", daemon=True).start()
-            self._loop()
+            self.loop()
             return 0
         finally:
             self._shutdown()
             lock.release()
 
     def _start_frr(self) -> None:
-        from ovnbgp.frr.manager import FrrManager
-
-        self.frr = FrrManager(self.cfg)
+        self.frr = frr = FrrManager(self.cfg)
         try:
-            result = self.frr.bootstrap()
-            self._record_frr(result)
+            self._record(frr.name, as_target_result(frr.bootstrap()), "start")
         except Exception as e:  # FRR missing or not startable: keep steering, retry later
             LOG.error("FRR bootstrap failed: %s (will retry)", e)
-            self.status.add_error("frr", str(e))
+            self._error(frr.name, str(e))
+            self.backoff[frr.name].failed()
 
     def _start_ovn(self) -> bool:
         from ovnbgp.ovn.watcher import OvnError, OvnWatcher
 
         while not self._stop.is_set():
-            watcher = OvnWatcher(self.cfg, on_dirty=self._on_dirty, on_resync=self._on_resync)
+            watcher = OvnWatcher(self.cfg, on_dirty=self.on_dirty, on_resync=self._on_resync)
             try:
-                watcher.start(timeout=max(60.0, self.cfg.agent.resync_interval))
+                watcher.start(timeout=max(60.0, self.cfg.agent.resync_interval), stop=self._stop)
             except OvnError as e:
+                if self._stop.is_set():
+                    break
                 LOG.error("OVN side not ready: %s; retrying in %.0fs", e, START_RETRY)
                 self.status.add_error("ovn", str(e))
                 self._write_status()
@@ -185,7 +203,20 @@ class Agent:
         from ovnbgp.ovs.flows import FlowReconciler
 
         self.kernel = KernelReconciler(self.cfg, netns=self.netns)
-        self.flows = FlowReconciler(self.cfg, env=ovs_tool_env(self.cfg.ovn.ovs_remote))
+        self.flows = FlowReconciler(self.cfg, env=ovs_tool_env(self.cfg.ovn.ovs_remote),
+                                    local=self._local_ports)
+
+    def _local_ports(self) -> tuple[set[str], dict[str, int]]:
+        """(local provider bridges, patch port -> ofport) from the local OVS DB."""
+        local = self.watcher.local_ovs()
+        ofports = {port: ofport for b in local.bridges.values()
+                   for port, ofport in b.patch_ports.items()}
+        return set(local.bridge_mappings.values()), ofports
+
+    @property
+    def targets(self) -> list[Target]:
+        """The targets in the order a reconcile runs them (flows and steering before FRR)."""
+        return [t for t in (self.flows, self.kernel, self.frr) if t is not None]
 
     def _shutdown(self) -> None:
         if self.watcher is not None:
@@ -196,7 +227,9 @@ class Agent:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def loop(self) -> None:
+        """The main loop (run() calls it once the node is in sync): batches, then
+        housekeeping, until stop()."""
         while not self._stop.is_set():
             batch = self.queue.get(timeout=TICK)
             if self._stop.is_set():
@@ -209,28 +242,23 @@ class Agent:
                 self.reconcile(batch)  # before housekeeping: an event waits for no flow dump
             else:
                 self._write_status()
-            self._housekeeping()
+            self.housekeeping()
 
-    def _housekeeping(self) -> None:
-        """Cheap checks every turn; each one queues work rather than doing it here."""
-        if self.frr is not None:
-            try:
-                result = self.frr.tick()
-            except Exception as e:
-                LOG.error("FRR check failed: %s", e)
-                result = None
-            if result is not None:
-                self._record_frr(result)
+    def housekeeping(self) -> None:
+        """Cheap checks every loop turn; each one queues work rather than doing it here
+        (FRR's restart check excepted: it is a pid-file read, retried with backoff)."""
+        frr_retry = self.backoff["frr"]
+        if self.frr is not None and (not frr_retry.pending or frr_retry.take()):
+            self._run_target(self.frr, self._desired, full=False, trigger="tick")
         changed = self.kernel.link_changes() if self.kernel is not None else set()
         watched = {b.name for b in self._desired.bridges} | {
             self.cfg.kernel.vrf_name, self.cfg.kernel.dummy_name}
         if changed & watched:
             self.queue.mark([("links",)], "link change: " + ", ".join(sorted(changed & watched)))
-        now = time.monotonic()
         for db, up in (("sb", self.watcher.sb_connected), ("ovs", self.watcher.ovs_connected)):
             self.metrics.db_connected.labels(db).set(1 if up else 0)
-        if self._retry_at is not None and now >= self._retry_at:
-            self._retry_at = None
+        due = [name for name in ("model", "kernel", "flows") if self.backoff[name].take()]
+        if due:  # one full reconcile retries them all
             self.queue.request_full("retry after errors")
 
     def reconcile(self, batch: Batch) -> DesiredState:
@@ -238,12 +266,28 @@ class Agent:
         started = time.monotonic()
         cpu_started = time.process_time()
         trigger = "resync" if batch.full else "event"
-        self._errors_this_sync = 0
         with self._causes_lock:
             causes, self._key_causes = self._key_causes, {}
         default_cause = (", ".join(batch.reasons) or "resync") if batch.full else (
             ", ".join(sorted(batch.causes)) or "event")
         previous = self._desired
+        desired = self._update_model(batch)
+        if desired is None:
+            return self._desired
+        self._desired = desired
+        pass_ = _Pass(trigger, desired, previous, causes, default_cause)
+        for target in self.targets:
+            full = self._full_pass(target, batch)
+            if full is not None:
+                self._run_target(target, desired, full=full, trigger=trigger, pass_=pass_)
+        self._record_waiting(desired)
+        self._report_sync(batch, trigger, desired, previous, pass_.changes,
+                          time.monotonic() - started, time.process_time() - cpu_started)
+        return desired
+
+    def _update_model(self, batch: Batch) -> DesiredState | None:
+        """The desired state after this batch; None when the model failed (logged, counted,
+        retried: the node is left as it is)."""
         try:
             if batch.full:
                 self.cache.resync(self.watcher.snapshot())
@@ -252,38 +296,73 @@ class Agent:
         except Exception as e:  # a model bug must not kill the agent: the node keeps its state
             LOG.exception("desired state not computed (%s); the node is left as it is", e)
             self._error("model", str(e))
-            self._schedule_retry()
+            self.backoff["model"].failed()
             self._write_status()
-            return self._desired
-        desired = self.cache.state
-        self._desired = desired
-        changes: Counter = Counter()
-        from ovnbgp.ovn.events import LOCAL_OVS_KEY  # loaded with the watcher already
+            return None
+        self.backoff["model"].succeeded()
+        return self.cache.state
 
-        if batch.full or desired.flows != previous.flows or LOCAL_OVS_KEY in batch.keys:
-            # An event that changes no flow skips the ovs-ofctl dump (hundreds of ms); the
-            # periodic flow check still finds flows a vswitchd restart wiped.
-            self._apply_flows(desired, trigger, changes)
-        self._apply_kernel(desired, previous, causes, default_cause, batch, changes)
-        self._record_waiting(desired)
-        if batch.full and self.frr is not None and any(
-                r in DRIFT_CHECK_REASONS for r in batch.reasons):
-            # After the node's own changes: frr-reload --test takes seconds, exposures should not
-            # wait for it.
-            drift_started = time.monotonic()
-            try:
-                self._record_frr(self.frr.check_drift())
-            except Exception as e:
-                LOG.error("FRR drift check failed: %s", e)
-                self._error("frr", str(e))
-            LOG.debug("FRR drift check took %.3fs", time.monotonic() - drift_started)
-        if self._errors_this_sync:
-            if self._retry_at is None:
-                self._schedule_retry()
+    def _full_pass(self, target: Target, batch: Batch) -> bool | None:
+        """How a target takes part in this batch's reconcile: full (look at everything
+        again), not (reuse what it knows), or None: not at all. FRR joins only the periodic
+        resync and SIGUSR1 (frr-reload --test takes seconds; restarts are caught by the pid
+        check of every loop turn)."""
+        if target is not self.frr:
+            return batch.full
+        drift_check = batch.full and any(r in DRIFT_CHECK_REASONS for r in batch.reasons)
+        return True if drift_check else None
+
+    def _run_target(self, target: Target, desired: DesiredState, *, full: bool, trigger: str,
+                    pass_: _Pass | None = None) -> None:
+        """One target's pass: its result counted, logged and reported; a failure (an
+        exception or failed changes) schedules the target's retry."""
+        started = time.monotonic()
+        lock = self._flows_lock if target is self.flows else contextlib.nullcontext()
+        try:
+            with lock:
+                result = target.reconcile(desired, full=full)
+        except Exception as e:  # netlink dump failed, ovs-ofctl missing, invalid input, ...
+            LOG.error("%s reconcile failed: %s", target.name, e)
+            self._error(target.name, str(e))
+            self.backoff[target.name].failed()
+            return
+        self._record(target.name, result, trigger, pass_)
+        if full and target is self.frr:
+            LOG.debug("FRR drift check took %.3fs", time.monotonic() - started)
+
+    def _record(self, name: str, result: TargetResult, trigger: str,
+                pass_: _Pass | None = None) -> None:
+        """Metrics, log lines, status and backoff from one target's result."""
+        counts = result.counts()
+        for verb, n in counts.items():
+            self.metrics.changes.labels(name, verb).inc(n)
+            if pass_ is not None:
+                pass_.changes[f"{name}_{verb}"] += n
+        for change in result.changed:
+            if change.exposure is not None and pass_ is not None:
+                verb = change.verb
+                exp = pass_.exposure(change.exposure, verb == "add")
+                self._log_exposure(verb, change.exposure, exp, pass_.causes, pass_.default_cause)
+        if name == "flows" and counts:
+            LOG.info("flows (%s): %d installed, %d removed", trigger, counts["add"], counts["del"])
+        if name == "frr":
+            self._count_frr(counts["reload"], len(result.failed))
+        for p in result.failed:
+            LOG.error("%s: %s failed: %s", name, p.description, p.reason)
+            self._error(name, f"{p.description}: {p.reason}")
+        for p in result.held:
+            LOG.warning("%s: %s held back: %s", name, p.description, p.reason)
+        if result.plan is not None or result.notices:
+            self._notices[name] = [n.describe() for n in result.notices]
+            self._publish_waiting()
+        if result.failed:
+            self.backoff[name].failed()
         else:
-            self._retry_delay = RETRY_AFTER_ERROR
-        duration = time.monotonic() - started
-        cpu = time.process_time() - cpu_started
+            self.backoff[name].succeeded()
+
+    def _report_sync(self, batch: Batch, trigger: str, desired: DesiredState,
+                     previous: DesiredState, changes: Counter, duration: float,
+                     cpu: float) -> None:
         self.metrics.reconcile_seconds.labels(trigger).observe(duration)
         self.metrics.last_sync.set(time.time())
         if desired.exposures is not previous.exposures or not self.status.exposures:
@@ -297,66 +376,10 @@ class Agent:
                      f": {', '.join(batch.reasons)}" if batch.reasons else "", duration, cpu,
                      ", ".join(f"{k}={v}" for k, v in sorted(changes.items())) or "no change")
         self._write_status()
-        return desired
-
-    def _schedule_retry(self) -> None:
-        """A full reconcile after a delay that doubles while failures go on (5 s .. 2 min):
-        a transient error heals fast, a lasting one (a bridge left down) does not spin."""
-        self._retry_at = time.monotonic() + self._retry_delay
-        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
 
     def _error(self, target: str, message: str) -> None:
         self.metrics.apply_errors.labels(target).inc()
         self.status.add_error(target, message)
-        self._errors_this_sync += 1
-
-    def _apply_kernel(self, desired: DesiredState, previous: DesiredState,
-                      causes: dict[Hashable, str], default_cause: str, batch: Batch,
-                      changes: Counter) -> None:
-        try:
-            plan, result = self.kernel.reconcile(desired, refresh=batch.full)
-        except Exception as e:  # netlink dump failed, invalid input: nothing was changed
-            LOG.error("kernel reconcile failed: %s", e)
-            self._error("kernel", str(e))
-            return
-        # Exposures by prefix, for the log lines of dummy changes: first among the ones that
-        # changed (a set difference, cheap while the model reuses its records), the whole
-        # state only for an address that is fixed without a change in the desired state.
-        lookups: dict[tuple[bool, bool], dict] = {}
-
-        def exposure(prefix, added: bool):
-            this, other = (desired, previous) if added else (previous, desired)
-            for whole in (False, True):
-                if (added, whole) not in lookups:
-                    exps = this.exposures if whole else this.exposures - other.exposures
-                    lookups[added, whole] = {e.prefix: e for e in exps}
-                hit = lookups[added, whole].get(prefix)
-                if hit is not None:
-                    return hit
-            return None
-
-        failed = {id(op) for op, _ in result.failed} | {id(op) for op, _ in result.held}
-        for op in plan.ops():
-            if id(op) in failed:
-                continue
-            action = getattr(op, "action", None)
-            verb = action.value if action is not None else "set"
-            self.metrics.changes.labels("kernel", verb).inc()
-            changes[f"kernel_{verb}"] += 1
-            role = getattr(op, "role", None)
-            if role == "dummy":
-                prefix = op.address.network
-                exp = exposure(prefix, verb == "add")
-                self._log_exposure(verb, prefix, exp, causes, default_cause)
-            else:
-                LOG.debug("kernel: %s", op.describe())
-        for op, why in result.failed:
-            LOG.error("kernel: %s failed: %s", op.describe(), why)
-            self._error("kernel", f"{op.describe()}: {why}")
-        for op, why in result.held:
-            LOG.warning("kernel: %s held back: %s", op.describe(), why)
-        self.status.waiting = [n.describe() if hasattr(n, "describe") else str(n)
-                               for n in plan.notices]
 
     def _log_exposure(self, verb: str, prefix, exp: Exposure | None,
                       causes: dict[Hashable, str], default_cause: str = "resync") -> None:
@@ -375,38 +398,10 @@ class Agent:
         """Thread: re-install our flows if something (a vswitchd restart) removed them."""
         while not self._stop.wait(FLOW_CHECK_INTERVAL):
             try:
-                self._apply_flows(self._desired, "flow check")
+                if self.flows is not None:
+                    self._run_target(self.flows, self._desired, full=True, trigger="flow check")
             except Exception as e:  # never let the thread die
                 LOG.error("flow check failed: %s", e)
-
-    def _apply_flows(self, desired: DesiredState, trigger: str, changes: Counter | None = None) -> None:
-        with self._flows_lock:
-            self._apply_flows_locked(desired, trigger, changes)
-
-    def _apply_flows_locked(self, desired: DesiredState, trigger: str,
-                            changes: Counter | None) -> None:
-        local = self.watcher.local_ovs()
-        ofports = {port: ofport for b in local.bridges.values()
-                   for port, ofport in b.patch_ports.items()}
-        try:
-            result = self.flows.reconcile(desired, bridges=set(local.bridge_mappings.values()),
-                                          ofports=ofports)
-        except Exception as e:  # ovs-ofctl missing or vswitchd down: retried on the next check
-            LOG.error("flows reconcile failed: %s", e)
-            self._error("flows", str(e))
-            return
-        added = len(getattr(result, "added", ()) or ())
-        removed = len(getattr(result, "removed", ()) or ())
-        for err in getattr(result, "errors", ()) or ():
-            LOG.error("flows: %s", err)
-            self._error("flows", str(err))
-        if added or removed:
-            LOG.info("flows (%s): %d installed, %d removed", trigger, added, removed)
-            self.metrics.changes.labels("flows", "add").inc(added)
-            self.metrics.changes.labels("flows", "del").inc(removed)
-            if changes is not None:
-                changes["flows_add"] += added
-                changes["flows_del"] += removed
 
     # --- config reload -------------------------------------------------------------------------
 
@@ -428,7 +423,7 @@ class Agent:
         self.queue.debounce = new.agent.debounce
         self.queue.resync_interval = new.agent.resync_interval
         if self.frr is not None:
-            self._record_frr(self.frr.set_config(new))
+            self._record(self.frr.name, as_target_result(self.frr.set_config(new)), "SIGHUP")
         self.kernel.close()
         self._build_reconcilers()
         # the exposures in place keep the prefixes other rows also claim (model/aggregate.py)
@@ -438,18 +433,10 @@ class Agent:
 
     # --- reporting -----------------------------------------------------------------------------
 
-    def _record_frr(self, result) -> None:
-        if result is None:
-            return
-        from ovnbgp.frr import reload as frr_reload
-
-        if result.action == frr_reload.RELOADED:
-            self.metrics.frr_reloads.labels("ok").inc()
-        elif result.action in (frr_reload.REFUSED, frr_reload.FAILED):
-            self.metrics.frr_reloads.labels("error").inc()
-        if not result.ok:
-            self.status.add_error("frr", result.message)
-        restarts = getattr(self.frr, "restarts_detected", 0)
+    def _count_frr(self, reloads: int, failures: int) -> None:
+        self.metrics.frr_reloads.labels("ok").inc(reloads)
+        self.metrics.frr_reloads.labels("error").inc(failures)
+        restarts = self.frr.restarts_detected if self.frr is not None else 0
         if restarts > self._frr_restarts_counted:
             self.metrics.frr_restarts.inc(restarts - self._frr_restarts_counted)
             self._frr_restarts_counted = restarts
@@ -460,8 +447,13 @@ class Agent:
         for reason in waiting.keys() | self.status.waiting_exposures.keys():
             self.metrics.waiting.labels(reason).set(waiting.get(reason, 0))
         self.status.waiting_exposures = waiting
-        self.status.waiting = [w for w in self.status.waiting if WAITING_NOTE not in w] + [
-            f"{n} port(s){WAITING_NOTE}{reason}" for reason, n in sorted(waiting.items())]
+        self._notices["ports"] = [f"{n} port(s){WAITING_NOTE}{reason}" for reason, n in sorted(waiting.items())]
+        self._publish_waiting()
+
+    def _publish_waiting(self) -> None:
+        """status.waiting: every target's notices (kernel first), then the ports that wait."""
+        self.status.waiting = [line for name in sorted(self._notices, key=_NOTICE_ORDER.index)
+                               for line in self._notices[name]]
 
     def _update_counts(self, desired: DesiredState, previous: DesiredState) -> None:
         """Exposures per kind, from the change when the counts are those of `previous`."""
@@ -489,3 +481,33 @@ class Agent:
             status_mod.write(self.cfg.agent.state_dir, self.status)
         except OSError as e:
             LOG.warning("cannot write status to %s: %s", self.cfg.agent.state_dir, e)
+
+
+class _Pass:
+    """One reconcile's context: the change of desired state it applies and the causes of the
+    changes, to name the exposure behind each address added to or removed from the dummy."""
+
+    def __init__(self, trigger: str, desired: DesiredState, previous: DesiredState,
+                 causes: dict[Hashable, str], default_cause: str):
+        self.trigger = trigger
+        self.desired = desired
+        self.previous = previous
+        self.causes = causes
+        self.default_cause = default_cause
+        self.changes: Counter = Counter()
+        self._lookups: dict[tuple[bool, bool], dict] = {}
+
+    def exposure(self, prefix, added: bool) -> Exposure | None:
+        """The exposure of a prefix added (in the new state) or removed (in the old one):
+        first among the exposures that changed (a set difference, cheap while the model
+        reuses its records), the whole state only for an address that is fixed without a
+        change in the desired state."""
+        this, other = (self.desired, self.previous) if added else (self.previous, self.desired)
+        for whole in (False, True):
+            if (added, whole) not in self._lookups:
+                exps = this.exposures if whole else this.exposures - other.exposures
+                self._lookups[added, whole] = {e.prefix: e for e in exps}
+            hit = self._lookups[added, whole].get(prefix)
+            if hit is not None:
+                return hit
+        return None

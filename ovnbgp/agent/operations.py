@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ovnbgp.config import IFNAME_RE, Config
 from ovnbgp.model.records import DesiredState
+from ovnbgp.model.target import Plan
 
 if TYPE_CHECKING:  # imported where used, at run time
     from ovnbgp.kernel.teardown import TeardownPlan
@@ -45,6 +46,11 @@ class TargetPlan:
     @property
     def count(self) -> int:
         return len(self.changes)
+
+    @classmethod
+    def of(cls, plan: Plan) -> TargetPlan:
+        """From any target's plan (model/target.py Plan)."""
+        return cls(changes=plan.change_lines(), notices=[n.describe() for n in plan.notices])
 
 
 @dataclass
@@ -100,13 +106,10 @@ def kernel_plan(cfg: Config, desired: DesiredState, netns: str | None = None) ->
     t = TargetPlan()
     try:
         with KernelReconciler(cfg, netns=netns) as rec:
-            plan = rec.diff(desired, rec.observe(desired))
+            return TargetPlan.of(rec.plan(desired, rec.observe(desired)))
     except Exception as e:  # unreadable tables, invalid input: reported, not a traceback
         t.error = str(e)
         return t
-    t.changes = [op.describe() for op in plan.ops()]
-    t.notices = [n.describe() for n in plan.notices]
-    return t
 
 
 def flows_plan(cfg: Config, desired: DesiredState, local) -> TargetPlan:
@@ -118,12 +121,10 @@ def flows_plan(cfg: Config, desired: DesiredState, local) -> TargetPlan:
     rec = FlowReconciler(cfg, env=ovs_tool_env(cfg.ovn.ovs_remote))
     try:
         observed = rec.observe(desired, bridges=set(local.bridge_mappings.values()), ofports=ofports)
-        plan = rec.diff(desired, observed)
+        t = TargetPlan.of(rec.plan(desired, observed))
     except Exception as e:
         t.error = str(e)
         return t
-    t.changes = [f"+ flow {f}" for f in plan.add] + [f"- flow {f}" for f in plan.delete]
-    t.notices = [n.describe() for n in plan.notices]
     t.notices += [f"! bridge {b} not read: {why}" for b, why in sorted(observed.missing.items())]
     return t
 

@@ -26,9 +26,20 @@ from dataclasses import dataclass
 from ovnbgp.config import Config
 from ovnbgp.frr import bootstrap as boot
 from ovnbgp.frr.paths import FrrPaths
-from ovnbgp.frr.reload import FAILED, REFUSED, UNAVAILABLE, FrrApplier, ReloadResult, process_start_time, read_pid
+from ovnbgp.frr.reload import (
+    FAILED,
+    REFUSED,
+    RELOADED,
+    UNAVAILABLE,
+    FrrApplier,
+    ReloadResult,
+    process_start_time,
+    read_pid,
+)
 from ovnbgp.frr.render import RenderError, render_config
 from ovnbgp.frr.vtysh import FrrError, FrrReader, Vtysh
+from ovnbgp.model.records import DesiredState
+from ovnbgp.model.target import TargetResult
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +70,35 @@ def fingerprint(paths: FrrPaths, daemons: tuple[str, ...] = WATCHED) -> Fingerpr
     return Fingerprint(tuple(out))
 
 
+@dataclass(frozen=True)
+class FrrConfigChange:
+    """The one op of the FRR target: FRR's running config brought to ovnbgp's."""
+
+    action: str  # reload.RELOADED, FAILED, ...
+
+    def describe(self) -> str:
+        return f"FRR config ({self.action})"
+
+
+def as_target_result(result: ReloadResult | None) -> TargetResult:
+    """A reload (or an attempt) in the agent's one result type: a reload is a change
+    (verb "reload"), a result that is not ok (refused, failed, FRR unavailable) a failure."""
+    out = TargetResult()
+    if result is None:
+        return out
+    if result.action == RELOADED:
+        out.done("reload", FrrConfigChange(result.action))
+    if not result.ok:
+        out.add_failure(FrrConfigChange(result.action), result.message)
+    return out
+
+
 class FrrManager:
+    """The FRR side as a Target (model/target.py): reconcile() is tick() on the event path
+    and check_drift() with full=True; bootstrap() and set_config() report the same way."""
+
+    name = "frr"
+
     def __init__(self, cfg: Config, *, runner: Callable[..., subprocess.CompletedProcess] = subprocess.run,
                  systemd: bool | None = None, clock: Callable[[], float] = time.monotonic):
         self.cfg = cfg
@@ -81,6 +120,7 @@ class FrrManager:
         self._stale_watch_until: float | None = None
         self._last_fp: Fingerprint | None = None
         self._next_stale_check = 0.0
+        self._apply_failed = False  # the last apply did not reach FRR: tick() tries again
 
     # --- rendering ---
 
@@ -92,6 +132,14 @@ class FrrManager:
             self.render_error = str(e)
             log.error("FRR config not rendered: %s", e)
         return self.text
+
+    # --- the Target protocol ---
+
+    def reconcile(self, desired: DesiredState | None = None, *, full: bool = False) -> TargetResult:
+        """FRR's config does not depend on the desired state (exposures are addresses on the
+        dummy, which FRR picks up by itself). full: compare FRR's running config with ours
+        (frr-reload --test, seconds); otherwise the cheap restart check of tick()."""
+        return as_target_result(self.check_drift() if full else self.tick())
 
     # --- operations ---
 
@@ -116,7 +164,7 @@ class FrrManager:
                 self._down_logged = True
             return None
         self._down_logged = False
-        if fp == self._applied_fp:
+        if fp == self._applied_fp and not self._apply_failed:
             self.stale_watch_tick()
             return None
         if self._applied_fp is not None:
@@ -229,7 +277,8 @@ class FrrManager:
         fp = self._fingerprint()
         result = self.applier.apply(self.text, retry_refused=retry_refused)
         self.last_check = time.time()
-        if result.action != UNAVAILABLE and result.action != FAILED:
+        self._apply_failed = result.action in (UNAVAILABLE, FAILED)
+        if not self._apply_failed:
             # Applied, unchanged, or refused: FRR as it runs now has been dealt with.
             self._applied_fp = fp
         return result

@@ -46,12 +46,9 @@ from ovnbgp.kernel.objects import (
     RuleOp,
     SysctlOp,
     iface_of,
-    neigh_key,
-    route_key,
-    rule_key,
 )
 from ovnbgp.kernel.settings import KernelSettings, validate
-from ovnbgp.model.records import DesiredState, Exposure, IPInterface, IPNetwork
+from ovnbgp.model.records import BridgeSetup, DesiredState, Exposure, IPInterface, IPNetwork
 
 _LINK_LOCAL6 = ipaddress.IPv6Network("fe80::/10")
 
@@ -101,18 +98,41 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
     if settings.advertise:
         dummy_ours, can_add = _links(p, observed, settings)
 
-    # --- rt_tables ---------------------------------------------------------------------
+    _rt_tables(p, desired, observed, settings)
+    _bridge_setup(p, observed, bridges, missing)
+
+    _proxies(p, desired, observed, proto, missing)
+
+    # --- steering: neighbours, routes, rules ---------------------------------------------
+    conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
+    _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
+    _routes(p, desired, observed, proto, missing, missing_tables, conflicts)
+    _rules(p, desired, observed, proto, missing_tables, conflicts)
+
+    # --- exposures on the dummy ----------------------------------------------------------
+    if settings.advertise:
+        _exposures(p, desired, observed, settings, dummy_ours, can_add, missing, table_of,
+                   conflicts)
+    return p
+
+
+def _rt_tables(p: KernelPlan, desired: DesiredState, observed: KernelState,
+               settings: KernelSettings) -> None:
+    """ovnbgp's lines in the rt_tables file (a line of the operator's is a conflict)."""
     if observed.rt_tables_error is not None:
         p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}",
                                 observed.rt_tables_error))
-    else:
-        upd = rt_tables.update(observed.rt_tables_text, {b.name: b.table for b in desired.bridges})
-        for c in upd.conflicts:
-            p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}", c))
-        if upd.changed:
-            p.rt_tables = RtTablesOp(str(settings.rt_tables_file), upd.text, upd.added, upd.removed)
+        return
+    upd = rt_tables.update(observed.rt_tables_text, {b.name: b.table for b in desired.bridges})
+    for c in upd.conflicts:
+        p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}", c))
+    if upd.changed:
+        p.rt_tables = RtTablesOp(str(settings.rt_tables_file), upd.text, upd.added, upd.removed)
 
-    # --- sysctls and bridge IPs of present bridges --------------------------------------
+
+def _bridge_setup(p: KernelPlan, observed: KernelState, bridges: dict[str, BridgeSetup],
+                  missing: set[str]) -> None:
+    """Sysctls and bridge IPs of the present bridges; stale bridge IPs ovnbgp added."""
     present = sorted(set(bridges) - missing)
     for path, value in sysctl.desired(present).items():
         old = observed.sysctls.get(path)
@@ -131,20 +151,6 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
         for a in sorted(created - wanted, key=_addr_sort):
             if a in have:
                 p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
-
-    _proxies(p, desired, observed, proto, missing)
-
-    # --- steering: neighbours, routes, rules ---------------------------------------------
-    conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
-    _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
-    _routes(p, desired, observed, proto, missing, missing_tables, conflicts)
-    _rules(p, desired, observed, proto, missing_tables, conflicts)
-
-    # --- exposures on the dummy ----------------------------------------------------------
-    if settings.advertise:
-        _exposures(p, desired, observed, settings, dummy_ours, can_add, missing, table_of,
-                   conflicts)
-    return p
 
 
 def _addr_sort(a: IPInterface) -> tuple:
@@ -285,7 +291,8 @@ def _route_sort(r: RouteObj) -> tuple:
 
 def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
            missing_tables: set[int], conflicts: list) -> None:
-    """Rules to add and remove.
+    """Rules to add and remove (one function: the order of the removals and adds below is
+    what the kernel's wildcard matching needs, explained here in one place).
 
     The kernel compares a new rule with the existing ones of the same priority, table and
     protocol treating an absent `to`/`from` as a wildcard: `from all lookup 200 priority
@@ -408,160 +415,3 @@ def all_devices(desired: DesiredState) -> Iterable[str]:
     names |= {n.dev for n in desired.neighbours}
     names |= {n.dev for n in desired.proxy_neighbours}
     return names
-
-
-# --- incremental planning -------------------------------------------------------------------
-#
-# An event changes a handful of records among 10k. When the last plan left the node exactly as
-# its desired state said (nothing failed, held or waiting, no conflict), only the kernel keys
-# the change touches can need work: plan() runs on the records and observed objects of those
-# keys alone, so the same rules decide, at O(changes) instead of O(N).
-
-
-def _exposure_key(e: Exposure) -> IPNetwork:
-    return e.prefix
-
-
-_KEYED = (("exposures", _exposure_key), ("rules", rule_key), ("routes", route_key),
-          ("neighbours", neigh_key))
-
-
-class _Several(set):
-    """Index value for a key with more than one object (a plain object otherwise: a set per
-    key would cost ~200 bytes each, megabytes at 10k)."""
-
-
-def _index_add(idx: dict, key, obj) -> None:
-    cur = idx.get(key)
-    if cur is None:
-        idx[key] = obj
-    elif type(cur) is _Several:
-        cur.add(obj)
-    elif cur != obj:
-        idx[key] = _Several((cur, obj))
-
-
-def _index_discard(idx: dict, key, obj) -> None:
-    cur = idx.get(key)
-    if cur is None:
-        return
-    if type(cur) is _Several:
-        cur.discard(obj)
-        if len(cur) == 1:
-            idx[key] = next(iter(cur))
-    elif cur == obj:
-        del idx[key]
-
-
-def _index_get(idx: dict, key) -> tuple | _Several:
-    cur = idx.get(key)
-    if cur is None:
-        return ()
-    return cur if type(cur) is _Several else (cur,)
-
-
-class DesiredIndex:
-    """A desired state's exposures, rules, routes and neighbours by the kernel key each maps
-    to (RuleObj.key, RouteObj.key, NeighObj.key, the exposed prefix), kept current from the
-    differences between consecutive states. The model hands out the same record objects from
-    one state to the next, so a frozenset difference is a cheap pass in C."""
-
-    def __init__(self, desired: DesiredState):
-        self.state = desired
-        self.by_key: dict[str, dict] = {}
-        for name, key in _KEYED:
-            idx: dict = {}
-            for rec in getattr(desired, name):
-                _index_add(idx, key(rec), rec)
-            self.by_key[name] = idx
-
-    def advance(self, new: DesiredState) -> dict[str, set]:
-        """Move to `new`; return the keys whose records changed, per kind."""
-        touched: dict[str, set] = {}
-        for name, key in _KEYED:
-            old_s, new_s = getattr(self.state, name), getattr(new, name)
-            keys: set = set()
-            if old_s is not new_s:
-                idx = self.by_key[name]
-                for rec in old_s - new_s:
-                    k = key(rec)
-                    _index_discard(idx, k, rec)
-                    keys.add(k)
-                for rec in new_s - old_s:
-                    k = key(rec)
-                    _index_add(idx, k, rec)
-                    keys.add(k)
-            touched[name] = keys
-        self.state = new
-        return touched
-
-    def records(self, name: str, keys: Iterable) -> list:
-        idx = self.by_key[name]
-        return [rec for k in keys for rec in _index_get(idx, k)]
-
-
-class ObservedIndex:
-    """The rules and routes of a KernelState by key (all of them, anyone's); kept current by
-    the reconciler alongside the cached KernelState."""
-
-    def __init__(self, observed: KernelState):
-        self._rules: dict = {}
-        self._routes: dict = {}
-        for r in observed.rules:
-            _index_add(self._rules, r.key, r)
-        for rt in observed.routes:
-            _index_add(self._routes, rt.key, rt)
-
-    def rules(self, key: tuple) -> Iterable[RuleObj]:
-        return _index_get(self._rules, key)
-
-    def routes(self, key: tuple) -> Iterable[RouteObj]:
-        return _index_get(self._routes, key)
-
-    def add(self, obj: RuleObj | RouteObj) -> None:
-        _index_add(self._rules if isinstance(obj, RuleObj) else self._routes, obj.key, obj)
-
-    def discard(self, obj: RuleObj | RouteObj) -> None:
-        _index_discard(self._rules if isinstance(obj, RuleObj) else self._routes, obj.key, obj)
-
-
-def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
-                 observed_index: ObservedIndex, settings: KernelSettings) -> KernelPlan | None:
-    """The plan for the step from `index.state` to `new`, assuming `observed` matched
-    `index.state` exactly (the caller's job: the last plan was clean). None when the step
-    is not one this shortcut covers (bridges, proxy neighbours or a catch-all rule changed,
-    a key wanted twice): the caller plans in full."""
-    old = index.state
-    if new.bridges != old.bridges or new.proxy_neighbours != old.proxy_neighbours:
-        return None
-    touched = index.advance(new)
-    if any(k[3] is None for k in touched["rules"]):
-        return None  # catch-all rules clash with every rule of their slot (see _rules)
-    picked = {name: index.records(name, touched[name]) for name, _k in _KEYED}
-    for name, key in _KEYED:
-        if len({key(r) for r in picked[name]}) != len(picked[name]):
-            return None  # the same key wanted twice: the full plan reports it
-    sub = DesiredState(exposures=frozenset(picked["exposures"]), rules=frozenset(picked["rules"]),
-                       routes=frozenset(picked["routes"]),
-                       neighbours=frozenset(picked["neighbours"]), bridges=new.bridges,
-                       proxy_neighbours=new.proxy_neighbours)
-    if not set(all_devices(sub)) <= observed.watched_devs:
-        return None  # a device the observation did not look at
-    if not ({r.table for r in sub.rules} | {r.table for r in sub.routes}) <= observed.watched_tables:
-        return None
-    dummy = settings.dummy_name
-    have_dummy = observed.addrs.get(dummy, set())
-    ifaces = {iface_of(p) for p in touched["exposures"]}
-    addrs = {dev: a for dev, a in observed.addrs.items() if dev != dummy}
-    addrs[dummy] = {a for a in ifaces if a in have_dummy}
-    sub_observed = KernelState(
-        links=observed.links, addrs=addrs,
-        rules={r for k in touched["rules"] for r in observed_index.rules(k)},
-        routes={r for k in touched["routes"] for r in observed_index.routes(k)},
-        neighbours={k: observed.neighbours[k] for k in touched["neighbours"]
-                    if k in observed.neighbours},
-        proxies=observed.proxies, sysctls=observed.sysctls,
-        rt_tables_text=observed.rt_tables_text, rt_tables_error=observed.rt_tables_error,
-        created_addrs=observed.created_addrs, watched_devs=observed.watched_devs,
-        watched_tables=observed.watched_tables)
-    return plan(sub, sub_observed, settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from collections.abc import Callable
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST
 from pyroute2.netlink.rtnl import (
@@ -61,6 +62,17 @@ F_REPLACE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
 F_REQ = NLM_F_REQUEST | NLM_F_ACK
 
 _NLHDR = 16  # netlink header length: the rtnetlink header starts here
+
+# Attribute types (linux/if_addr.h, linux/fib_rules.h, linux/rtnetlink.h) read or patched
+# straight from the bytes.
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+FRA_DST, FRA_SRC, FRA_IIFNAME, FRA_GOTO = 1, 2, 3, 4
+FRA_PRIORITY, FRA_FWMARK, FRA_TUN_ID = 6, 10, 12
+FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_OIFNAME = 14, 15, 17
+FRA_L3MDEV, FRA_UID_RANGE, FRA_PROTOCOL = 19, 20, 21
+FRA_IP_PROTO, FRA_SPORT_RANGE, FRA_DPORT_RANGE = 22, 23, 24
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 6, 9, 15
+SUPPRESS_PREFIXLEN_UNSET = 0xFFFFFFFF
 
 
 def _hdr(msg, mtype: int, flags: int):
@@ -157,16 +169,6 @@ def peek_addr_index(buf: bytes, off: int) -> int:
     return struct.unpack_from("=I", buf, off + _NLHDR + 4)[0]
 
 
-def decode_addr(m: ifaddrmsg) -> tuple[int, IPInterface] | None:
-    fam = VERSION.get(m["family"])
-    if fam is None:
-        return None
-    ip = m.get_attr("IFA_LOCAL") or m.get_attr("IFA_ADDRESS")
-    if not ip:
-        return None
-    return m["index"], ipaddress.ip_interface(f"{ip}/{m['prefixlen']}")
-
-
 # --- rules ---------------------------------------------------------------------------------
 
 
@@ -202,35 +204,6 @@ def rule_dump() -> fibmsg:
     m = fibmsg()
     m["family"] = socket.AF_UNSPEC
     return _hdr(m, RTM_GETRULE, 0)
-
-
-def decode_rule(m: fibmsg) -> RuleObj | None:
-    fam = VERSION.get(m["family"])
-    if fam is None:
-        return None
-    dst = None
-    if m["dst_len"] or m.get_attr("FRA_DST"):
-        dst = ipaddress.ip_network(f"{m.get_attr('FRA_DST')}/{m['dst_len']}", strict=False)
-    sel: list[tuple[str, str]] = []
-    if m["src_len"] or m.get_attr("FRA_SRC"):
-        sel.append(("from", str(ipaddress.ip_network(f"{m.get_attr('FRA_SRC')}/{m['src_len']}",
-                                                     strict=False))))
-    for attr, name in (("FRA_IIFNAME", "iif"), ("FRA_OIFNAME", "oif")):
-        v = m.get_attr(attr)
-        if v:
-            sel.append((name, v))
-    if m.get_attr("FRA_FWMARK"):
-        sel.append(("fwmark", hex(m.get_attr("FRA_FWMARK"))))
-    if m["tos"]:
-        sel.append(("tos", hex(m["tos"])))
-    for attr in ("FRA_L3MDEV", "FRA_UID_RANGE", "FRA_IP_PROTO", "FRA_SPORT_RANGE",
-                 "FRA_DPORT_RANGE", "FRA_GOTO", "FRA_SUPPRESS_PREFIXLEN", "FRA_TUN_ID"):
-        v = m.get_attr(attr)
-        if v not in (None, 0) and not (attr == "FRA_SUPPRESS_PREFIXLEN" and v == 0xFFFFFFFF):
-            sel.append((attr.lower()[4:], str(v)))
-    table = m.get_attr("FRA_TABLE") or m["table"]
-    return RuleObj(fam, m.get_attr("FRA_PRIORITY") or 0, table, dst,
-                   m.get_attr("FRA_PROTOCOL") or 0, tuple(sel), m["action"])
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -272,22 +245,6 @@ def peek_route(buf: bytes, off: int) -> tuple[int, int, int, int]:
     """(family, table (u8), protocol, type) from an rtmsg's fixed header."""
     fam, _dl, _sl, _tos, table, proto, _scope, rtype = struct.unpack_from("=8B", buf, off + _NLHDR)
     return fam, table, proto, rtype
-
-
-def decode_route(m: rtmsg, names: dict[int, str]) -> RouteObj | None:
-    fam = VERSION.get(m["family"])
-    if fam is None or m.get_attr("RTA_MULTIPATH") is not None:
-        return None
-    dst_ip = m.get_attr("RTA_DST") or ("0.0.0.0" if fam == 4 else "::")
-    dst = ipaddress.ip_network(f"{dst_ip}/{m['dst_len']}", strict=False)
-    oif = m.get_attr("RTA_OIF")
-    gw = m.get_attr("RTA_GATEWAY")
-    return RouteObj(
-        table=m.get_attr("RTA_TABLE") or m["table"], dst=dst,
-        dev=names.get(oif, f"#{oif}") if oif else None,
-        gateway=ipaddress.ip_address(gw) if gw else None,
-        scope_link=fam == 4 and m["scope"] == RT_SCOPE_LINK,
-        protocol=m["proto"], metric=m.get_attr("RTA_PRIORITY") or 0, type=m["type"])
 
 
 # --- neighbours ----------------------------------------------------------------------------
@@ -390,9 +347,6 @@ class Encoder:
 
     # fixed header sizes after the netlink header
     _FIXED = {"addr": 8, "rule": 12, "route": 12}
-    _IFA_ADDRESS, _IFA_LOCAL = 1, 2
-    _FRA_DST = 1
-    _RTA_DST, _RTA_GATEWAY = 1, 5
 
     def __init__(self) -> None:
         self._templates: dict[tuple, tuple[bytes, dict[int, tuple[int, int]]]] = {}
@@ -424,7 +378,7 @@ class Encoder:
         buf = bytearray(data)
         buf[_NLHDR + 1] = a.network.prefixlen
         packed = a.ip.packed
-        for atype in (self._IFA_LOCAL, self._IFA_ADDRESS):
+        for atype in (IFA_LOCAL, IFA_ADDRESS):
             if atype in offs:
                 self._put(buf, offs, atype, packed)
         return bytes(buf)
@@ -438,7 +392,7 @@ class Encoder:
             r.family, r.priority, r.table, zero, r.protocol, (), r.action)))
         buf = bytearray(data)
         buf[_NLHDR + 1] = r.dst.prefixlen
-        self._put(buf, offs, self._FRA_DST, r.dst.network_address.packed)
+        self._put(buf, offs, FRA_DST, r.dst.network_address.packed)
         return bytes(buf)
 
     def route(self, op: str, r: RouteObj, oif: int | None) -> bytes:
@@ -455,9 +409,9 @@ class Encoder:
         buf = bytearray(data)
         buf[_NLHDR + 1] = r.dst.prefixlen
         if has_dst:
-            self._put(buf, offs, self._RTA_DST, r.dst.network_address.packed)
+            self._put(buf, offs, RTA_DST, r.dst.network_address.packed)
         if r.gateway is not None:
-            self._put(buf, offs, self._RTA_GATEWAY, r.gateway.packed)
+            self._put(buf, offs, RTA_GATEWAY, r.gateway.packed)
         return bytes(buf)
 
 
@@ -469,23 +423,26 @@ def _encoded(msg) -> bytes:
     return bytes(msg.data)
 
 
-# --- fast dump parsing ---------------------------------------------------------------------
+# --- decoding dumps ------------------------------------------------------------------------
 #
-# The same results as the pyroute2-based decode_* functions above (tests check both on the
-# same bytes), read with struct: pyroute2's generic decoder took ~150 us a message inside
-# User-Mode Linux, which made observe() 5-6 s at 10k exposures. Anything outside the plain
-# shapes ovnbgp cares about goes to the pyroute2 decoder.
+# Addresses, rules and routes are read with struct: pyroute2's generic decoder took ~150 us a
+# message inside User-Mode Linux, which made observe() 5-6 s at 10k exposures. These are the
+# only decoders of those messages (tests/unit/test_kernel_messages.py checks them against
+# pyroute2's reading of the same bytes); links and neighbours, few, are decoded by pyroute2.
 
 _ADDR_HDR = struct.Struct("=BBBBI")
 _RULE_HDR = struct.Struct("=BBBBBBBBI")
 _ROUTE_HDR = struct.Struct("=BBBBBBBBI")
+_U8 = struct.Struct("=B")
 _U32 = struct.Struct("=I")
+_U64_BE = struct.Struct(">Q")
+_RANGE32 = struct.Struct("=II")
+_RANGE16 = struct.Struct("=HH")
 _address = ipcache.address_text
-# fib rule attributes parse_rule reads itself (others: pyroute2); 14 is checked for "unset".
-_RULE_FAST = frozenset({1, 2, 3, 6, 10, 11, 14, 15, 16, 17, 18, 21})
+_Attrs = dict[int, tuple[int, int]]  # attr type -> (payload offset, payload length)
 
 
-def _tlvs(buf: bytes, pos: int, end: int) -> dict[int, tuple[int, int]]:
+def _tlvs(buf: bytes, pos: int, end: int) -> _Attrs:
     out = {}
     while pos + 4 <= end:
         alen, atype = _ATTR.unpack_from(buf, pos)
@@ -505,71 +462,146 @@ def _int(buf: bytes, a: tuple[int, int]) -> int:
     return int.from_bytes(buf[a[0]:a[0] + a[1]], "big")
 
 
+def _u32(buf: bytes, attrs: _Attrs, atype: int, default: int = 0) -> int:
+    return _U32.unpack_from(buf, attrs[atype][0])[0] if atype in attrs else default
+
+
+def _text(buf: bytes, a: tuple[int, int]) -> str:
+    return _raw(buf, a).split(b"\0", 1)[0].decode(errors="replace")
+
+
 def parse_addr(buf: bytes, off: int, length: int) -> tuple[int, IPInterface] | None:
-    """(ifindex, address) of an RTM_NEWADDR; = decode_addr(ifaddrmsg)."""
+    """(ifindex, address) of an RTM_NEWADDR."""
     fam, plen, _flags, _scope, index = _ADDR_HDR.unpack_from(buf, off + _NLHDR)
     v = VERSION.get(fam)
     if v is None:
         return None
     attrs = _tlvs(buf, off + _NLHDR + 8, off + length)
-    a = attrs.get(2) or attrs.get(1)  # IFA_LOCAL, else IFA_ADDRESS
+    a = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
     if a is None:
         return None
     return index, ipcache.interface(v, _int(buf, a), plen)
 
 
+def _nonzero(value: int) -> str | None:
+    return str(value) if value else None
+
+
+def _name(b: bytes, a: tuple[int, int]) -> str | None:
+    return _text(b, a) or None
+
+
+def _mark(b: bytes, a: tuple[int, int]) -> str | None:
+    value = _U32.unpack_from(b, a[0])[0]
+    return hex(value) if value else None
+
+
+def _u8_value(b: bytes, a: tuple[int, int]) -> str | None:
+    return _nonzero(b[a[0]])
+
+
+def _u32_value(b: bytes, a: tuple[int, int]) -> str | None:
+    return _nonzero(_U32.unpack_from(b, a[0])[0])
+
+
+def _suppress(b: bytes, a: tuple[int, int]) -> str | None:
+    value = _U32.unpack_from(b, a[0])[0]
+    return None if value == SUPPRESS_PREFIXLEN_UNSET else _nonzero(value)
+
+
+def _tun_id(b: bytes, a: tuple[int, int]) -> str | None:
+    return _nonzero(_U64_BE.unpack_from(b, a[0])[0])
+
+
+def _range32(b: bytes, a: tuple[int, int]) -> str | None:
+    start, end = _RANGE32.unpack_from(b, a[0])
+    return f"{start}-{end}"
+
+
+def _range16(b: bytes, a: tuple[int, int]) -> str | None:
+    start, end = _RANGE16.unpack_from(b, a[0])
+    return f"{start}-{end}"
+
+
+# Rule matches beyond `to`, as (name, value) selectors, in iproute2's order and names (`tos`,
+# from the fixed header, goes after fwmark): a rule that has one is never one of ovnbgp's
+# (RuleObj.plain). None from a reader: the attribute is there but unset.
+_MatchReader = Callable[[bytes, tuple[int, int]], "str | None"]
+_RULE_MATCHES_BEFORE_TOS: tuple[tuple[int, str, _MatchReader], ...] = (
+    (FRA_IIFNAME, "iif", _name), (FRA_OIFNAME, "oif", _name), (FRA_FWMARK, "fwmark", _mark))
+_RULE_MATCHES_AFTER_TOS: tuple[tuple[int, str, _MatchReader], ...] = (
+    (FRA_L3MDEV, "l3mdev", _u8_value), (FRA_UID_RANGE, "uid_range", _range32),
+    (FRA_IP_PROTO, "ip_proto", _u8_value), (FRA_SPORT_RANGE, "sport_range", _range16),
+    (FRA_DPORT_RANGE, "dport_range", _range16), (FRA_GOTO, "goto", _u32_value),
+    (FRA_SUPPRESS_PREFIXLEN, "suppress_prefixlen", _suppress), (FRA_TUN_ID, "tun_id", _tun_id))
+
+
+def _matches(buf: bytes, attrs: _Attrs, readers) -> list[tuple[str, str]]:
+    out = []
+    for atype, name, read in readers:
+        value = read(buf, attrs[atype]) if atype in attrs else None
+        if value:
+            out.append((name, value))
+    return out
+
+
 def parse_rule(buf: bytes, off: int, length: int) -> RuleObj | None:
-    """An RTM_NEWRULE as a RuleObj; = decode_rule(fibmsg)."""
+    """An RTM_NEWRULE as a RuleObj (matches beyond `to` in `selectors`)."""
     fam, dst_len, src_len, tos, table, _r1, _r2, action, _fl = _RULE_HDR.unpack_from(buf, off + _NLHDR)
     v = VERSION.get(fam)
     if v is None:
         return None
     attrs = _tlvs(buf, off + _NLHDR + 12, off + length)
-    if not attrs.keys() <= _RULE_FAST or (14 in attrs and _U32.unpack_from(buf, attrs[14][0])[0]
-                                          != 0xFFFFFFFF):
-        m = fibmsg(buf, offset=off, length=length)
-        m.decode()
-        return decode_rule(m)
     dst = None
-    if dst_len or 1 in attrs:
-        dst = ipcache.network(v, _int(buf, attrs[1]), dst_len)
+    if dst_len or FRA_DST in attrs:
+        dst = ipcache.network(v, _int(buf, attrs[FRA_DST]) if FRA_DST in attrs else 0, dst_len)
     sel: list[tuple[str, str]] = []
-    if src_len or 2 in attrs:
-        sel.append(("from", str(ipcache.network(v, _int(buf, attrs[2]), src_len))))
-    for atype, name in ((3, "iif"), (17, "oif")):
-        if atype in attrs:
-            text = _raw(buf, attrs[atype]).split(b"\0", 1)[0].decode(errors="replace")
-            if text:
-                sel.append((name, text))
-    if 10 in attrs:
-        mark = _U32.unpack_from(buf, attrs[10][0])[0]
-        if mark:
-            sel.append(("fwmark", hex(mark)))
+    if src_len or FRA_SRC in attrs:
+        src = _int(buf, attrs[FRA_SRC]) if FRA_SRC in attrs else 0
+        sel.append(("from", str(ipcache.network(v, src, src_len))))
+    sel += _matches(buf, attrs, _RULE_MATCHES_BEFORE_TOS)
     if tos:
         sel.append(("tos", hex(tos)))
-    if 15 in attrs:
-        table = _U32.unpack_from(buf, attrs[15][0])[0] or table
-    prio = _U32.unpack_from(buf, attrs[6][0])[0] if 6 in attrs else 0
-    proto = buf[attrs[21][0]] if 21 in attrs else 0
-    return RuleObj(v, prio, table, dst, proto, tuple(sel), action)
+    sel += _matches(buf, attrs, _RULE_MATCHES_AFTER_TOS)
+    table = _u32(buf, attrs, FRA_TABLE) or table
+    proto = buf[attrs[FRA_PROTOCOL][0]] if FRA_PROTOCOL in attrs else 0
+    return RuleObj(v, _u32(buf, attrs, FRA_PRIORITY), table, dst, proto, tuple(sel), action)
 
 
 def parse_route(buf: bytes, off: int, length: int, names: dict[int, str]) -> RouteObj | None:
-    """An RTM_NEWROUTE as a RouteObj; = decode_route(rtmsg)."""
+    """An RTM_NEWROUTE as a RouteObj; None for a multipath route (not a shape ovnbgp makes)."""
     fam, dst_len, _sl, _tos, table, proto, scope, rtype, _fl = _ROUTE_HDR.unpack_from(buf, off + _NLHDR)
     v = VERSION.get(fam)
     if v is None:
         return None
     attrs = _tlvs(buf, off + _NLHDR + 12, off + length)
-    if 9 in attrs:  # RTA_MULTIPATH: not a shape ovnbgp makes
+    if RTA_MULTIPATH in attrs:
         return None
-    dst = ipcache.network(v, _int(buf, attrs[1]) if 1 in attrs else 0, dst_len)
-    if 15 in attrs:
-        table = _U32.unpack_from(buf, attrs[15][0])[0] or table
-    oif = _U32.unpack_from(buf, attrs[4][0])[0] if 4 in attrs else 0
-    gw = ipcache.address(v, _int(buf, attrs[5])) if 5 in attrs else None
-    metric = _U32.unpack_from(buf, attrs[6][0])[0] if 6 in attrs else 0
+    dst = ipcache.network(v, _int(buf, attrs[RTA_DST]) if RTA_DST in attrs else 0, dst_len)
+    table = _u32(buf, attrs, RTA_TABLE) or table
+    oif = _u32(buf, attrs, RTA_OIF)
+    gw = ipcache.address(v, _int(buf, attrs[RTA_GATEWAY])) if RTA_GATEWAY in attrs else None
     return RouteObj(table=table, dst=dst,
                     dev=names.get(oif, f"#{oif}") if oif else None, gateway=gw,
-                    scope_link=v == 4 and scope == RT_SCOPE_LINK, protocol=proto, metric=metric,
-                    type=rtype)
+                    scope_link=v == 4 and scope == RT_SCOPE_LINK, protocol=proto,
+                    metric=_u32(buf, attrs, RTA_PRIORITY), type=rtype)
+
+
+def of_message(m) -> tuple[bytes, int, int]:
+    """(buffer, offset, length) of a pyroute2 message, for the parse_* functions."""
+    return bytes(m.data), m.offset, m["header"]["length"] or len(m.data) - m.offset
+
+
+def decode_addr(m: ifaddrmsg) -> tuple[int, IPInterface] | None:
+    """parse_addr() of a pyroute2 message."""
+    return parse_addr(*of_message(m))
+
+
+def decode_rule(m: fibmsg) -> RuleObj | None:
+    """parse_rule() of a pyroute2 message."""
+    return parse_rule(*of_message(m))
+
+
+def decode_route(m: rtmsg, names: dict[int, str]) -> RouteObj | None:
+    """parse_route() of a pyroute2 message."""
+    return parse_route(*of_message(m), names)

@@ -4,8 +4,9 @@ sysctls and bridge IPs, all over one long-lived rtnetlink socket (pyroute2; no `
     rec = KernelReconciler(cfg)                  # netns="name" to work in a namespace
     observed = rec.observe(desired)              # one dump of each table
     plan = rec.diff(desired, observed)           # pure (kernel/diff.py); plan.lines() prints it
-    result = rec.apply(plan)                     # result.failed / result.held / result.ok
-    plan, result = rec.reconcile(desired)        # the three, reusing the last observation
+    result = rec.apply(plan)                     # TargetResult: changed / failed / held / ok
+    result = rec.reconcile(desired)              # the three, reusing the last observation;
+                                                 # result.plan is the plan
 
 Ownership and adoption are described in kernel/diff.py: ovnbgp marks the rules, routes and
 neighbours it creates with its route protocol (kernel.route_protocol), owns the VRF and the
@@ -22,7 +23,7 @@ Order of apply (each step waits for the kernel's answers before the next):
  8. new exposures: addresses added to the dummy;
  9. stale proxy neighbours and bridge IPs removed.
 So an address is on the dummy (advertised) only while its steering is in place: a new
-exposure whose rule or route failed in step 6 is held back (ApplyResult.held), and the
+exposure whose rule or route failed in step 6 is held back (TargetResult.held), and the
 steering of a withdrawn exposure whose address could not be removed in step 5 is kept.
 A failure on one object (ENODEV, EEXIST from a foreign object, ...) is reported with that
 object; the rest of the plan still applies. EEXIST on an add and ENOENT/ESRCH/EADDRNOTAVAIL on
@@ -31,16 +32,16 @@ a delete mean "already done".
 Errors: invalid settings (constructor) or desired state (diff) raise KernelInputError naming
 every bad object, before anything changes; a table that cannot be read (a dump interrupted
 over and over, the namespace gone) raises NetlinkDumpError from observe() (or from apply()
-re-reading the device list); every per-object kernel answer ends up in ApplyResult.
+re-reading the device list); every per-object kernel answer ends up in TargetResult.
 
 Scale: requests are pipelined (nltransport.py), so 10k exposures apply in about the time
 `ip -batch` needs for the same objects (bench/bench_kernel.py). observe() dumps the tables
 once; reconcile() keeps that observation current with the changes it makes and dumps again
-only when asked (refresh=True, e.g. on the periodic resync), after a failure, when the desired
+only when asked (full=True, e.g. on the periodic resync), after a failure, when the desired
 state names devices or tables it did not look at, or when a watched device appeared, went or
 changed (a link monitor socket; `link_changes()` for the daemon's loop). When the last
 reconcile left the node exactly as wanted (nothing failed, held or waiting), the next one plans
-only the kernel keys the change of desired state touches (diff.plan_changes, indexes kept
+only the kernel keys the change of desired state touches (plan_changes.py, indexes kept
 current with each apply): an event costs O(changes), not O(N); `last_plan_scope` says which.
 
 Steering modes (kernel.steering; the model emits the shapes, this reconciler applies either):
@@ -77,13 +78,13 @@ from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from ovnbgp.config import Config, KernelConfig
 from ovnbgp.kernel import diff as diff_mod
 from ovnbgp.kernel import messages as M
+from ovnbgp.kernel import plan_changes as changes_mod
 from ovnbgp.kernel import rt_tables, state, sysctl
 from ovnbgp.kernel.diff import overlaps
 from ovnbgp.kernel.nltransport import NetlinkTransport, Result, iter_headers, netlink_socket, pyroute2_parser
 from ovnbgp.kernel.objects import (
     Action,
     AddrOp,
-    ApplyResult,
     KernelPlan,
     KernelState,
     LinkOp,
@@ -95,7 +96,8 @@ from ovnbgp.kernel.objects import (
     SteeringOp,
 )
 from ovnbgp.kernel.settings import KernelSettings, valid_ifname
-from ovnbgp.model.records import DesiredState, IPNetwork
+from ovnbgp.model.records import DesiredState, IPInterface, IPNetwork
+from ovnbgp.model.target import TargetResult
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,10 @@ _DONE_ON_DEL = {errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL}
 
 
 class KernelReconciler:
-    """observe() / diff() / apply() for the node's kernel state (see the module docstring)."""
+    """observe() / diff() / apply() for the node's kernel state (see the module docstring);
+    a Target (model/target.py)."""
+
+    name = "kernel"
 
     def __init__(self, cfg: Config | KernelConfig | KernelSettings, *, netns: str | None = None,
                  state_path: Path | str | None = None, advertise: bool = True,
@@ -131,13 +136,13 @@ class KernelReconciler:
         self.enc = M.Encoder()
         self._monitor = _LinkMonitor(netns)
         self._observed: KernelState | None = None
-        self._observed_index: diff_mod.ObservedIndex | None = None  # set with _observed
+        self._observed_index: changes_mod.ObservedIndex | None = None  # set with _observed
         self._cache_ok = False
         self._link_dirty: set[str] = set()
         # The desired state the node matched exactly after the last reconcile (None when that
         # plan failed, held back or waited on something); its index plans the next change.
         self._clean_state: DesiredState | None = None
-        self._index: diff_mod.DesiredIndex | None = None
+        self._index: changes_mod.DesiredIndex | None = None
         self.last_plan_scope = ""  # "changes" or "full": how reconcile() planned last
 
     def close(self) -> None:
@@ -177,6 +182,20 @@ class KernelReconciler:
         self._drain_monitor()
         self._link_dirty.clear()
         st.links = self.read_links()
+        self._observe_tables(st, devs, tables)
+        # (names are checked before they become /proc/sys paths: diff() validates later)
+        present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name}
+                           if d in st.links and valid_ifname(d)]
+        st.sysctls = sysctl.read(sysctl.desired(present_bridges) or sysctl.GLOBAL, self.netns)
+        self._observed = st
+        self._observed_index = changes_mod.ObservedIndex(st)
+        self._cache_ok = True
+        return st
+
+    def _observe_tables(self, st: KernelState, devs: set[str], tables: set[int]) -> None:
+        """Dump addresses, rules, routes, neighbours and proxy neighbours into `st`: those of
+        the watched devices and tables, and every object with ovnbgp's protocol."""
+        proto = self.settings.route_protocol
         names = {ln.index: ln.name for ln in st.links.values()}
         watched_idx = {st.links[d].index for d in devs if d in st.links}
 
@@ -185,8 +204,6 @@ class KernelReconciler:
             st.addrs.setdefault(names[index], set()).add(addr)
 
         st.rules.update(self.nl.dump(M.rule_dump(), M.parse_rule, what="rules"))
-
-        proto = s.route_protocol
 
         def want_route(b: bytes, o: int) -> bool:
             fam, table, rproto, rtype = M.peek_route(b, o)
@@ -213,15 +230,6 @@ class KernelReconciler:
             if pr is not None and (pr.protocol == proto or pr.dev in devs):
                 st.proxies[pr.key] = pr
 
-        # (names are checked before they become /proc/sys paths: diff() validates later)
-        present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name}
-                           if d in st.links and valid_ifname(d)]
-        st.sysctls = sysctl.read(sysctl.desired(present_bridges) or sysctl.GLOBAL, self.netns)
-        self._observed = st
-        self._observed_index = diff_mod.ObservedIndex(st)
-        self._cache_ok = True
-        return st
-
     # --- diff ------------------------------------------------------------------------------
 
     def diff(self, desired: DesiredState, observed: KernelState) -> KernelPlan:
@@ -231,13 +239,29 @@ class KernelReconciler:
 
     # --- apply -----------------------------------------------------------------------------
 
-    def apply(self, plan: KernelPlan) -> ApplyResult:
-        """Make the changes of `plan` in the documented order; never raises for a kernel
-        error on one object (it is in the result)."""
-        res = ApplyResult()
-        cache = self._observed
+    def apply(self, plan: KernelPlan) -> TargetResult:
+        """Make the changes of `plan` in the documented order (one method per step); never
+        raises for a kernel error on one object (it is in the result)."""
+        res = TargetResult(notices=list(plan.notices))
+        links = self._apply_devices(plan, res)  # 1
+        self._apply_files(plan, res)  # 2, 3
+        created = self._created_addrs()
+        created_before = {d: set(a) for d, a in created.items()}
+        self._add_bridge_addrs(plan, links, res, created)  # 4
+        self._run_proxies(plan.proxy_add, links, res)  # 4b
+        not_withdrawn = self._withdraw(plan, links, res)  # 5
+        failed_steering = self._add_steering(plan, links, res)  # 6
+        self._remove_steering(plan, links, res, not_withdrawn)  # 7
+        self._expose(plan, links, res, failed_steering)  # 8
+        self._run_proxies(plan.proxy_del, links, res)  # 9
+        self._remove_bridge_addrs(plan, links, res, created)
+        self._save_created(created, created_before, links)
+        self._log_result(plan, res)
+        return res
 
-        # 1. VRF and dummy
+    def _apply_devices(self, plan: KernelPlan, res: TargetResult) -> dict[str, int]:
+        """Step 1, the VRF and the dummy; returns the device indexes for the other steps."""
+        cache = self._observed
         if plan.links:
             self._apply_links(plan.links, res)
         self._drain_monitor()
@@ -245,15 +269,17 @@ class KernelReconciler:
             current = self.read_links()
         else:  # no device changed since the observation: its index map is current
             current = cache.links
-        links = {name: ln.index for name, ln in current.items()}
         if cache is not None:
             cache.links = current
+        return {name: ln.index for name, ln in current.items()}
 
-        # 2. rt_tables, 3. sysctls
+    def _apply_files(self, plan: KernelPlan, res: TargetResult) -> None:
+        """Steps 2 and 3: the rt_tables file and the sysctls."""
+        cache = self._observed
         if plan.rt_tables is not None:
             try:
                 rt_tables.write(plan.rt_tables.path, plan.rt_tables.text)
-                res.applied += 1
+                res.done(plan.rt_tables.verb, plan.rt_tables)
                 if cache is not None:
                     cache.rt_tables_text = plan.rt_tables.text
             except OSError as e:
@@ -264,44 +290,50 @@ class KernelReconciler:
                 if op.path in errors:
                     res.add_failure(op, errors[op.path])
                 else:
-                    res.applied += 1
+                    res.done(op.verb, op)
                     if cache is not None:
                         cache.sysctls[op.path] = op.value
 
-        # 4. bridge IPs
-        created = {d: set(a) for d, a in (cache.created_addrs if cache else
-                                           state.load(self.state_path)).items()}
-        created_before = {d: set(a) for d, a in created.items()}
+    def _created_addrs(self) -> dict[str, set[IPInterface]]:
+        """The bridge IPs ovnbgp added (state file), as a copy to update."""
+        cache = self._observed
+        known = cache.created_addrs if cache is not None else state.load(self.state_path)
+        return {d: set(a) for d, a in known.items()}
+
+    def _add_bridge_addrs(self, plan: KernelPlan, links: dict[str, int], res: TargetResult,
+                          created: dict[str, set[IPInterface]]) -> None:
+        """Step 4: bridge IPs; the ones the kernel did not have are recorded as ovnbgp's."""
         for op, r in self._run_addrs(plan.bridge_addr_add, links, res):
             if r.errno == 0:  # EEXIST: the address was there already, not ours to record
                 created.setdefault(op.dev, set()).add(op.address)
 
-        # 4b. proxy neighbours (the IPv6 provider gateways) on the bridges
-        self._run_proxies(plan.proxy_add, links, res)
+    def _withdraw(self, plan: KernelPlan, links: dict[str, int],
+                  res: TargetResult) -> list[IPNetwork]:
+        """Step 5: withdrawn exposures off the dummy; returns the ones still on it."""
+        return [op.address.network for op, r in self._run_addrs(plan.dummy_del, links, res)
+                if r.errno and r.errno not in _DONE_ON_DEL]
 
-        # 5. withdrawn exposures off the dummy
-        not_withdrawn: list[IPNetwork] = []
-        for op, r in self._run_addrs(plan.dummy_del, links, res):
-            if r.errno and r.errno not in _DONE_ON_DEL:
-                not_withdrawn.append(op.address.network)
+    def _add_steering(self, plan: KernelPlan, links: dict[str, int],
+                      res: TargetResult) -> list[tuple[int | None, IPNetwork | None, int]]:
+        """Step 6: steering added; returns the (table, destination, family) that failed."""
+        return [_scope(op) for op, r in self._run_steering(plan.steer_add, links, res)
+                if not self._ok(op, r)]
 
-        # 6. steering added
-        failed_steering: list[tuple[int | None, IPNetwork | None, int]] = []
-        for op, r in self._run_steering(plan.steer_add, links, res):
-            if not self._ok(op, r):
-                failed_steering.append(_scope(op))
-
-        # 7. stale steering removed (not for exposures still on the dummy)
+    def _remove_steering(self, plan: KernelPlan, links: dict[str, int], res: TargetResult,
+                         not_withdrawn: list[IPNetwork]) -> None:
+        """Step 7: stale steering removed, except for exposures still on the dummy."""
         dels: list[SteeringOp] = []
         for op in plan.steer_del:
             dst = _scope(op)[1]
             if not_withdrawn and any(overlaps(dst, n) for n in not_withdrawn):
-                res.held.append((op, "kept: an exposure it steers for is still on the dummy"))
+                res.hold(op, "kept: an exposure it steers for is still on the dummy")
             else:
                 dels.append(op)
         list(self._run_steering(dels, links, res))
 
-        # 8. new exposures onto the dummy (only with their steering in place)
+    def _expose(self, plan: KernelPlan, links: dict[str, int], res: TargetResult,
+                failed_steering: list[tuple[int | None, IPNetwork | None, int]]) -> None:
+        """Step 8: new exposures onto the dummy, only those whose steering is in place."""
         adds: list[AddrOp] = []
         for op in plan.dummy_add:
             net = op.address.network
@@ -309,26 +341,31 @@ class KernelReconciler:
                         if f[2] == net.version and (f[0] is None or f[0] == op.table)
                         and overlaps(f[1], net)), None)
             if bad is not None:
-                res.held.append((op, f"held back: steering for {bad[1] or 'all'} "
-                                     f"(table {bad[0]}) failed"))
+                res.hold(op, f"held back: steering for {bad[1] or 'all'} (table {bad[0]}) failed")
             else:
                 adds.append(op)
         list(self._run_addrs(adds, links, res))
 
-        # 9. stale proxy neighbours and bridge IPs
-        self._run_proxies(plan.proxy_del, links, res)
+    def _remove_bridge_addrs(self, plan: KernelPlan, links: dict[str, int], res: TargetResult,
+                             created: dict[str, set[IPInterface]]) -> None:
+        """Step 9 (after the stale proxy neighbours): stale bridge IPs ovnbgp added."""
         for op, r in self._run_addrs(plan.bridge_addr_del, links, res):
             if r.errno == 0 or r.errno in _DONE_ON_DEL:
                 created.get(op.dev, set()).discard(op.address)
+
+    def _save_created(self, created: dict[str, set[IPInterface]],
+                      before: dict[str, set[IPInterface]], links: dict[str, int]) -> None:
+        """The state file of bridge IPs ovnbgp added (written only when it changed)."""
         created = {d: a for d, a in created.items() if a and d in links}
-        if created != created_before:
+        if created != before:
             try:
                 state.save(self.state_path, created)
             except OSError as e:
                 log.error("kernel: cannot write state file %s: %s", self.state_path, e)
-        if cache is not None:
-            cache.created_addrs = created
+        if self._observed is not None:
+            self._observed.created_addrs = created
 
+    def _log_result(self, plan: KernelPlan, res: TargetResult) -> None:
         if res.failed:
             self._cache_ok = False
         for line in res.lines():
@@ -338,14 +375,17 @@ class KernelReconciler:
         if res.applied:
             log.info("kernel: %d changes applied (%d failed, %d held)", res.applied,
                      len(res.failed), len(res.held))
-        return res
 
-    def reconcile(self, desired: DesiredState, *, refresh: bool = False
-                  ) -> tuple[KernelPlan, ApplyResult]:
-        """diff + apply against the last observation, observing again when needed."""
+    def plan(self, desired: DesiredState, observed: KernelState) -> KernelPlan:
+        """The Target protocol's name for diff()."""
+        return self.diff(desired, observed)
+
+    def reconcile(self, desired: DesiredState, *, full: bool = False) -> TargetResult:
+        """diff + apply against the last observation, observing again when needed (`full`:
+        always); the plan is in the result (`.plan`)."""
         self._drain_monitor()
         obs = self._observed
-        fresh = (refresh or obs is None or not self._cache_ok
+        fresh = (full or obs is None or not self._cache_ok
                  or bool(self._link_dirty & obs.watched_devs))
         plan = None if fresh else self._plan_changes(desired)
         self.last_plan_scope = "changes" if plan is not None else "full"
@@ -355,12 +395,13 @@ class KernelReconciler:
                 obs = self.observe(desired)
             plan = self.diff(desired, obs)
         self._clean_state = None
-        result = ApplyResult() if plan.empty() else self.apply(plan)
+        result = TargetResult(notices=list(plan.notices)) if plan.empty() else self.apply(plan)
+        result.plan = plan
         if not (plan.notices or result.failed or result.held) and self._cache_ok:
             self._clean_state = desired
             if self._index is None or self._index.state is not desired:
-                self._index = diff_mod.DesiredIndex(desired)  # O(N), here on the full path
-        return plan, result
+                self._index = changes_mod.DesiredIndex(desired)  # O(N), here on the full path
+        return result
 
     def _plan_changes(self, desired: DesiredState) -> KernelPlan | None:
         """The plan for the change since the last clean reconcile, from the keys it touches;
@@ -368,7 +409,7 @@ class KernelReconciler:
         base, index = self._clean_state, self._index
         if base is None or index is None or index.state is not base or self._observed is None:
             return None
-        plan = diff_mod.plan_changes(index, desired, self._observed, self._observed_index,
+        plan = changes_mod.plan_changes(index, desired, self._observed, self._observed_index,
                                      self.settings)
         if plan is None:
             self._index = None  # advanced part-way; rebuilt after the full plan
@@ -402,7 +443,7 @@ class KernelReconciler:
             pyroute2_parser(ifinfmsg)(b, o, n)), what="links")
         return {ln.name: ln for ln in links if ln.name}
 
-    def _apply_links(self, ops: list[LinkOp], res: ApplyResult) -> None:
+    def _apply_links(self, ops: list[LinkOp], res: TargetResult) -> None:
         for op in ops:
             index = {name: ln.index for name, ln in self.read_links().items()}
             master = index.get(op.master) if op.master else None
@@ -419,11 +460,11 @@ class KernelReconciler:
                 continue
             r = self.nl.execute([msg])[0]
             if r.errno == 0 or (op.action is Action.ADD and r.errno == errno.EEXIST):
-                res.applied += 1
+                res.done(op.verb, op, _exposure(op))
             else:
                 res.add_failure(op, r)
 
-    def _run_addrs(self, ops: list[AddrOp], links: dict[str, int], res: ApplyResult):
+    def _run_addrs(self, ops: list[AddrOp], links: dict[str, int], res: TargetResult):
         if not ops:
             return []
         msgs, sent = [], []
@@ -439,7 +480,7 @@ class KernelReconciler:
             add = op.action is Action.ADD
             done = r.errno == 0 or r.errno in (_DONE_ON_ADD if add else _DONE_ON_DEL)
             if done:
-                res.applied += 1
+                res.done(op.verb, op, _exposure(op))
                 if cache is not None:
                     have = cache.addrs.setdefault(op.dev, set())
                     (have.add if add else have.discard)(op.address)
@@ -448,20 +489,22 @@ class KernelReconciler:
             out.append((op, r))
         return out
 
-    def _run_proxies(self, ops: list[ProxyOp], links: dict[str, int], res: ApplyResult) -> None:
+    def _run_proxies(self, ops: list[ProxyOp], links: dict[str, int], res: TargetResult) -> None:
         msgs, sent = [], []
         for op in ops:
             if op.proxy.dev not in links:
                 if op.action is Action.ADD:
                     res.add_failure(op, Result(errno.ENODEV, f"device {op.proxy.dev} not found"))
-                continue  # a delete on a device that is gone: the entry went with it
+                else:  # a delete on a device that is gone: the entry went with it
+                    res.done(op.verb, op)
+                continue
             msgs.append(M.proxy(op.action is Action.ADD, op.proxy, links[op.proxy.dev]))
             sent.append(op)
         cache = self._observed
         for op, r in zip(sent, self.nl.execute(msgs) if msgs else []):
             add = op.action is Action.ADD
             if r.errno == 0 or r.errno in (_DONE_ON_ADD if add else _DONE_ON_DEL):
-                res.applied += 1
+                res.done(op.verb, op, _exposure(op))
                 if cache is not None:
                     if add:
                         cache.proxies[op.proxy.key] = op.proxy
@@ -480,7 +523,7 @@ class KernelReconciler:
         # finds its slot taken is a conflict; a neighbour replace never answers EEXIST.
         return isinstance(op, RuleOp) and op.rule.dst is not None and r.errno == errno.EEXIST
 
-    def _run_steering(self, ops: list[SteeringOp], links: dict[str, int], res: ApplyResult):
+    def _run_steering(self, ops: list[SteeringOp], links: dict[str, int], res: TargetResult):
         msgs, sent = [], []
         for op in ops:
             msg = self._steering_msg(op, links)
@@ -495,7 +538,7 @@ class KernelReconciler:
         cache = self._observed
         for op, r in zip(sent, self.nl.execute(msgs) if msgs else []):
             if self._ok(op, r):
-                res.applied += 1
+                res.done(op.verb, op, _exposure(op))
                 if cache is not None:
                     _update_cache(cache, self._observed_index, op)
             else:
@@ -522,6 +565,11 @@ class KernelReconciler:
         return M.neigh(op.action is Action.REPLACE, op.neigh, links[op.neigh.dev])
 
 
+def _exposure(op: object) -> IPNetwork | None:
+    """The exposed prefix of an address added to or removed from the dummy."""
+    return op.address.network if isinstance(op, AddrOp) and op.role == "dummy" else None
+
+
 def _scope(op: SteeringOp) -> tuple[int | None, IPNetwork | None, int]:
     """(table, destination, family) a steering op is about, for holding exposures back."""
     if isinstance(op, RuleOp):
@@ -531,7 +579,7 @@ def _scope(op: SteeringOp) -> tuple[int | None, IPNetwork | None, int]:
     return op.table, ipaddress.ip_network(op.neigh.ip), op.neigh.ip.version
 
 
-def _update_cache(cache: KernelState, index: diff_mod.ObservedIndex, op: SteeringOp) -> None:
+def _update_cache(cache: KernelState, index: changes_mod.ObservedIndex, op: SteeringOp) -> None:
     """Record an applied steering change in the cached observation and its index."""
     if isinstance(op, RuleOp):
         if op.action is Action.ADD:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from ovnbgp.kernel.nltransport import Result
 from ovnbgp.model import ipcache
 from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
-from ovnbgp.model.target import Notice
+from ovnbgp.model.target import Notice, TargetResult
 
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
@@ -205,6 +203,10 @@ class LinkOp:
     master: str | None = None  # device name of the master to set (dummy -> VRF)
     up: bool = False
 
+    @property
+    def verb(self) -> str:
+        return self.action.value
+
     def describe(self) -> str:
         if self.action is Action.ADD:
             extra = f" table {self.vrf_table}" if self.vrf_table is not None else ""
@@ -226,6 +228,10 @@ class AddrOp:
     table: int | None = None  # bridge table whose steering this exposure needs (gating)
     role: str = "dummy"  # "dummy" (an exposure) or "bridge" (a bridge IP)
 
+    @property
+    def verb(self) -> str:
+        return self.action.value
+
     def describe(self) -> str:
         sign = "+" if self.action is Action.ADD else "-"
         return f"{sign} addr {self.address} dev {self.dev}"
@@ -236,6 +242,10 @@ class RuleOp:
     action: Action  # ADD or DEL
     rule: RuleObj
 
+    @property
+    def verb(self) -> str:
+        return self.action.value
+
     def describe(self) -> str:
         return f"{'+' if self.action is Action.ADD else '-'} {self.rule}"
 
@@ -244,6 +254,10 @@ class RuleOp:
 class RouteOp:
     action: Action  # ADD, REPLACE or DEL
     route: RouteObj
+
+    @property
+    def verb(self) -> str:
+        return self.action.value
 
     def describe(self) -> str:
         sign = {Action.ADD: "+", Action.REPLACE: "~", Action.DEL: "-"}[self.action]
@@ -256,6 +270,10 @@ class NeighOp:
     neigh: NeighObj
     table: int | None = None  # bridge table (gating)
 
+    @property
+    def verb(self) -> str:
+        return self.action.value
+
     def describe(self) -> str:
         return f"{'~' if self.action is Action.REPLACE else '-'} {self.neigh}"
 
@@ -264,6 +282,10 @@ class NeighOp:
 class ProxyOp:
     action: Action  # ADD or DEL
     proxy: ProxyObj
+
+    @property
+    def verb(self) -> str:
+        return self.action.value
 
     def describe(self) -> str:
         return f"{'+' if self.action is Action.ADD else '-'} {self.proxy}"
@@ -275,6 +297,8 @@ class SysctlOp:
     value: str
     old: str | None = None
 
+    verb = "set"
+
     def describe(self) -> str:
         return f"~ sysctl {self.path.replace('/', '.')} = {self.value} (was {self.old})"
 
@@ -285,6 +309,8 @@ class RtTablesOp:
     text: str  # the whole new file content
     added: tuple[tuple[int, str], ...] = ()
     removed: tuple[tuple[int, str], ...] = ()
+
+    verb = "set"
 
     def describe(self) -> str:
         out = [f"+ rt_tables {self.path}: {t} {n}" for t, n in self.added]
@@ -329,10 +355,11 @@ class KernelPlan:
     def __len__(self) -> int:
         return len(self.ops())
 
+    def change_lines(self) -> list[str]:
+        return [op.describe() for op in self.ops()]
+
     def lines(self) -> list[str]:
-        out = [op.describe() for op in self.ops()]
-        out += [n.describe() for n in self.notices]
-        return out
+        return self.change_lines() + [n.describe() for n in self.notices]
 
     def summary(self) -> str:
         add = len(self.dummy_add)
@@ -341,28 +368,7 @@ class KernelPlan:
                 f"+{len(self.steer_add)} -{len(self.steer_del)}, {len(self.notices)} notices)")
 
 
-class Change(Protocol):
-    """Anything apply() reports on: an Op, or cleanup's device deletion."""
-
-    def describe(self) -> str: ...
-
-
-@dataclass
-class ApplyResult:
-    """What apply() did: the count of changes made, the ones that failed (with the kernel's
-    answer) and the exposures held back because their steering is not in place."""
-
-    applied: int = 0
-    failed: list[tuple[Change, str]] = field(default_factory=list)
-    held: list[tuple[Op, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.held
-
-    def add_failure(self, op: Op, res: Result | str) -> None:
-        self.failed.append((op, res if isinstance(res, str) else res.describe()))
-
-    def lines(self) -> list[str]:
-        return ([f"failed: {op.describe()}: {why}" for op, why in self.failed]
-                + [f"held: {op.describe()}: {why}" for op, why in self.held])
+# What apply() did: the changes made (an address on the dummy carries its exposure's prefix),
+# the ones that failed with the kernel's answer, and the exposures held back because their
+# steering is not in place. The one result type of every target (model/target.py).
+ApplyResult = TargetResult

@@ -104,9 +104,9 @@ def delete_devices(rec, plan: TeardownPlan, res: ApplyResult | None = None) -> A
             continue
         r = rec.nl.execute([_link_del(index)])[0]
         if r.errno in (0, errno.ENODEV):
-            res.applied += 1
+            res.done("del", _LinkDel(name))
         else:
-            res.failed.append((_LinkDel(name), r.describe()))
+            res.add_failure(_LinkDel(name), r.describe())
     return res
 
 

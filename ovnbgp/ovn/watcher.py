@@ -257,16 +257,22 @@ class _BatchIdl(connection.OvsdbIdl):
                     and self.state == self.IDL_S_MONITORING)
 
 
-def _fetch_helper(remote: str, schema: str, deadline: float):
+def _fetch_helper(remote: str, schema: str, deadline: float,
+                  stop: threading.Event | None = None):
     delay = 0.5
     while True:
+        if stop is not None and stop.is_set():
+            raise OvnError(f"stopped while connecting to {remote}")
         try:
             return idlutils.get_schema_helper(remote, schema)
         except Exception as e:  # ovsdbapp raises a bare Exception when no remote answers
             if time.monotonic() + delay > deadline:
                 raise OvnError(f"cannot read the {schema} schema from {remote}: {e}") from e
             LOG.warning("%s not reachable at %s (%s); retrying in %.1fs", schema, remote, e, delay)
-            time.sleep(delay)
+            if stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)
             delay = min(delay * 2, 8.0)
 
 
@@ -311,15 +317,18 @@ class OvnWatcher:
         self._ovs_synced = threading.Event()
         self._sb_conn: connection.Connection | None = None
         self._ovs_conn: connection.Connection | None = None
+        self._stop_waiting: threading.Event | None = None  # start()'s stop flag
         self.events: list[ev.NamedEvent] = []
         if events:
             self.events = ev.make_events(lambda: self._ctx, self._dirty)
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Connect both DBs and wait for their initial dumps; OvnError on failure."""
+    def start(self, timeout: float = 60.0, stop: threading.Event | None = None) -> None:
+        """Connect both DBs and wait for their initial dumps; OvnError on failure, or as soon
+        as `stop` is set (every wait here looks at it: a SIGTERM must not wait for a DB)."""
         deadline = time.monotonic() + timeout
+        self._stop_waiting = stop
         _configure_ssl(self.cfg)
         try:
             self._ovs_conn = self._connect(self.cfg.ovn.ovs_remote, "Open_vSwitch", OVS_COLUMNS,
@@ -342,7 +351,7 @@ class OvnWatcher:
 
     def _connect(self, remote: str, schema: str, columns, on_batch, deadline: float,
                  leader_only: bool, conditions: dict | None = None) -> connection.Connection:
-        helper = _fetch_helper(remote, schema, deadline)
+        helper = _fetch_helper(remote, schema, deadline, self._stop_waiting)
         _register(helper, columns)
         idl = _BatchIdl(remote, helper, on_batch, leader_only=leader_only)
         for table, cond in (conditions or {}).items():
@@ -357,9 +366,13 @@ class OvnWatcher:
     def wait_initial_sync(self, timeout: float) -> None:
         """Block until the first full dump of every monitored table has been mirrored."""
         end = time.monotonic() + timeout
+        stop = self._stop_waiting
         for name, flag in (("local OVS DB", self._ovs_synced), ("Southbound DB", self._sb_synced)):
-            if not flag.wait(max(0.0, end - time.monotonic())):
-                raise OvnError(f"the {name} was not read within {timeout:.0f}s")
+            while not flag.wait(min(0.2, max(0.0, end - time.monotonic()))):
+                if stop is not None and stop.is_set():
+                    raise OvnError(f"stopped while waiting for the {name}")
+                if time.monotonic() >= end:
+                    raise OvnError(f"the {name} was not read within {timeout:.0f}s")
 
     def stop(self) -> None:
         for conn in (self._sb_conn, self._ovs_conn):

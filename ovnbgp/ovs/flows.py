@@ -32,12 +32,12 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ovnbgp.config import IFNAME_RE, MAC_RE, OVS_PORT_RE, Config
 from ovnbgp.model.records import DesiredState, FlowSpec
-from ovnbgp.model.target import Notice
+from ovnbgp.model.target import Notice, TargetResult
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,21 @@ class Flow:
     def __str__(self) -> str:
         return f"{self.bridge}: cookie={self.cookie:#x},table={self.table},{self.match} actions={self.actions}"
 
+    def describe(self) -> str:
+        return f"flow {self}"
+
+
+@dataclass(frozen=True)
+class BridgeFlows:
+    """The flow changes of one bridge, applied together (one bundle): what fails as one."""
+
+    bridge: str
+    adds: int
+    deletes: int
+
+    def describe(self) -> str:
+        return f"flows on {self.bridge} (+{self.adds} -{self.deletes})"
+
 
 def wanted_flows(spec: FlowSpec, ofport: int, priority: int = PRIORITY, cookie: int = COOKIE) -> list[Flow]:
     actions = f"mod_dl_dst:{spec.bridge_mac},NORMAL"
@@ -101,27 +116,31 @@ class FlowPlan:
     def empty(self) -> bool:
         return not self.add and not self.delete
 
+    def change_lines(self) -> list[str]:
+        return [f"+ flow {f}" for f in self.add] + [f"- flow {f}" for f in self.delete]
+
     def lines(self) -> list[str]:
-        return ([f"+ flow {f}" for f in self.add] + [f"- flow {f}" for f in self.delete]
-                + [n.describe() for n in self.notices])
+        return self.change_lines() + [n.describe() for n in self.notices]
 
 
 @dataclass
-class FlowResult:
-    applied: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (bridge, error)
+class FlowResult(TargetResult):
+    """The TargetResult of the flows (changed: Flow ops by verb "add"/"del"; failed: one
+    BridgeFlows per bridge whose bundle failed), and which bridges took one bundle."""
+
     bundled: dict[str, bool] = field(default_factory=dict)  # bridge -> applied as one bundle
-    added: list[Flow] = field(default_factory=list)  # flows installed (or rewritten)
-    removed: list[Flow] = field(default_factory=list)
-    plan: FlowPlan | None = None  # set by reconcile()
 
     @property
-    def ok(self) -> bool:
-        return not self.failed
+    def added(self) -> list[Flow]:  # flows installed (or rewritten)
+        return [c.op for c in self.changed if c.verb == "add"]  # type: ignore[misc]
+
+    @property
+    def removed(self) -> list[Flow]:
+        return [c.op for c in self.changed if c.verb == "del"]  # type: ignore[misc]
 
     @property
     def errors(self) -> list[str]:
-        return [f"{bridge}: {err}" for bridge, err in self.failed]
+        return [f"{p.op.bridge}: {p.reason}" for p in self.failed]  # type: ignore[attr-defined]
 
 
 def parse_dump(bridge: str, text: str) -> list[Flow]:
@@ -219,16 +238,25 @@ def plan(specs: Iterable[FlowSpec], observed: FlowState, *, priority: int = PRIO
     return p
 
 
+LocalView = Callable[[], tuple[Iterable[str], Mapping[str, int]]]
+
+
 class FlowReconciler:
-    """observe() / diff() / apply() for ovnbgp's flows on the provider bridges."""
+    """observe() / diff() / apply() for ovnbgp's flows on the provider bridges; a Target
+    (model/target.py)."""
+
+    name = "flows"
 
     def __init__(self, cfg: Config | None = None, *, ovs_remote: str | None = None,
                  env: Mapping[str, str] | None = None, ofctl: str = "ovs-ofctl",
                  vsctl: str = "ovs-vsctl", timeout: int = 10, priority: int = PRIORITY,
-                 cookie: int = COOKIE):
+                 cookie: int = COOKIE, local: LocalView | None = None):
         """cfg: the agent Config (its ovn.ovs_remote is the default ovs_remote).
         ovs_remote: local OVS DB (for ofport look-ups when the caller gives none).
-        env: environment for ovs-ofctl/ovs-vsctl (e.g. OVS_RUNDIR of a test's vswitchd)."""
+        env: environment for ovs-ofctl/ovs-vsctl (e.g. OVS_RUNDIR of a test's vswitchd).
+        local: () -> (local provider bridges, patch port -> ofport), for reconcile()."""
+        self.local = local
+        self._clean_view: tuple | None = None  # what the last clean pass was about
         if ovs_remote is None and cfg is not None:
             ovs_remote = cfg.ovn.ovs_remote
         self.ovs_remote = ovs_remote
@@ -302,7 +330,7 @@ class FlowReconciler:
         return plan(specs, observed, priority=self.priority, cookie=self.cookie)
 
     def apply(self, p: FlowPlan) -> FlowResult:
-        res = FlowResult()
+        res = FlowResult(notices=list(p.notices))
         per: dict[str, tuple[list[Flow], list[Flow]]] = {}
         for f in p.add:
             per.setdefault(f.bridge, ([], []))[0].append(f)
@@ -320,25 +348,48 @@ class FlowReconciler:
                 cp = self._run(base + ["add-flows", bridge, "-"], input=text)
                 bundled = False
             if cp.returncode != 0:
-                res.failed.append((bridge, cp.stderr.strip() or f"exit {cp.returncode}"))
+                res.add_failure(BridgeFlows(bridge, len(adds), len(dels)),
+                                cp.stderr.strip() or f"exit {cp.returncode}")
                 log.warning("flows: %s: %s", bridge, cp.stderr.strip())
                 continue
-            res.applied += len(adds) + len(dels)
-            res.added += adds
-            res.removed += dels
+            for f in adds:
+                res.done("add", f)
+            for f in dels:
+                res.done("del", f)
             res.bundled[bridge] = bundled
         for n in p.notices:
             (log.warning if n.kind == "conflict" else log.info)("flows: %s", n.describe()[2:])
         return res
 
-    def reconcile(self, desired: DesiredState | Iterable[FlowSpec], *, bridges: Iterable[str] = (),
+    def plan(self, desired: DesiredState | Iterable[FlowSpec], observed: FlowState) -> FlowPlan:
+        """The Target protocol's name for diff()."""
+        return self.diff(desired, observed)
+
+    def reconcile(self, desired: DesiredState | Iterable[FlowSpec], *, full: bool = True,
+                  bridges: Iterable[str] | None = None,
                   ofports: Mapping[str, int] | None = None) -> FlowResult:
         """observe + diff + apply; the plan is in the result (`.plan`, with its notices).
         `bridges`: every local provider bridge, so stale flows on a bridge that is no longer
-        one are found after a restart too. `ofports`: patch port -> ofport if known."""
+        one are found after a restart too. `ofports`: patch port -> ofport if known. Both
+        default to what the `local` callable of the constructor says.
+        full=False (the agent's event path): nothing is read (an ovs-ofctl dump costs hundreds
+        of ms) when the flows, bridges and ports are those of the last pass and it left
+        nothing failed; the periodic flow check (full) still finds wiped flows."""
+        if bridges is None or ofports is None:
+            local_bridges, local_ofports = self.local() if self.local else ((), None)
+            bridges = local_bridges if bridges is None else bridges
+            ofports = local_ofports if ofports is None else ofports
+        specs = desired.flows if isinstance(desired, DesiredState) else frozenset(desired)
+        view = (frozenset(specs), frozenset(bridges),
+                None if ofports is None else frozenset(ofports.items()))
+        if not full and view == self._clean_view:
+            return FlowResult()
+        self._clean_view = None
         p = self.diff(desired, self.observe(desired, bridges=bridges, ofports=ofports))
-        res = self.apply(p) if not p.empty() else FlowResult()
+        res = self.apply(p) if not p.empty() else FlowResult(notices=list(p.notices))
         for n in p.notices if p.empty() else ():
             (log.warning if n.kind == "conflict" else log.debug)("flows: %s", n.describe()[2:])
         res.plan = p
+        if res.ok:  # what waits (a patch port without ofport) comes with a new local view,
+            self._clean_view = view  # else the periodic full pass (flow check) finds it
         return res

@@ -161,3 +161,24 @@ def test_invalid_spec_changes_nothing(ovs_node, bridge, rec):
     with pytest.raises(FlowInputError):
         rec.reconcile(bad)
     assert ours(ovs_node, bridge) == set()
+
+
+def test_event_pass_reads_nothing_while_flows_and_ports_are_unchanged(ovs_node, bridge):
+    """full=False (the agent's event path) skips the ovs-ofctl dump while the flows, bridges
+    and ports are those of the last clean pass; a new ofport or a full pass reads again."""
+    local = {"ofports": {patch_name("a"): 3}}
+    rec = FlowReconciler(ovs_remote=ovs_node.remote, env=ovs_node.env,
+                         local=lambda: ({bridge}, local["ofports"]))
+    first = rec.reconcile(want(bridge), full=False)
+    assert first.ok and first.plan is not None and len(first.added) == 2
+    ovs_node.ofctl("del-flows", bridge, f"cookie={COOKIE:#x}/-1")  # as a vswitchd restart would
+    skipped = rec.reconcile(want(bridge), full=False)
+    assert skipped.ok and skipped.plan is None and not skipped.changed
+    assert ours(ovs_node, bridge) == set()
+    again = rec.reconcile(want(bridge), full=True)  # the periodic flow check
+    assert again.ok and len(again.added) == 2 and len(ours(ovs_node, bridge)) == 2
+    ovs_node.vsctl("del-port", bridge, patch_name("a"))
+    add_patch(ovs_node, bridge, "a", 9)
+    local["ofports"] = {patch_name("a"): 9}
+    moved = rec.reconcile(want(bridge), full=False)
+    assert moved.ok and len(moved.added) == 2 and len(moved.removed) == 2

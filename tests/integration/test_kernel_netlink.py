@@ -254,7 +254,7 @@ def test_apply_creates_everything_and_second_run_changes_nothing(
     assert plan2.empty(), plan2.lines()
     assert res2.applied == 0
     # and through the cached path too
-    plan3, _ = rec.reconcile(d)
+    plan3 = rec.reconcile(d).plan
     assert plan3.empty(), plan3.lines()
     assert changes(monitor.events()) == []
 
@@ -277,21 +277,23 @@ def test_changes_are_planned_from_the_keys_they_touch(kns, make_reconciler, stee
             neighbours=everything.neighbours, bridges=everything.bridges)
 
     rec = make_reconciler()
-    _, res = rec.reconcile(subset(set(range(0, 40, 2))))
+    res = rec.reconcile(subset(set(range(0, 40, 2))))
     assert res.ok and rec.last_plan_scope == "full"
     # (with the dummy, the link events of its creation make the next plan a full one)
-    plan, res = rec.reconcile(subset(set(range(0, 40, 2))))
+    res = rec.reconcile(subset(set(range(0, 40, 2))))
+    plan = res.plan
     assert res.ok and plan.empty()
     for picked in ({1, 2, 3}, set(range(40)), {39}, set(), set(range(10, 30)), {5, 6}):
         d = subset(picked)
-        plan, res = rec.reconcile(d)
+        res = rec.reconcile(d)
+        plan = res.plan
         assert res.ok, res.lines()
         assert rec.last_plan_scope == "changes"
         check = make_reconciler()
         left = check.diff(d, check.observe(d))
         assert left.empty(), left.lines()
     # a refresh observes again and plans in full, with nothing to do
-    plan, _ = rec.reconcile(d, refresh=True)
+    plan = rec.reconcile(d, full=True).plan
     assert rec.last_plan_scope == "full" and plan.empty()
 
 
@@ -306,7 +308,8 @@ def test_restart_adopts_1k_exposures_without_deleting(kns, make_reconciler, moni
     fresh = make_reconciler()
     plan = fresh.diff(d, fresh.observe(d))
     assert plan.empty(), plan.lines()[:10]
-    plan, res = fresh.reconcile(d, refresh=True)
+    res = fresh.reconcile(d, full=True)
+    plan = res.plan
     assert plan.empty() and res.ok
     evs = monitor.events()
     assert [e for e in evs if e[0].startswith("-")] == []
@@ -378,7 +381,8 @@ def test_missing_bridge_waits_then_applies_when_it_appears(kns, make_reconciler,
     rec = make_reconciler()
     d = merge(make_desired(2), make_desired(2, bridge="br-late", table=201, v4_base="172.25.8.0",
                                             v6_base="2001:db8:25::", tenant="10.1.0.0/26"))
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
+    plan = res.plan
     assert any(n.kind == "waiting" and "br-late" in n.subject for n in plan.notices)
     assert res.ok, res.lines()
     assert "lookup 200" in ip(kns, "rule") and "lookup 201" not in ip(kns, "rule")
@@ -387,13 +391,14 @@ def test_missing_bridge_waits_then_applies_when_it_appears(kns, make_reconciler,
     kns.run("ip", "link", "add", "br-late", "type", "bridge")
     kns.run("ip", "link", "set", "br-late", "up")
     assert "br-late" in rec.link_changes()
-    plan, res = rec.reconcile(d)  # the link monitor makes it look again
+    res = rec.reconcile(d)  # the link monitor makes it look again
+    plan = res.plan
     assert res.ok, res.lines()
     assert not [n for n in plan.notices if n.kind == "waiting"]
     assert "lookup 201" in ip(kns, "rule")
     assert "172.24.4.146 dev br-late" in ip(kns, "route", "show", "table", "201")
     assert sysctl_value(kns, "net/ipv4/conf/br-late/proxy_arp") == "1"
-    assert rec.reconcile(d)[0].empty()
+    assert rec.reconcile(d).plan.empty()
 
 
 def test_bridge_down_waits_without_errors_then_applies_when_up(kns, make_reconciler):
@@ -401,17 +406,19 @@ def test_bridge_down_waits_without_errors_then_applies_when_up(kns, make_reconci
     with a notice, keeping what it has, and is set up when it comes up."""
     rec = make_reconciler()
     first = make_desired(2)
-    assert rec.reconcile(first)[1].ok
+    assert rec.reconcile(first).ok
     kns.run("ip", "link", "set", "br-ex", "down")
     d = make_desired(4)
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
+    plan = res.plan
     assert res.ok and not res.failed, res.lines()
     assert any(n.kind == "waiting" and "down" in n.describe() for n in plan.notices), plan.lines()
     assert "172.24.8.1 " not in ip(kns, "rule") + " "  # the new exposure's rule waits
     assert "172.24.8.0 " in ip(kns, "rule") + " "  # what was there stays
     kns.run("ip", "link", "set", "br-ex", "up")
     assert "br-ex" in rec.link_changes()
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
+    plan = res.plan
     assert res.ok, res.lines()
     assert not plan.notices, plan.lines()
     assert "172.24.8.1 " in ip(kns, "rule") + " "
@@ -425,7 +432,8 @@ def test_bridge_recreated_steering_restored(kns, make_reconciler):
     kns.run("ip", "link", "del", "br-ex")  # OVS restart: the bridge's routes and neighbours go
     kns.run("ip", "link", "add", "br-ex", "type", "bridge")
     kns.run("ip", "link", "set", "br-ex", "up")
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
+    plan = res.plan
     assert res.ok and not plan.empty()
     assert "172.24.4.146 dev br-ex" in ip(kns, "route", "show", "table", "200")
     assert "PERMANENT" in ip(kns, "neigh", "show", "dev", "br-ex", "nud", "permanent")
@@ -472,7 +480,8 @@ def test_device_gone_between_plan_and_apply(kns, make_reconciler):
     assert any("ENODEV" in why for _, why in res.failed)
     assert "172.24.4.146 dev br-ex" in ip(kns, "route", "show", "table", "200")
     # the next reconcile looks again and waits for br-2 instead of failing
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
+    plan = res.plan
     assert res.ok, res.lines()
     assert any(n.kind == "waiting" and "br-2" in n.subject for n in plan.notices)
 
@@ -491,7 +500,8 @@ def test_eexist_from_an_object_made_after_the_plan_is_reported(kns, make_reconci
     if advertise:
         assert [str(op.address) for op, _ in res.held] == ["172.24.8.0/32"]
     # the next reconcile looks again and reports the conflict instead
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
+    plan = res.plan
     assert any(n.kind == "conflict" and "172.24.8.0" in n.subject for n in plan.notices)
 
 
@@ -530,7 +540,7 @@ def test_switching_steering_mode_both_ways(kns, make_reconciler):
     that have one (EEXIST on add, first-match on delete): both switches must end clean."""
     rec = make_reconciler()
     rec.reconcile(make_desired(4, steering="rules"))
-    plan, res = rec.reconcile(make_desired(4, steering="table"))
+    res = rec.reconcile(make_desired(4, steering="table"))
     assert res.ok, res.lines()
     rules = ip(kns, "rule") + ip(kns, "-6", "rule")
     assert rules.count(f"{PRIO}:") == 2 and "to 172.24.8.0" not in rules
@@ -538,7 +548,7 @@ def test_switching_steering_mode_both_ways(kns, make_reconciler):
     assert "default" not in routes and "172.24.8.0 dev br-ex" in routes
     assert rec.diff(make_desired(4, steering="table"), rec.observe()).empty()
 
-    plan, res = rec.reconcile(make_desired(4, steering="rules"), refresh=True)
+    res = rec.reconcile(make_desired(4, steering="rules"), full=True)
     assert res.ok, res.lines()
     rules = ip(kns, "rule") + ip(kns, "-6", "rule")
     assert rules.count(f"{PRIO}:") == 6 and f"{PRIO}:\tfrom all lookup 200" not in rules

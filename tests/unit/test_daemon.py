@@ -8,6 +8,7 @@ and tests/vm/test_faults.py.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from ovnbgp.agent import daemon as daemon_mod
 from ovnbgp.agent.daemon import Agent
 from ovnbgp.agent.workqueue import Batch
 from ovnbgp.config import AgentConfig, Config
-from ovnbgp.kernel.objects import Action, AddrOp, ApplyResult, KernelPlan
+from ovnbgp.frr.manager import FrrConfigChange
+from ovnbgp.kernel.objects import Action, AddrOp, KernelPlan
 from ovnbgp.model.cache import Changes, ModelCache
+from ovnbgp.model.target import TargetResult
 from tests.unit.sb_builder import SbBuilder
 
 V4 = "172.24.4.10"
@@ -48,25 +51,28 @@ class FakeWatcher:
 class FakeKernel:
     """Plans what the netlink reconciler would for the dummy only; can be told to fail."""
 
+    name = "kernel"
+
     def __init__(self):
         self.on_dummy: set = set()
         self.fail: Exception | None = None
         self.calls = 0
 
-    def reconcile(self, desired, refresh=False):
+    def reconcile(self, desired, *, full=False) -> TargetResult:
         self.calls += 1
         if self.fail is not None:
             raise self.fail
         want = {e.prefix for e in desired.exposures}
         plan = KernelPlan()
-        import ipaddress
-
         for p in sorted(want - self.on_dummy, key=str):
             plan.dummy_add.append(AddrOp(Action.ADD, "ovn", ipaddress.ip_interface(p), role="dummy"))
         for p in sorted(self.on_dummy - want, key=str):
             plan.dummy_del.append(AddrOp(Action.DEL, "ovn", ipaddress.ip_interface(p), role="dummy"))
         self.on_dummy = want
-        return plan, ApplyResult(applied=len(plan.ops()))
+        result = TargetResult(plan=plan)
+        for op in plan.ops():
+            result.done(op.verb, op, op.address.network)
+        return result
 
     def link_changes(self):
         return set()
@@ -76,25 +82,64 @@ class FakeKernel:
 
 
 class FakeFlows:
-    def reconcile(self, desired, bridges=(), ofports=None):
-        class R:
-            added, removed, errors = [], [], []
-        return R()
+    name = "flows"
+
+    def reconcile(self, desired, *, full=False) -> TargetResult:
+        return TargetResult()
+
+
+class FakeFrr:
+    """FRR whose config never gets through (vtysh missing), until told otherwise."""
+
+    name = "frr"
+    restarts_detected = 0
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.attempts: list[float] = []
+        self.ok = False
+
+    def reconcile(self, desired, *, full=False) -> TargetResult:
+        self.attempts.append(self.clock())
+        result = TargetResult()
+        if not self.ok:
+            result.add_failure(FrrConfigChange("failed"), "vtysh: No such file or directory")
+        return result
+
+    def status(self):
+        return {}
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
-def agent(tmp_path: Path):
+def sb() -> SbBuilder:
     sb = SbBuilder()
     pub = sb.provider_network("public")
     sb.vm("vm1", pub, f"fa:16:3e:00:00:01 {V4}", chassis=None)
+    return sb
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def agent(tmp_path: Path, sb: SbBuilder, clock: FakeClock):
     cfg = Config(agent=AgentConfig(state_dir=tmp_path / "state", lock_file=tmp_path / "lock",
                                    metrics_listen=""))
-    a = Agent(cfg, None)
+    a = Agent(cfg, None, clock=clock)
     a.watcher = FakeWatcher(sb)
     a.cache = ModelCache(sb.snapshot(), cfg)
     a.kernel = FakeKernel()
     a.flows = FakeFlows()
-    a.sb = sb
     return a
 
 
@@ -103,11 +148,11 @@ def metric(a: Agent, name: str, **labels) -> float:
     return 0.0 if v is None else v
 
 
-def test_event_batch_logs_one_line_per_change_with_its_cause(agent, caplog):
+def test_event_batch_logs_one_line_per_change_with_its_cause(agent, sb, caplog):
     agent.reconcile(Batch(full=True, reasons=["start"]))
-    u = agent.sb.set("vm1", chassis="ch1").uuid
-    agent._on_dirty({u}, "Port_Binding")
-    agent._on_dirty({u}, "PortBindingChassisCreatedEvent")
+    u = sb.set("vm1", chassis="ch1").uuid
+    agent.on_dirty({u}, "Port_Binding")
+    agent.on_dirty({u}, "PortBindingChassisCreatedEvent")
     caplog.set_level(logging.INFO, logger="ovnbgp.agent")
     agent.reconcile(agent.queue.get(timeout=1))
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("exposed")]
@@ -120,27 +165,29 @@ def test_event_batch_logs_one_line_per_change_with_its_cause(agent, caplog):
 
     # without a named event the change still says why: the batch's causes
     caplog.clear()
-    agent.sb.set("vm1", chassis=None)
-    agent._on_dirty({u}, "Port_Binding")
+    sb.set("vm1", chassis=None)
+    agent.on_dirty({u}, "Port_Binding")
     agent.reconcile(agent.queue.get(timeout=1))
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("withdrawn")] == [
         f"withdrawn {V4}/32 (provider-vm, port vm1, bridge br-ex, cause Port_Binding)"]
 
 
-def test_failing_target_is_counted_and_retried_not_fatal(agent, monkeypatch):
+def test_failing_target_is_counted_and_retried_not_fatal(agent, clock):
     agent.kernel.fail = OSError("netlink dump interrupted")
     agent.reconcile(Batch(full=True, reasons=["start"]))
     assert metric(agent, "ovnbgp_apply_errors_total", target="kernel") == 1
     assert agent.status.errors[-1]["target"] == "kernel"
-    assert agent._retry_at is not None
+    assert agent.backoff["kernel"].pending
+    agent.housekeeping()
+    assert agent.queue.get(timeout=0.3) is None  # not before its delay
     # the retry comes as a full resync from the housekeeping of a later loop turn
     agent.kernel.fail = None
-    agent._retry_at = 0.0
-    agent._housekeeping()
+    clock.now += daemon_mod.RETRY_AFTER_ERROR
+    agent.housekeeping()
     batch = agent.queue.get(timeout=1)
     assert batch.full and "retry after errors" in batch.reasons
     agent.reconcile(batch)
-    assert agent._retry_at is None
+    assert not agent.backoff["kernel"].pending
 
 
 def test_model_failure_keeps_the_node_and_the_loop(agent, monkeypatch):
@@ -156,13 +203,13 @@ def test_model_failure_keeps_the_node_and_the_loop(agent, monkeypatch):
     assert metric(agent, "ovnbgp_apply_errors_total", target="model") == 1
 
 
-def test_sighup_with_unchanged_config_keeps_the_batch(agent, monkeypatch):
+def test_sighup_with_unchanged_config_keeps_the_batch(agent, sb, monkeypatch):
     agent.reconcile(Batch(full=True, reasons=["start"]))
-    u = agent.sb.set("vm1", chassis="ch1").uuid
-    agent._on_dirty({u}, "Port_Binding")
-    agent._request_reload()
+    u = sb.set("vm1", chassis="ch1").uuid
+    agent.on_dirty({u}, "Port_Binding")
+    agent.request_reload()
     monkeypatch.setattr(daemon_mod.config_mod, "load", lambda *a, **k: agent.cfg)
-    monkeypatch.setattr(agent, "_housekeeping", lambda: agent.stop("test") if agent.kernel.calls > 1 else None)
+    monkeypatch.setattr(agent, "housekeeping", lambda: agent.stop("test") if agent.kernel.calls > 1 else None)
     real = agent.reconcile
 
     def once(batch):
@@ -171,20 +218,47 @@ def test_sighup_with_unchanged_config_keeps_the_batch(agent, monkeypatch):
         return out
 
     monkeypatch.setattr(agent, "reconcile", once)
-    agent._loop()
+    agent.loop()
     assert f"{V4}/32" in {str(p) for p in agent.kernel.on_dummy}
 
 
-def test_ports_waiting_for_up_are_counted_in_status_and_metrics(agent):
+def test_ports_waiting_for_up_are_counted_in_status_and_metrics(agent, sb):
     """Issue 17 item 7: bound here with up=false is 'waiting', not 'not bound here'."""
-    agent.sb.set("vm1", chassis="ch1", up=False)
+    sb.set("vm1", chassis="ch1", up=False)
     agent.reconcile(Batch(full=True, reasons=["start"]))
     assert agent.status.waiting_exposures == {"port-up": 1}
     assert "1 port(s) not exposed yet: port-up" in agent.status.waiting
     assert metric(agent, "ovnbgp_waiting", reason="port-up") == 1
-    agent.sb.set("vm1", up=True)
+    sb.set("vm1", up=True)
     agent.reconcile(Batch(full=True, reasons=["resync"]))
     assert agent.status.waiting_exposures == {}
     assert not [w for w in agent.status.waiting if "port-up" in w]
     assert metric(agent, "ovnbgp_waiting", reason="port-up") == 0
     assert agent.status.to_dict()["waiting_exposures"] == {}
+
+
+def test_frr_failures_are_retried_with_backoff_not_every_tick(agent, clock):
+    """vtysh missing: FRR is tried again after 5, 10, 20, ... seconds, at most 2 min apart
+    (README), not at every loop turn; a success starts the delays over (issue 17, item 6)."""
+    frr = agent.frr = FakeFrr(clock)
+    start = clock.now
+    for _ in range(600):  # ten minutes of one-second loop turns
+        agent.housekeeping()
+        clock.now += 1.0
+    gaps = [round(b - a) for a, b in zip(frr.attempts, frr.attempts[1:])]
+    assert frr.attempts[0] == start
+    assert gaps == [5, 10, 20, 40, 80, 120, 120, 120][:len(gaps)] and len(gaps) >= 7, gaps
+    assert metric(agent, "ovnbgp_apply_errors_total", target="frr") == len(frr.attempts)
+    assert agent.status.errors[-1]["target"] == "frr"
+
+    frr.ok = True
+    while len(frr.attempts) < 10:  # the next attempt (at its delay) works
+        agent.housekeeping()
+        clock.now += 1.0
+    frr.ok = False
+    agent.housekeeping()  # a working FRR is checked every turn; this one fails again
+    failed_at = frr.attempts[-1]
+    while clock.now < failed_at + 30:
+        clock.now += 1.0
+        agent.housekeeping()
+    assert [round(t - failed_at) for t in frr.attempts if t > failed_at] == [5, 15]

@@ -98,3 +98,30 @@ def test_stale_watch_after_a_restart_checks_every_few_seconds_then_stops(tmp_pat
     assert mgr.stale_watch_tick(stale) == []  # the window is over
     clock.t += mgr.confirm_after
     assert mgr.stale_watch_tick(stale) == [] and len(rec.calls) == calls
+
+
+def test_failed_apply_is_a_failed_target_result_and_tried_again(tmp_path):
+    """vtysh missing: reconcile() reports the failure in the one result type, and the next
+    call tries again (the agent's backoff decides when that call comes)."""
+    import os
+
+    from ovnbgp.frr.reload import FAILED, UNAVAILABLE
+
+    for daemon in ("zebra", "bgpd"):  # FRR "running": this process stands in for it
+        (tmp_path / f"{daemon}.pid").write_text(f"{os.getpid()}\n")
+    calls = []
+
+    def missing_vtysh(argv, **kw):
+        calls.append(argv)
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+
+    cfg = config.loads(f'[frr]\nvty_socket = "{tmp_path}"\nvtysh = "{tmp_path}/no-vtysh"\n'
+                       f'[agent]\nstate_dir = "{tmp_path / "s"}"\n')
+    mgr = FrrManager(cfg, runner=missing_vtysh, clock=Clock())
+    mgr.text = "frr defaults traditional\n"
+    first = mgr.reconcile()
+    assert not first.ok and first.failed and not first.changed
+    assert first.failed[0].op.action in (FAILED, UNAVAILABLE)
+    tried = len(calls)
+    second = mgr.reconcile()
+    assert not second.ok and len(calls) > tried  # tried again, not taken as applied

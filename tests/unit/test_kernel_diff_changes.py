@@ -1,4 +1,4 @@
-"""Planning a change from the keys it touches (diff.plan_changes) decides exactly as the full
+"""Planning a change from the keys it touches (kernel/plan_changes.py) decides exactly as the full
 plan does, whenever the node matched the previous desired state."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ovnbgp.kernel.diff import DesiredIndex, ObservedIndex, plan, plan_changes
+from ovnbgp.kernel.diff import plan
 from ovnbgp.kernel.objects import KernelPlan, KernelState, RouteObj
+from ovnbgp.kernel.plan_changes import DesiredIndex, ObservedIndex, plan_changes
 from ovnbgp.model.records import BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour, Route, Rule
 from tests.unit.test_kernel_diff import BR_ADDRS, MAC, S, node, realise
 

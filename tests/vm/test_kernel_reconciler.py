@@ -107,7 +107,7 @@ def test_address_never_on_dummy_without_its_steering(kns, make_reconciler, monit
     monitor.events()
     d = make_desired(40, steering=steering)
     new = {e.prefix for e in d.exposures} - {N(f"{CRLRP}/32"), N("10.0.0.0/26")}
-    res = rec.reconcile(d)[1]
+    res = rec.reconcile(d)
     assert res.ok, res.lines()
     evs = monitor.events()
     for prefix in new:
@@ -119,7 +119,7 @@ def test_address_never_on_dummy_without_its_steering(kns, make_reconciler, monit
         assert s < a, (prefix, evs[s], evs[a])
 
     monitor.events()
-    res = rec.reconcile(make_desired(0, steering=steering))[1]
+    res = rec.reconcile(make_desired(0, steering=steering))
     assert res.ok, res.lines()
     evs = monitor.events()
     for prefix in new:
@@ -147,11 +147,11 @@ def test_exposure_held_back_when_its_steering_fails(kns, make_reconciler):
 def test_missing_bridge_exposures_wait_and_come(kns, make_reconciler):
     rec = make_reconciler()
     d = make_desired(2, bridge="br-late", table=201)
-    plan, res = rec.reconcile(d)
+    rec.reconcile(d)
     assert dummy_addrs(kns) == set()
     kns.run("ip", "link", "add", "br-late", "type", "bridge")
     kns.run("ip", "link", "set", "br-late", "up")
-    plan, res = rec.reconcile(d)
+    res = rec.reconcile(d)
     assert res.ok, res.lines()
     assert I("172.24.8.0/32") in dummy_addrs(kns)
 
@@ -159,11 +159,12 @@ def test_missing_bridge_exposures_wait_and_come(kns, make_reconciler):
 def test_restart_keeps_addresses_no_flap(kns, make_reconciler, monitor):
     d = make_desired(200)
     first = make_reconciler()
-    assert first.reconcile(d)[1].ok
+    assert first.reconcile(d).ok
     first.close()
     monitor.events()
     fresh = make_reconciler()
-    plan, res = fresh.reconcile(d)
+    res = fresh.reconcile(d)
+    plan = res.plan
     assert plan.empty(), plan.lines()[:5]
     assert changes(monitor.events()) == []
     assert len(dummy_addrs(kns)) == 202
