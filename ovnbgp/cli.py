@@ -34,7 +34,8 @@ def _load_config(ctx: click.Context) -> config_mod.Config:
 
 
 @click.group()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+# A plain path: config.load() judges what is there (directory, FIFO, bytes) in one line.
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
               default=None, envvar="OVNBGP_CONFIG",
               help=f"Config file (default {config_mod.DEFAULT_PATH}).")
 @click.option("--log-level", type=click.Choice(config_mod.LOG_LEVELS), default=None,
