@@ -34,7 +34,8 @@ def _load_config(ctx: click.Context) -> config_mod.Config:
 
 
 @click.group()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+# A plain path: config.load() judges what is there (directory, FIFO, bytes) in one line.
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
               default=None, envvar="OVNBGP_CONFIG",
               help=f"Config file (default {config_mod.DEFAULT_PATH}).")
 @click.option("--log-level", type=click.Choice(config_mod.LOG_LEVELS), default=None,
@@ -44,6 +45,15 @@ def _load_config(ctx: click.Context) -> config_mod.Config:
 def main(ctx: click.Context, config_path: Path | None, log_level: str | None) -> None:
     """ovnbgp: expose OVN VM IPs, floating IPs and tenant networks through BGP."""
     ctx.obj = {"config_path": config_path, "log_level": log_level}
+
+
+# The read-only commands give up on OVN after this long, with one line (exit 3).
+OVN_READ_TIMEOUT = 5.0
+_ovn_timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=OVN_READ_TIMEOUT, show_default=True,
+    metavar="SECONDS",
+    help="Give up reading the SB and local OVS DB (connection and initial dump) after this long; "
+         "raise it for a very large Southbound.")
 
 
 # --- config ------------------------------------------------------------------------------
@@ -115,8 +125,7 @@ def frr_bootstrap(ctx: click.Context, as_json: bool) -> None:
 
 @main.command("desired")
 @click.option("--json", "as_json", is_flag=True, help="The whole desired state as JSON.")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for the SB and local OVS DB dumps.")
+@_ovn_timeout_option
 @click.pass_context
 def desired_command(ctx: click.Context, as_json: bool, timeout: float) -> None:
     """Read the SB and the local OVS DB (read-only) and print what this chassis must expose.
@@ -134,8 +143,10 @@ def desired_command(ctx: click.Context, as_json: bool, timeout: float) -> None:
 @click.option("--from-dummy", is_flag=True,
               help="Expect what is on the dummy interface instead of reading OVN.")
 @click.option("--broken", "only_broken", is_flag=True, help="List only exposures with a broken link.")
+@_ovn_timeout_option
 @click.pass_context
-def verify_command(ctx: click.Context, as_json: bool, from_dummy: bool, only_broken: bool) -> None:
+def verify_command(ctx: click.Context, as_json: bool, from_dummy: bool, only_broken: bool,
+                   timeout: float) -> None:
     """Prove each exposure: dummy -> VRF table -> default table -> every Established peer.
 
     Exit 0 when everything holds, 1 when a link is broken, a peer is down or a leftover is
@@ -143,7 +154,7 @@ def verify_command(ctx: click.Context, as_json: bool, from_dummy: bool, only_bro
     """
     from ovnbgp.commands import frr as commands
 
-    ctx.exit(commands.verify_cmd(_load_config(ctx), as_json, from_dummy, only_broken))
+    ctx.exit(commands.verify_cmd(_load_config(ctx), as_json, from_dummy, only_broken, timeout))
 
 
 # --- the daemon and its operations --------------------------------------------------------
@@ -177,8 +188,7 @@ def status_command(ctx: click.Context, as_json: bool) -> None:
 
 @main.command("plan")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for the SB and local OVS DB dumps.")
+@_ovn_timeout_option
 @click.pass_context
 def plan_command(ctx: click.Context, as_json: bool, timeout: float) -> None:
     """Show what a reconcile would change now (kernel, OVS flows, FRR); change nothing.

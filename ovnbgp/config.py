@@ -9,9 +9,12 @@ ipaddress objects), so later code can trust it.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import ipaddress
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -518,21 +521,73 @@ def loads(text: str) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("(file)", f"not valid TOML: {e}") from e
+    except RecursionError as e:  # tomllib recurses once per nested array/inline table
+        raise ConfigError("(file)", "not valid TOML: arrays or tables nested too deeply") from e
     return parse(data)
 
 
 def load(path: Path | str | None = None, *, missing_ok: bool = False) -> Config:
-    """Load and validate a config file. A missing default file gives the defaults if missing_ok."""
+    """Load and validate a config file. A missing default file gives the defaults if missing_ok.
+
+    Whatever is at the path (any bytes, a directory, a FIFO, a device) gives a Config or a
+    one-line ConfigError naming the file: the CLI exits 2 on it, SIGHUP keeps the running config.
+    """
     p = Path(path) if path else DEFAULT_PATH
     try:
-        text = p.read_text()
+        data = _read_file(p)
     except FileNotFoundError:
         if missing_ok:
             return Config()
         raise ConfigError("(file)", f"{p} does not exist") from None
+    text = _decode(p, data)
+    try:
+        return loads(text)
+    except ConfigError as e:
+        if e.key != "(file)":
+            raise
+        raise ConfigError("(file)", f"{p}: {str(e).removeprefix('(file): ')}") from e
+
+
+MAX_FILE_BYTES = 1 << 20  # far more than any config; stops a runaway file being read whole
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _read_file(p: Path) -> bytes:
+    """The file's bytes; ConfigError for anything but a readable regular file of sane size.
+    FileNotFoundError passes through (missing_ok). Never blocks: a FIFO is refused unread."""
+    try:
+        st = p.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError("(file)", f"{p} is a directory, not a config file")
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a file")
+            raise ConfigError("(file)", f"{p} is not a regular file ({kind})")
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between stat and open
+                raise ConfigError("(file)", f"{p} is not a regular file")
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        raise
     except OSError as e:
-        raise ConfigError("(file)", f"cannot read {p}: {e.strerror}") from e
-    return loads(text)
+        raise ConfigError("(file)", f"cannot read {p}: {e.strerror or e}") from e
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError("(file)", f"{p} is larger than {MAX_FILE_BYTES} bytes")
+    return data
+
+
+def _decode(p: Path, data: bytes) -> str:
+    data = data.removeprefix(codecs.BOM_UTF8)  # some editors write one; TOML is UTF-8 anyway
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError("(file)", f"{p} is not UTF-8 text ({e.reason} 0x{data[e.start]:02x} "
+                          f"at offset {e.start})") from None
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

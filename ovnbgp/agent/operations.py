@@ -89,14 +89,9 @@ class PlanReport:
 def read_ovn(cfg: Config, timeout: float):
     """(desired state, local OVS view) from a read-only watcher (no events, no callbacks)."""
     from ovnbgp.model.cache import desired_state
-    from ovnbgp.ovn.watcher import OvnWatcher
+    from ovnbgp.ovn.watcher import read_snapshot
 
-    watcher = OvnWatcher(cfg, events=False)
-    try:
-        watcher.start(timeout=timeout)
-        snapshot = watcher.snapshot()
-    finally:
-        watcher.stop()
+    snapshot = read_snapshot(cfg, timeout)
     return desired_state(snapshot, cfg), snapshot.local
 
 

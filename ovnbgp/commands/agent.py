@@ -128,7 +128,7 @@ def plan(cfg: config_mod.Config, as_json: bool, timeout: float) -> int:
     try:
         report = make_plan(cfg, timeout)
     except OvnError as e:
-        click.echo(f"ovnbgp plan: cannot read OVN: {e}", err=True)
+        click.echo(f"ovnbgp plan: {e}", err=True)
         return EXIT_UNREADABLE
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))

@@ -62,17 +62,13 @@ def render_table(data: dict[str, Any], system_id: str) -> str:
 
 def run(cfg: Config, as_json: bool, timeout: float) -> int:
     from ovnbgp.model.cache import desired_state
-    from ovnbgp.ovn.watcher import OvnError, OvnWatcher
+    from ovnbgp.ovn.watcher import OvnError, read_snapshot
 
-    watcher = OvnWatcher(cfg, events=False)
     try:
-        watcher.start(timeout=timeout)
-        snapshot = watcher.snapshot()
+        snapshot = read_snapshot(cfg, timeout)
     except OvnError as e:
-        click.echo(f"ovnbgp: {e}", err=True)
+        click.echo(f"ovnbgp desired: {e}", err=True)
         return EXIT_OVN
-    finally:
-        watcher.stop()
     state = desired_state(snapshot, cfg)
     data = state_to_dict(state)
     if as_json:

@@ -76,25 +76,31 @@ def bootstrap(cfg: Config, as_json: bool) -> int:
     return _echo_result(r, as_json)
 
 
-def _desired(cfg: Config, from_dummy: bool, dummy_prefixes) -> tuple[list, str]:
+def _desired(cfg: Config, from_dummy: bool, dummy_prefixes, timeout: float) -> tuple[list, str]:
     """The exposures verify expects, and where they came from (the OVN SB, read-only)."""
     if from_dummy:
         return expected_from_prefixes(dummy_prefixes or ()), "the dummy interface (--from-dummy)"
     from ovnbgp.ovn.watcher import read_desired
 
-    return expected_from_desired(read_desired(cfg)), "the OVN southbound DB"
+    return expected_from_desired(read_desired(cfg, timeout)), "the OVN southbound DB"
 
 
-def verify_cmd(cfg: Config, as_json: bool, from_dummy: bool, only_broken: bool) -> int:
+def verify_cmd(cfg: Config, as_json: bool, from_dummy: bool, only_broken: bool,
+               timeout: float = 5.0) -> int:
     try:
         dummy_prefixes = read_dummy_prefixes(cfg.kernel.dummy_name)
     except Exception as e:  # netlink errors: permission, no such netns, ...
         click.echo(f"ovnbgp verify: cannot read the addresses of {cfg.kernel.dummy_name!r}: {e}",
                    err=True)
         return EXIT_UNREACHABLE
+    from ovnbgp.ovn.watcher import OvnError
+
     try:
-        expected, source = _desired(cfg, from_dummy, dummy_prefixes)
-    except Exception as e:  # OvnError, connection problems: an input we cannot read
+        expected, source = _desired(cfg, from_dummy, dummy_prefixes, timeout)
+    except OvnError as e:  # says what could not be read, and where
+        click.echo(f"ovnbgp verify: {e}", err=True)
+        return EXIT_UNREACHABLE
+    except Exception as e:  # anything else on the way: an input we cannot read
         click.echo(f"ovnbgp verify: cannot read what OVN expects: {e}", err=True)
         return EXIT_UNREACHABLE
     reader = FrrReader(Vtysh(FrrPaths.from_config(cfg.frr)))

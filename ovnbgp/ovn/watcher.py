@@ -60,13 +60,19 @@ string (Datapath_Binding is not monitored at all).
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Hashable, Iterable
+from contextlib import contextmanager
 
+from ovs import jsonrpc as ovs_jsonrpc
+from ovs import poller as ovs_poller
 from ovs import stream as ovs_stream
+from ovs import util as ovs_util
 from ovs.db import idl as ovs_idl
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 
@@ -257,23 +263,87 @@ class _BatchIdl(connection.OvsdbIdl):
                     and self.state == self.IDL_S_MONITORING)
 
 
-def _fetch_helper(remote: str, schema: str, deadline: float,
-                  stop: threading.Event | None = None):
+DB_NAMES = {"OVN_Southbound": "OVN Southbound", "Open_vSwitch": "local OVS DB"}
+
+
+def _fetch_helper(remote: str, schema: str, deadline: float, *, quiet: bool = False,
+                  timeout: float | None = None, stop: threading.Event | None = None):
+    """The schema helper of `remote`, retried with backoff until `deadline`; OvnError then,
+    or as soon as `stop` is set. quiet (one-shot reads): the retries are logged at debug level."""
     delay = 0.5
     while True:
         if stop is not None and stop.is_set():
             raise OvnError(f"stopped while connecting to {remote}")
         try:
-            return idlutils.get_schema_helper(remote, schema)
-        except Exception as e:  # ovsdbapp raises a bare Exception when no remote answers
-            if time.monotonic() + delay > deadline:
-                raise OvnError(f"cannot read the {schema} schema from {remote}: {e}") from e
-            LOG.warning("%s not reachable at %s (%s); retrying in %.1fs", schema, remote, e, delay)
-            if stop is not None:
-                stop.wait(delay)
-            else:
-                time.sleep(delay)
+            return idlutils.create_schema_helper(_fetch_schema(remote, schema, deadline, stop))
+        except _Unreachable as e:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                note = f" (timeout {timeout:g}s)" if timeout is not None else ""
+                raise OvnError(f"cannot read the {DB_NAMES.get(schema, schema)} at {remote}: "
+                               f"{e}{note}") from None
+            LOG.log(logging.DEBUG if quiet else logging.WARNING,
+                    "%s not reachable at %s (%s); retrying in %.1fs", schema, remote, e,
+                    min(delay, left))
+            (stop.wait if stop is not None else time.sleep)(min(delay, left))  # last try at the deadline
             delay = min(delay * 2, 8.0)
+
+
+class _Unreachable(Exception):
+    """No remote answered get_schema (the message says why, per remote)."""
+
+
+def _fetch_schema(remote: str, schema: str, deadline: float,
+                  stop: threading.Event | None = None) -> dict:
+    """get_schema from the first of the comma-separated remotes that answers, never waiting past
+    `deadline` (ovsdbapp's fetch blocks without bound on a silent peer and logs every failure)."""
+    errors = []
+    remotes = [c.strip() for c in remote.split(",")]
+    for i, r in enumerate(remotes):
+        # A silent member of a cluster gets its share of the time, not all of it.
+        until = time.monotonic() + max(0.0, deadline - time.monotonic()) / (len(remotes) - i)
+        left_ms = max(1, int((until - time.monotonic()) * 1000))
+        err, strm = ovs_stream.Stream.open_block(ovs_stream.Stream.open(r), left_ms)
+        if err:
+            errors.append(f"{r}: {_strerror(err)}" if "," in remote else _strerror(err))
+            continue
+        rpc = ovs_jsonrpc.Connection(strm)
+        try:
+            err, reply = _transact(rpc, ovs_jsonrpc.Message.create_request("get_schema", [schema]),
+                                   until, stop)
+        finally:
+            rpc.close()
+        if not err and reply.error is None:
+            return reply.result
+        why = _strerror(err) if err else f"get_schema failed: {reply.error}"
+        errors.append(f"{r}: {why}" if "," in remote else why)
+    raise _Unreachable("; ".join(errors))
+
+
+def _transact(rpc, request, deadline: float, stop: threading.Event | None = None):
+    """(errno, reply) of one JSON-RPC request; ETIMEDOUT at `deadline` or once `stop` is set
+    (checked at least every 0.2 s: a silent server must not hold up a SIGTERM)."""
+    err = rpc.send(request)
+    while not err:
+        err, msg = rpc.recv()
+        if err == errno.EAGAIN:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0 or (stop is not None and stop.is_set()):
+                return errno.ETIMEDOUT, None
+            rpc.run()
+            poller = ovs_poller.Poller()
+            rpc.wait(poller)
+            rpc.recv_wait(poller)
+            poller.timer_wait(min(left_ms, 200))
+            poller.block()
+            err = 0
+        elif not err and msg.type in (msg.T_REPLY, msg.T_ERROR) and msg.id == request.id:
+            return 0, msg
+    return err, None
+
+
+def _strerror(err: int) -> str:
+    return "connection closed by the server" if err == ovs_util.EOF else os.strerror(err)
 
 
 def _register(helper, columns: dict[str, list[str]]) -> None:
@@ -318,17 +388,21 @@ class OvnWatcher:
         self._sb_conn: connection.Connection | None = None
         self._ovs_conn: connection.Connection | None = None
         self._stop_waiting: threading.Event | None = None  # start()'s stop flag
+        self._quiet, self._timeout = False, 60.0
         self.events: list[ev.NamedEvent] = []
         if events:
             self.events = ev.make_events(lambda: self._ctx, self._dirty)
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self, timeout: float = 60.0, stop: threading.Event | None = None) -> None:
+    def start(self, timeout: float = 60.0, *, quiet: bool = False,
+              stop: threading.Event | None = None) -> None:
         """Connect both DBs and wait for their initial dumps; OvnError on failure, or as soon
-        as `stop` is set (every wait here looks at it: a SIGTERM must not wait for a DB)."""
+        as `stop` is set (every wait here looks at it: a SIGTERM must not wait for a DB).
+        quiet: connection retries are logged at debug level (one-shot reads, see read_snapshot)."""
         deadline = time.monotonic() + timeout
         self._stop_waiting = stop
+        self._quiet, self._timeout = quiet, timeout
         _configure_ssl(self.cfg)
         try:
             self._ovs_conn = self._connect(self.cfg.ovn.ovs_remote, "Open_vSwitch", OVS_COLUMNS,
@@ -351,7 +425,8 @@ class OvnWatcher:
 
     def _connect(self, remote: str, schema: str, columns, on_batch, deadline: float,
                  leader_only: bool, conditions: dict | None = None) -> connection.Connection:
-        helper = _fetch_helper(remote, schema, deadline, self._stop_waiting)
+        helper = _fetch_helper(remote, schema, deadline, quiet=self._quiet, timeout=self._timeout,
+                               stop=self._stop_waiting)
         _register(helper, columns)
         idl = _BatchIdl(remote, helper, on_batch, leader_only=leader_only)
         for table, cond in (conditions or {}).items():
@@ -651,15 +726,39 @@ def _merge(changed: dict, more: dict) -> None:
         changed[uuid] = (changed[uuid][0] if uuid in changed else old, new)
 
 
+@contextmanager
+def _one_shot_logging():
+    """A one-shot read says what failed in one line: unless debug logging was asked for, the
+    OVS library's per-attempt errors and the watcher's progress lines are not shown."""
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        yield
+        return
+    quieted = ((logging.getLogger("ovsdbapp"), logging.CRITICAL), (LOG, logging.WARNING))
+    saved = [(lg, lg.level) for lg, _ in quieted]
+    for lg, level in quieted:
+        lg.setLevel(max(level, lg.level))
+    try:
+        yield
+    finally:
+        for lg, level in saved:
+            lg.setLevel(level)
+
+
+def read_snapshot(cfg: Config, timeout: float) -> Snapshot:
+    """One read of both DBs (no events) for the CLI's read-only commands: gives up after
+    `timeout` seconds with one OvnError, without a log line per connection attempt."""
+    watcher = OvnWatcher(cfg, events=False)
+    with _one_shot_logging():
+        try:
+            watcher.start(timeout=timeout, quiet=True)
+            return watcher.snapshot()
+        finally:
+            watcher.stop()
+
+
 def read_desired(cfg: Config, timeout: float = 30.0):
     """What this chassis must expose now, from a read-only watcher (no events): the expected
     side of `ovnbgp verify`. Raises OvnError when the DBs cannot be read."""
     from ovnbgp.model.cache import desired_state
 
-    watcher = OvnWatcher(cfg, events=False)
-    try:
-        watcher.start(timeout=timeout)
-        snapshot = watcher.snapshot()
-    finally:
-        watcher.stop()
-    return desired_state(snapshot, cfg)
+    return desired_state(read_snapshot(cfg, timeout), cfg)

@@ -637,4 +637,4 @@ def test_desired_command_prints_the_expected_table(env, tmp_path):
                     f'ovs_remote = "{env.ovs.remote}"\n')
     bad = subprocess.run([*cli, "--timeout", "1"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 3 and not bad.stdout
-    assert "OVN_Southbound" in bad.stderr
+    assert "OVN Southbound" in bad.stderr and len(bad.stderr.splitlines()) == 1, bad.stderr

@@ -107,3 +107,55 @@ def test_show_bad_config_exits_2(tmp_path):
     p = _write(tmp_path, "[log]\nlevel = 'loud'\n")
     r = _invoke("--config", str(p), "config", "show", "--json")
     assert r.exit_code == 2 and "log.level" in r.stderr and r.stdout == ""
+
+
+# --- whatever is at the config path: exit 2 and one line, for every command ---------------
+
+COMMANDS = [("config", "check"), ("config", "show"), ("frr", "render"), ("status",),
+            ("plan",), ("desired",), ("verify",), ("run",), ("cleanup", "--yes")]
+
+
+def _bad_path(tmp_path, kind):
+    import os
+
+    p = tmp_path / "ovnbgp.toml"
+    if kind == "latin-1":
+        p.write_bytes(b"[bgp]\nasn = 65000\n# r\xe9seau\n")
+    elif kind == "binary":
+        p.write_bytes(bytes(range(256)) * 4)
+    elif kind == "directory":
+        p.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(p)
+    return p
+
+
+@pytest.mark.parametrize("kind,words", [
+    ("latin-1", "is not UTF-8 text"), ("binary", "is not UTF-8 text"),
+    ("directory", "is a directory"), ("fifo", "is not a regular file (a FIFO)"),
+])
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_unusable_config_file_exits_2_with_one_line(tmp_path, kind, words, command):
+    p = _bad_path(tmp_path, kind)
+    r = _invoke("--config", str(p), *command)
+    assert r.exit_code == EXIT_CONFIG, (r.exit_code, r.output, r.exception)
+    assert r.stderr.splitlines() == [f"ovnbgp: config error: (file): {p} {words}"
+                                     + r.stderr.split(words, 1)[1].rstrip("\n")], r.stderr
+    assert r.stdout == ""
+
+
+def test_non_utf8_config_with_the_real_binary(tmp_path):
+    # The installed entry point, as an operator runs it (no CliRunner in between).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    p = _bad_path(tmp_path, "latin-1")
+    ovnbgp = Path(sys.executable).parent / "ovnbgp"
+    cp = subprocess.run([str(ovnbgp), "--config", str(p), "config", "check"],
+                        capture_output=True, text=True, timeout=60, check=False)
+    assert cp.returncode == 2, cp.stderr
+    line = (f"ovnbgp: config error: (file): {p} is not UTF-8 text "
+            "(invalid continuation byte 0xe9 at offset 21)")
+    assert cp.stderr.splitlines() == [line], cp.stderr
+    assert cp.stdout == ""

@@ -293,3 +293,195 @@ def test_config_is_hashable_and_equal_configs_hash_equal():
         bridge_tables=config.FrozenMap({"br-ex": 200}))))
     with pytest.raises(TypeError):
         k.bridge_tables["br-ex"] = 1  # type: ignore[index]
+
+
+# --- the file itself: any bytes, any kind of path --------------------------------------------
+# Whatever is at the config path, load() returns a Config or raises ConfigError naming the
+# file: never a UnicodeDecodeError, RecursionError or a hang (the CLI turns ConfigError into
+# exit 2 and one line; the running agent keeps its config on SIGHUP).
+
+VALID_BYTES = b"""
+[ovn]
+sb_remotes = ["tcp:192.0.2.10:6642", "unix:/run/ovn/ovnsb_db.sock"]
+wait_for_port_up = false
+
+[kernel]
+bridge_tables = { br-ex = 200, "br-vlan.10" = 201 }
+bridge_ipv4 = "1.1.1.2/32"
+ndp_proxy = ["2001:db8::1"]
+
+[bgp]
+asn = 4200000001
+router_id = "192.0.2.1"
+peers = [{ interface = "eth1" }, { address = "192.0.2.254", remote_as = 65000 }]
+
+[agent]
+resync_interval = 60
+metrics_listen = ""
+
+[log]
+level = "debug"
+"""
+
+
+def _load_bytes(data: bytes) -> config.Config:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "ovnbgp.toml"
+        p.write_bytes(data)
+        try:
+            return config.load(p)
+        except ConfigError as e:
+            assert e.key == "(file)" or e.key, e
+            assert "\n" not in str(e), f"a ConfigError must be one line: {e!r}"
+            raise
+
+
+def test_valid_bytes_load():  # the mutation tests start from a file that loads
+    assert _load_bytes(VALID_BYTES).bgp.asn == 4200000001
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=400))
+def test_any_bytes_load_or_raise_config_error(data):
+    try:
+        _load_bytes(data)
+    except ConfigError:
+        pass
+
+
+_MUTATIONS = st.lists(st.tuples(
+    st.sampled_from(["flip", "insert", "delete", "truncate", "repeat"]),
+    st.integers(0, len(VALID_BYTES)),
+    st.binary(min_size=1, max_size=6),
+), min_size=1, max_size=6)
+
+
+def _mutate(data: bytes, ops) -> bytes:
+    for op, at, chunk in ops:
+        at = at % (len(data) + 1)
+        if op == "flip" and data:
+            i = min(at, len(data) - 1)
+            data = data[:i] + bytes([data[i] ^ chunk[0]]) + data[i + 1:]
+        elif op == "insert":
+            data = data[:at] + chunk + data[at:]
+        elif op == "delete":
+            data = data[:at] + data[at + len(chunk):]
+        elif op == "truncate":
+            data = data[:at]
+        elif op == "repeat":  # nest/duplicate what is there: brackets, tables, keys
+            data = data[:at] + data[at:at + len(chunk)] * (chunk[0] % 64 + 1) + data[at:]
+    return data
+
+
+@settings(max_examples=400, deadline=None)
+@given(ops=_MUTATIONS)
+def test_mutated_valid_file_loads_or_raises_config_error(ops):
+    try:
+        _load_bytes(_mutate(VALID_BYTES, ops))
+    except ConfigError:
+        pass
+
+
+@pytest.mark.parametrize("data,words", [
+    (b"[bgp]\nasn = 65000\n# caf\xe9\n", ("not UTF-8", "0xe9 at offset 23")),     # latin-1 comment
+    (b"\xff\xfe[\x00b\x00g\x00p\x00]\x00", ("not UTF-8",)),            # UTF-16 with its BOM
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ("not UTF-8",)),          # a binary file
+    (b"[bgp]\nasn = 65000\x00\n", ("not valid TOML",)),               # NUL in UTF-8 text
+    (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", ("nested",)),       # RecursionError in tomllib
+    (b"a = " + b"{b = " * 3000 + b"1" + b"}" * 3000 + b"\n", ("nested",)),
+])
+def test_undecodable_bytes_name_the_file(tmp_path, data, words):
+    p = tmp_path / "ovnbgp.toml"
+    p.write_bytes(data)
+    with pytest.raises(ConfigError) as e:
+        config.load(p)
+    msg = str(e.value)
+    assert str(p) in msg and "\n" not in msg, msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    p = tmp_path / "ovnbgp.toml"
+    p.write_bytes(b"\xef\xbb\xbf[bgp]\nasn = 65001\n")
+    assert config.load(p).bgp.asn == 65001
+
+
+def test_oversized_file_is_refused(tmp_path):
+    p = tmp_path / "ovnbgp.toml"
+    p.write_bytes(b"# " + b"x" * config.MAX_FILE_BYTES + b"\n")
+    with pytest.raises(ConfigError, match="larger than"):
+        config.load(p)
+
+
+def _special_path(tmp_path, kind: str) -> Path:
+    import os
+    import socket
+
+    p = tmp_path / "ovnbgp.toml"
+    if kind == "directory":
+        p.mkdir()
+    elif kind == "fifo":  # nobody writes: a plain open() would block for ever
+        os.mkfifo(p)
+    elif kind == "socket":
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(p))
+        s.close()
+    elif kind == "device":
+        return Path("/dev/null")  # (/dev/zero would be read for ever before the check)
+    elif kind == "dangling symlink":
+        p.symlink_to(tmp_path / "elsewhere.toml")
+    elif kind == "not a directory":
+        (tmp_path / "file").write_text("")
+        return tmp_path / "file" / "ovnbgp.toml"
+    return p
+
+
+@pytest.mark.parametrize("kind,words", [
+    ("directory", "is a directory"),
+    ("fifo", "not a regular file (a FIFO)"),
+    ("socket", "not a regular file (a socket)"),
+    ("device", "not a regular file (a character device)"),
+    ("dangling symlink", "does not exist"),
+    ("not a directory", "Not a directory"),
+])
+def test_config_path_that_is_not_a_file(tmp_path, kind, words):
+    import signal
+
+    def hung(*_):
+        raise TimeoutError(f"load() of a {kind} blocked")
+
+    p = _special_path(tmp_path, kind)
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)  # a blocking open/read fails the test instead of hanging it
+    try:
+        with pytest.raises(ConfigError) as e:
+            config.load(p, missing_ok=kind == "directory")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    msg = str(e.value)
+    assert str(p) in msg and words in msg and "\n" not in msg, msg
+
+
+def test_unreadable_file(tmp_path):
+    # As root, permissions do not stop a read: drop to nobody in a child process.
+    import os
+    import subprocess
+    import sys
+
+    p = tmp_path / "ovnbgp.toml"
+    p.write_bytes(VALID_BYTES)
+    p.chmod(0o000)
+    tmp_path.chmod(0o755)
+    code = ("import sys; from ovnbgp import config\n"
+            "try:\n config.load(sys.argv[1])\nexcept config.ConfigError as e:\n print(e)\n")
+    kw = {"user": "nobody"} if os.geteuid() == 0 else {}
+    root = str(Path(config.__file__).resolve().parent.parent)
+    cp = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True,
+                        env={**os.environ, "PYTHONPATH": root}, cwd="/", timeout=60, check=False,
+                        **kw)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.strip() == f"(file): cannot read {p}: Permission denied", cp.stdout
