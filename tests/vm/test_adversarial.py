@@ -457,7 +457,6 @@ class DummyWatch:
 class Walk:
     """The mutations in force and what the dummy may do meanwhile."""
 
-    node: NeutronNode
     deps: dict[str, frozenset[str]]
     seed: int
     active: dict[int, tuple[Mutation, Callable[[], None]]] = field(default_factory=dict)
@@ -575,7 +574,7 @@ def test_random_walk_of_bad_data(node: NeutronNode):
     ids = SbIds.read(node.ovn)
     hwaddr = node.ovs.vsctl("get", "Bridge", "br-ex", "other_config:hwaddr").strip().strip('"')
     mutator = Mutator(node, ids, node.world, rnd, hwaddr)
-    walk = Walk(node, exposure_deps(node.world), seed)
+    walk = Walk(exposure_deps(node.world), seed)
     watch = DummyWatch(node.ns.name, walk.judge)
     applied: dict[str, int] = {}
     try:
