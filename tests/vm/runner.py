@@ -14,6 +14,7 @@ Environment:
   OVNBGP_VM_RESULTS   host directory mounted on /mnt in the guest and kept afterwards (default:
                       a temporary directory, removed). E.g. `--junitxml=/mnt/junit.xml`.
   OVNBGP_VM_VERBOSE=1 show the kernel's boot messages
+  OVNBGP_ADVERSARIAL_*  passed on to the guest (tests/vm/test_adversarial.py: seed, count, skip)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.vm import uml
@@ -32,6 +34,7 @@ VM_TESTS = "tests/vm"
 DEFAULT_TIMEOUT = 3600  # the whole vm tier; well above its ~15-25 min on 2 cores
 #: Written by tests/vm/conftest.py into the results directory at pytest's session start.
 PYTEST_START_FILE = "pytest-session-start"
+PASSED_ENV_PREFIX = "OVNBGP_ADVERSARIAL_"
 
 
 def pytest_argv(args: list[str]) -> list[str]:
@@ -43,6 +46,11 @@ def pytest_argv(args: list[str]) -> list[str]:
     if not any(_names_vm_tests(a) for a in args):
         argv.append(VM_TESTS)
     return argv + args
+
+
+def passed_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The host variables the guest command gets too (the guest starts from a clean env)."""
+    return {k: v for k, v in environ.items() if k.startswith(PASSED_ENV_PREFIX)}
 
 
 def _names_vm_tests(arg: str) -> bool:
@@ -68,7 +76,7 @@ def main(args: list[str] | None = None) -> int:
     start = time.monotonic()
     try:
         result = uml.run(argv, mem=mem, workdir=results, timeout=timeout, cwd=REPO,
-                         expose=[REPO, sys.prefix],
+                         expose=[REPO, sys.prefix], env=passed_env(os.environ),
                          quiet=os.environ.get("OVNBGP_VM_VERBOSE") != "1")
     except uml.UmlError as e:
         print(f"vm: cannot boot: {e}", file=sys.stderr)
