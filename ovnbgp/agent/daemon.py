@@ -54,6 +54,7 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 
 from ovnbgp import config as config_mod
+from ovnbgp.agent import owners as owners_mod
 from ovnbgp.agent import status as status_mod
 from ovnbgp.agent.lockfile import LockFile
 from ovnbgp.agent.metrics import Metrics
@@ -103,6 +104,7 @@ class Agent:
         self.backoff = {name: Backoff(RETRY_AFTER_ERROR, RETRY_MAX, clock)
                         for name in ("model", "kernel", "flows", "frr")}
         self._notices: dict[str, list[str]] = {}  # target -> its last notices (status.waiting)
+        self._saved_owners: dict = {}  # the contested prefixes' owners last written (agent/owners.py)
         self._frr_restarts_counted = 0
         self._counted: tuple[frozenset, Counter] | None = None  # (exposures, counts by kind)
         for target in ("kernel", "flows", "frr", "model"):  # every series exists from the start
@@ -190,7 +192,8 @@ class Agent:
                 self._stop.wait(START_RETRY)
                 continue
             self.watcher = watcher
-            self.cache = ModelCache(watcher.snapshot(), self.cfg)
+            self._saved_owners = owners_mod.load(owners_mod.path_in(self.cfg.agent.state_dir))
+            self.cache = ModelCache(watcher.snapshot(), self.cfg, owners=self._saved_owners)
             # The first model build makes most long-lived objects; freezing them out of the
             # collector halves later full rebuilds at 10k ports (measured in bench_model).
             gc.freeze()
@@ -281,6 +284,7 @@ class Agent:
             if full is not None:
                 self._run_target(target, desired, full=full, trigger=trigger, pass_=pass_)
         self._record_waiting(desired)
+        self._save_owners()
         self._report_sync(batch, trigger, desired, previous, pass_.changes,
                           time.monotonic() - started, time.process_time() - cpu_started)
         return desired
@@ -440,6 +444,18 @@ class Agent:
         if restarts > self._frr_restarts_counted:
             self.metrics.frr_restarts.inc(restarts - self._frr_restarts_counted)
             self._frr_restarts_counted = restarts
+
+    def _save_owners(self) -> None:
+        """Keep the owners of contested prefixes for the next start (agent/owners.py); written
+        only when they change, which is rare: the check is a walk over the contested prefixes."""
+        owners = self.cache.contested_owners() if self.cache is not None else {}
+        if owners == self._saved_owners:
+            return
+        try:
+            owners_mod.save(owners_mod.path_in(self.cfg.agent.state_dir), owners)
+            self._saved_owners = owners
+        except OSError as e:
+            LOG.warning("cannot write the owners of contested prefixes: %s", e)
 
     def _record_waiting(self, desired: DesiredState) -> None:
         """Rows whose exposures wait (e.g. bound here, up=false), by reason: status + metric."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 
 from ovnbgp.model.claims import EMPTY, Claim, Contribution
 from ovnbgp.model.records import (
@@ -36,16 +36,19 @@ class Aggregate:
     Without an owner (both rows appear in one batch, a cold start, or the owner left while
     several others remain) the row with the lowest Port_Binding uuid wins: a stable rule, so
     the same rows give the same choice on every node and every recomputation. The owners are
-    memory, not data: `established` seeds them (ModelCache carries them over a rebuild); an
-    agent restart starts without them and falls back to the rule, which can move a contested
-    prefix to the other row once. One row changing (a port migrating between chassis, its
-    claim changing bridge or kind) is never a conflict: claims are compared by row.
+    memory, not data: `established` and `owners` seed them (ModelCache carries them over a
+    rebuild; the agent keeps the owners of contested prefixes in its state directory, so a
+    restart seeds them too and does not move a contested prefix to the other row).
+    One row changing (a port migrating between chassis, its claim changing bridge or kind) is
+    never a conflict: claims are compared by row.
     """
 
-    def __init__(self, ctx: Context, established: Iterable[Exposure] = ()):
+    def __init__(self, ctx: Context, established: Iterable[Exposure] = (),
+                 owners: Mapping[IPNetwork, tuple[str, str]] | None = None):
         self.ctx = ctx
         # prefix -> (row, port) of the claim exposed for it: the owner a conflict cannot unseat
-        self.owner: dict[IPNetwork, tuple[str, str]] = {e.prefix: (e.row, e.port) for e in established}
+        self.owner: dict[IPNetwork, tuple[str, str]] = dict(owners or {})
+        self.owner.update((e.prefix, (e.row, e.port)) for e in established)
         self.handovers: list[tuple[IPNetwork, tuple[str, str], tuple[str, str]]] = []
         self.contrib: dict[Hashable, Contribution] = {}
         # Plain dicts used as multisets (not Counter): frozenset(exact dict) reuses the stored
@@ -164,6 +167,10 @@ class Aggregate:
             rows.setdefault(c.row, []).append(c)
         row = owner[0] if owner is not None and owner[0] in rows else min(rows)
         return min(rows[row], key=Claim.sort_key)
+
+    def contested_owners(self) -> dict[IPNetwork, tuple[str, str]]:
+        """prefix -> (row, port) of the owner, for the prefixes several rows claim now."""
+        return {p: self.owner[p] for p in self.conflicts if p in self.owner}
 
     def forget_unclaimed_owners(self) -> None:
         """Drop seeded owners of prefixes nobody claims (after the first settle)."""

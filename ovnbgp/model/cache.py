@@ -75,18 +75,25 @@ class ModelCache:
     """The desired state, kept up to date from row changes (see the module docstring)."""
 
     def __init__(self, snapshot: Snapshot, cfg: Config, *, log_problems: bool = True,
-                 established: Iterable[Exposure] = ()):
+                 established: Iterable[Exposure] = (),
+                 owners: Mapping[IPNetwork, tuple[str, str]] | None = None):
         """`established`: exposures already in place (e.g. the state of the cache this one
-        replaces): their rows keep a prefix another row also claims."""
+        replaces): their rows keep a prefix another row also claims. `owners`: prefix -> (row,
+        port) of contested prefixes' owners from before a restart (contested_owners())."""
         self.cfg = cfg
         self._log_problems = log_problems
-        self._build(snapshot, established=established)
+        self._build(snapshot, established=established, owners=owners)
 
     # -- public --------------------------------------------------------------------------
 
     @property
     def state(self) -> DesiredState:
         return self._agg.state()
+
+    def contested_owners(self) -> dict[IPNetwork, tuple[str, str]]:
+        """prefix -> (Port_Binding uuid, port) of the row that keeps each prefix several rows
+        claim: what an agent restart must remember (ModelCache(owners=...))."""
+        return self._agg.contested_owners()
 
     def claimants(self, prefix: IPNetwork) -> frozenset[str]:
         """The Port_Binding uuids claiming `prefix`, exposed or refused (read-only)."""
@@ -170,7 +177,8 @@ class ModelCache:
     # -- building --------------------------------------------------------------------------
 
     def _build(self, snapshot: Snapshot, already_logged: Iterable[Problem] = (),
-               established: Iterable[Exposure] = (), before: DesiredState | None = None) -> None:
+               established: Iterable[Exposure] = (), before: DesiredState | None = None,
+               owners: Mapping[IPNetwork, tuple[str, str]] | None = None) -> None:
         self._ctx = Context(snapshot.local, frozenset(snapshot.chassis_names), self.cfg)
         self._rows: dict[str, PortBindingRow] = {}
         self._names: dict[str, set[str]] = {}
@@ -182,7 +190,7 @@ class ModelCache:
         self._by_chassis: dict[str, set[str]] = {}
         for uuid, row in snapshot.port_bindings.items():
             self._index(uuid, row)
-        self._agg = Aggregate(self._ctx, established)
+        self._agg = Aggregate(self._ctx, established, owners)
         self._topo = Topology(self._infra, self._ctx)
         self._agg.set(BRIDGES_KEY, self._ctx.bridges.contribution)
         self._agg.set(TOPOLOGY_KEY, self._topo.contribution)

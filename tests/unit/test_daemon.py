@@ -262,3 +262,39 @@ def test_frr_failures_are_retried_with_backoff_not_every_tick(agent, clock):
         clock.now += 1.0
         agent.housekeeping()
     assert [round(t - failed_at) for t in frr.attempts if t > failed_at] == [5, 15]
+
+
+def test_contested_owners_are_written_for_the_next_start(agent, sb, tmp_path):
+    """Issue 17 item 3 across a restart: the owner of a prefix two rows claim is saved in the
+    state directory (agent/owners.py) when it changes, and read back as the model's seed."""
+    from ovnbgp.agent import owners as owners_mod
+
+    path = owners_mod.path_in(agent.cfg.agent.state_dir)
+    sb.set("vm1", chassis="ch1")
+    agent.reconcile(Batch(full=True, reasons=["start"]))
+    assert not path.exists()  # nothing contested: nothing written
+    sb.vm("vm2", sb.rows[next(u for u, r in sb.rows.items() if r.logical_port == "vm1")].datapath,
+          f"fa:16:3e:00:00:02 {V4}", chassis="ch1")
+    agent.reconcile(Batch(full=True, reasons=["resync"]))
+    vm1 = next(u for u, r in sb.rows.items() if r.logical_port == "vm1")
+    saved = owners_mod.load(path)
+    assert saved == {ipaddress.ip_network(f"{V4}/32"): (vm1, "vm1")}
+    assert {e.port for e in agent.cache.state.exposures} == {"vm1"}
+    # the claim goes away: the record is emptied
+    sb.remove("vm2")
+    agent.reconcile(Batch(full=True, reasons=["resync"]))
+    assert owners_mod.load(path) == {}
+
+
+def test_owners_file_round_trip_and_garbage(tmp_path, caplog):
+    from ovnbgp.agent import owners as owners_mod
+
+    p = tmp_path / "owners.json"
+    owners = {ipaddress.ip_network("172.24.4.10/32"): ("u1", "vm1"),
+              ipaddress.ip_network("2001:db8::10/128"): ("u2", "vm2")}
+    owners_mod.save(p, owners)
+    assert owners_mod.load(p) == owners
+    assert owners_mod.load(tmp_path / "missing.json") == {}
+    p.write_bytes(b"\xff not json")
+    assert owners_mod.load(p) == {}
+    assert "unreadable" in caplog.text

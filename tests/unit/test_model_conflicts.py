@@ -106,3 +106,23 @@ def test_a_port_migrating_between_chassis_is_no_conflict(caplog):
         got = _update(b, cache, "owner")
         assert got == ({"172.24.4.10/32": "owner"} if ch == "ch1" else {})
     assert not [r for r in caplog.records if "several" in r.getMessage() or "handed" in r.getMessage()]
+
+
+def test_contested_owner_survives_a_restart_through_owners():
+    """A restart builds a new cache: without the saved owners the lowest uuid would win, which
+    may be the intruder; with them (agent/owners.py) the owner keeps the prefix."""
+    b, cache = _world()
+    b.vm("intruder", uid("dp:public"), ENTRY["b"], chassis="ch1")
+    _update(b, cache, "intruder")
+    owners = cache.contested_owners()
+    assert owners == {P10: (uid("pb:owner"), "owner")}
+    fresh = ModelCache(b.snapshot(), Config(), owners=owners)
+    assert {e.port for e in fresh.state.exposures if e.prefix == P10} == {"owner"}
+    # the rule alone would move it: the intruder has the lower uuid (so the test is not vacuous)
+    assert uid("pb:intruder") < uid("pb:owner")
+    by_rule = ModelCache(b.snapshot(), Config())
+    assert {e.port for e in by_rule.state.exposures if e.prefix == P10} == {"intruder"}
+    # no conflict any more: nothing left to remember
+    b.remove("intruder")
+    _update(b, cache, "intruder")
+    assert cache.contested_owners() == {}
