@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
 
 INIT_SCRIPT = Path(__file__).with_name("init.sh")
+XSTATE_PRELOAD_SOURCE = Path(__file__).with_name("xstate_preload.c")
 GUEST_FSTAB = Path(__file__).with_name("guest.fstab")
 LINUX_UML = "/usr/bin/linux.uml"
 
@@ -168,7 +169,12 @@ def run(script_or_argv: str | Sequence[str], *, mem: str = "2G", workdir: str | 
 
     sink = out if out is not None else _stdout_binary()
     try:
-        rc, timed_out, host_seconds = _run_console(cmdline, sink, timeout, _host_env(mem))
+        env = _host_env(mem)
+        preload = _build_xstate_preload(ctl, sink)
+        if preload is not None:
+            env["LD_PRELOAD"] = f"{preload} {env['LD_PRELOAD']}".strip() \
+                if env.get("LD_PRELOAD") else str(preload)
+        rc, timed_out, host_seconds = _run_console(cmdline, sink, timeout, env)
     finally:
         shutil.rmtree(uml_dir, ignore_errors=True)
 
@@ -277,6 +283,37 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def _build_xstate_preload(ctl: Path, sink: BinaryIO) -> Path | None:
+    """Compile xstate_preload.c (see its header) into `ctl`; None without a C compiler.
+
+    linux.uml 6.1 cannot restore FPU state on hosts whose XSAVE area is larger than AVX-512's
+    (AMX CPUs): the guest panics at its first process. The library makes it work there and is
+    inert elsewhere.
+    """
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        if _host_has_large_xstate():
+            _say(sink, "vm: no C compiler (cc): cannot build tests/vm/xstate_preload.c, which "
+                       "linux.uml needs on this CPU (AMX); install gcc")
+        return None
+    lib = ctl / "xstate_preload.so"
+    cp = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib),
+                         str(XSTATE_PRELOAD_SOURCE), "-ldl"],
+                        stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if cp.returncode != 0:
+        _say(sink, f"vm: building {XSTATE_PRELOAD_SOURCE.name} failed: {cp.stderr.strip()}")
+        return None
+    return lib
+
+
+def _host_has_large_xstate() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " amx_tile" in line for line in f)
+    except OSError:
+        return False
 
 
 def _host_env(mem: str) -> dict[str, str]:
