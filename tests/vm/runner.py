@@ -261,9 +261,10 @@ def run_split(args: list[str], results: Path, jobs: int, *, mem: str, timeout: f
         if g.error is not None:
             print(f"vm: {g.tag}: cannot boot: {g.error}", file=sys.stderr, flush=True)
         else:
-            print(f"{g.tag}: {summary(g.result, g.pytest_start(), g.result.host_seconds)}",
-                  flush=True)
-        print(f"{g.tag}: {g.summary_line or 'no pytest summary line'}", flush=True)
+            figures = summary(g.result, g.pytest_start(), g.result.host_seconds)
+            print(f"vm: {g.tag}: {figures.removeprefix('vm: ')}", flush=True)
+        print(f"vm: {g.tag}: {(g.summary_line or 'no pytest summary line').strip('= ')}",
+              flush=True)
     return merged_status([g.status for g in guests]), combined_summary(guests, total)
 
 
