@@ -249,12 +249,21 @@ def run_split(args: list[str], results: Path, jobs: int, *, mem: str, timeout: f
     print(f"vm: {len(guests)} guests at once; each line is tagged with its guest", flush=True)
 
     start = time.monotonic()
-    threads = [threading.Thread(target=_boot, args=(g, mem, timeout, quiet), daemon=True)
+    stop = threading.Event()
+    threads = [threading.Thread(target=_boot, args=(g, mem, timeout, quiet, stop))
                for g in guests]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)
+    except KeyboardInterrupt:
+        print("vm: interrupted: stopping the guests", file=sys.stderr, flush=True)
+        stop.set()
+        for t in threads:
+            t.join()
+        raise
     total = time.monotonic() - start
 
     for g in guests:
@@ -268,12 +277,12 @@ def run_split(args: list[str], results: Path, jobs: int, *, mem: str, timeout: f
     return merged_status([g.status for g in guests]), combined_summary(guests, total)
 
 
-def _boot(guest: Guest, mem: str, timeout: float, quiet: bool) -> None:
+def _boot(guest: Guest, mem: str, timeout: float, quiet: bool, stop: threading.Event) -> None:
     sink = TaggedSink(guest, guest.results / "console.log")
     try:
         guest.result = uml.run(guest.argv, mem=mem, workdir=guest.results, timeout=timeout,
                                cwd=REPO, expose=[REPO, sys.prefix], quiet=quiet,
-                               hostname=f"ovnbgp-{guest.tag}", out=sink)
+                               hostname=f"ovnbgp-{guest.tag}", out=sink, stop=stop)
     except uml.UmlError as e:
         guest.error = str(e)
     finally:

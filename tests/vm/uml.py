@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
@@ -106,7 +107,7 @@ def run(script_or_argv: str | Sequence[str], *, mem: str = "2G", workdir: str | 
         timeout: float, env: Mapping[str, str] | None = None, cwd: str | os.PathLike = "/",
         expose: Sequence[str | os.PathLike] = (), hostname: str = "ovnbgp-vm",
         quiet: bool = True, out: BinaryIO | None = None,
-        linux: str = LINUX_UML) -> BootResult:
+        linux: str = LINUX_UML, stop: threading.Event | None = None) -> BootResult:
     """Boot UML once and run one command in it; see the module docstring.
 
     workdir: host directory (created if missing), mounted on /mnt in the guest.
@@ -115,6 +116,7 @@ def run(script_or_argv: str | Sequence[str], *, mem: str = "2G", workdir: str | 
     expose: host directories to keep visible even if under a tmpfs-covered path such as /tmp
         (cwd is always added); they are mounted read-only at the same path.
     quiet: pass `quiet` to the kernel (boot messages off; warnings and panics still show).
+    stop: when set (by another thread), the guest is stopped as at the time limit.
     out: binary stream for the console (default: this process's stdout).
     """
     workdir = Path(workdir).absolute()
@@ -174,13 +176,16 @@ def run(script_or_argv: str | Sequence[str], *, mem: str = "2G", workdir: str | 
         if preload is not None:
             env["LD_PRELOAD"] = f"{preload} {env['LD_PRELOAD']}".strip() \
                 if env.get("LD_PRELOAD") else str(preload)
-        rc, timed_out, host_seconds = _run_console(cmdline, sink, timeout, env)
+        rc, timed_out, host_seconds = _run_console(cmdline, sink, timeout, env, stop)
     finally:
         shutil.rmtree(uml_dir, ignore_errors=True)
 
     timing = _read_timing(ctl / "timing")
     status = _read_status(ctl / "status")
-    if timed_out:
+    if timed_out and stop is not None and stop.is_set():
+        _say(sink, "vm: asked to stop; linux.uml stopped")
+        status = STATUS_TIMEOUT
+    elif timed_out:
         _say(sink, f"vm: timed out after {timeout:g} s; linux.uml stopped")
         status = STATUS_TIMEOUT
     elif status is None:
@@ -227,8 +232,8 @@ def hidden_paths(paths: Sequence[str | os.PathLike]) -> list[str]:
     return found
 
 
-def _run_console(cmdline: list[str], sink: BinaryIO, timeout: float,
-                 env: dict[str, str]) -> tuple[int, bool, float]:
+def _run_console(cmdline: list[str], sink: BinaryIO, timeout: float, env: dict[str, str],
+                 stop: threading.Event | None = None) -> tuple[int, bool, float]:
     """Run linux.uml with its console piped to `sink`; enforce the time limit.
 
     Returns (exit code, timed out?, seconds). linux.uml runs in its own session so the whole
@@ -244,7 +249,7 @@ def _run_console(cmdline: list[str], sink: BinaryIO, timeout: float,
     try:
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (stop is not None and stop.is_set()):
                 timed_out = True
                 break
             ready, _, _ = select.select([fd], [], [], min(left, 1.0))
