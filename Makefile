@@ -9,9 +9,10 @@ PYTEST := $(PY) -m pytest
 deps:
 	VENV=$(VENV) bash scripts/install-deps
 
+# Unit and integration tests on the host while the vm tier runs in two User-Mode Linux guests
+# (tests/vm/runner.py); every line tagged with where it comes from, the last one counts them all.
 test: deps
-	$(PYTEST) tests/unit tests/integration
-	$(PY) -m tests.vm.runner
+	OVNBGP_VM_HOST_TESTS="tests/unit tests/integration" $(PY) -m tests.vm.runner
 
 test-unit: deps
 	$(PYTEST) tests/unit

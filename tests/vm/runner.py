@@ -19,6 +19,9 @@ The exit status is pytest's (with several guests: the highest of theirs), or 124
 
 Environment:
   OVNBGP_VM_JOBS      guests for the whole tier (default: 2, at most the host's CPUs)
+  OVNBGP_VM_HOST_TESTS  paths (space-separated, e.g. "tests/unit tests/integration") that a
+                      host pytest runs while the guests do (lines tagged `[host]`, counted in the
+                      last line and the exit status); `make test` sets it
   OVNBGP_VM_TIMEOUT   hard limit for each boot in seconds (default 3600); linux.uml is then
                       stopped with SIGTERM, SIGKILL 10 s later
   OVNBGP_VM_MEM       memory of each guest (default 2G)
@@ -34,6 +37,7 @@ import dataclasses
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -138,6 +142,7 @@ class Guest:
     argv: list[str]
     results: Path
     result: uml.BootResult | None = None
+    host_status: int | None = None  # the exit status of a host run (no boot)
     error: str | None = None
     summary_line: str | None = None  # pytest's last summary line, seen on the console
 
@@ -149,6 +154,8 @@ class Guest:
 
     @property
     def status(self) -> int:
+        if self.host_status is not None:
+            return self.host_status
         if self.result is None:
             return 2
         return self.result.status
@@ -202,11 +209,13 @@ def main(args: list[str] | None = None) -> int:
     quiet = os.environ.get("OVNBGP_VM_VERBOSE") != "1"
 
     jobs = default_jobs()
+    host_tests = os.environ.get("OVNBGP_VM_HOST_TESTS", "").split()
     final = None
-    if any(_names_vm_tests(a) for a in args) or jobs == 1:
+    if any(_names_vm_tests(a) for a in args) or (jobs == 1 and not host_tests):
         status = run_one(args, results, mem=mem, timeout=timeout, quiet=quiet)
     else:
-        status, final = run_split(args, results, jobs, mem=mem, timeout=timeout, quiet=quiet)
+        status, final = run_split(args, results, jobs, mem=mem, timeout=timeout, quiet=quiet,
+                                  host_tests=host_tests)
     if keep:
         print(f"vm: results kept in {results}", flush=True)
     else:
@@ -233,7 +242,7 @@ def run_one(args: list[str], results: Path, *, mem: str, timeout: float, quiet: 
 
 
 def run_split(args: list[str], results: Path, jobs: int, *, mem: str, timeout: float,
-              quiet: bool) -> tuple[int, str]:
+              quiet: bool, host_tests: Sequence[str] = ()) -> tuple[int, str]:
     """The whole tier in `jobs` guests at once; see the module docstring. Returns the merged
     exit status and the combined pytest-style summary line."""
     groups = split_modules(vm_modules(), jobs)
@@ -247,11 +256,18 @@ def run_split(args: list[str], results: Path, jobs: int, *, mem: str, timeout: f
         guests.append(guest)
         print(f"vm: {tag}: User-Mode Linux ({mem}) for: {' '.join(guest.argv[1:])}", flush=True)
     print(f"vm: {len(guests)} guests at once; each line is tagged with its guest", flush=True)
+    host = None
+    if host_tests:
+        host = Guest("host", [sys.executable, "-m", "pytest", *host_tests], results / "host")
+        host.results.mkdir(parents=True, exist_ok=True)
+        print(f"vm: host: at the same time: {' '.join(host.argv[1:])}", flush=True)
 
     start = time.monotonic()
     stop = threading.Event()
     threads = [threading.Thread(target=_boot, args=(g, mem, timeout, quiet, stop))
                for g in guests]
+    if host is not None:
+        threads.append(threading.Thread(target=_host_run, args=(host, stop)))
     for t in threads:
         t.start()
     try:
@@ -266,6 +282,10 @@ def run_split(args: list[str], results: Path, jobs: int, *, mem: str, timeout: f
         raise
     total = time.monotonic() - start
 
+    if host is not None:
+        print(f"vm: host: pytest exit status {host.status}", flush=True)
+        print(f"vm: host: {(host.summary_line or 'no pytest summary line').strip('= ')}",
+              flush=True)
     for g in guests:
         if g.error is not None:
             print(f"vm: {g.tag}: cannot boot: {g.error}", file=sys.stderr, flush=True)
@@ -274,7 +294,10 @@ def run_split(args: list[str], results: Path, jobs: int, *, mem: str, timeout: f
             print(f"vm: {g.tag}: {figures.removeprefix('vm: ')}", flush=True)
         print(f"vm: {g.tag}: {(g.summary_line or 'no pytest summary line').strip('= ')}",
               flush=True)
-    return merged_status([g.status for g in guests]), combined_summary(guests, total)
+    everything = guests + ([host] if host is not None else [])
+    return (merged_status([g.status for g in everything]),
+            combined_summary(everything, total, f"{'host + ' if host else ''}{len(guests)} "
+                                                "User-Mode Linux guests"))
 
 
 def _boot(guest: Guest, mem: str, timeout: float, quiet: bool, stop: threading.Event) -> None:
@@ -289,13 +312,33 @@ def _boot(guest: Guest, mem: str, timeout: float, quiet: bool, stop: threading.E
         sink.close()
 
 
+def _host_run(run: Guest, stop: threading.Event) -> None:
+    """The host pytest of OVNBGP_VM_HOST_TESTS, its output tagged like a guest's."""
+    sink = TaggedSink(run, run.results / "console.log")
+    try:
+        proc = subprocess.Popen(run.argv, cwd=REPO, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for line in proc.stdout:
+            sink.write(line)
+            if stop.is_set():
+                proc.terminate()
+                break
+        proc.stdout.close()
+        run.host_status = proc.wait()
+    except OSError as e:
+        run.error = str(e)
+        run.host_status = 2
+    finally:
+        sink.close()
+
+
 def merged_status(statuses: Sequence[int]) -> int:
     """0 if every guest passed, else the most severe (highest) of the non-zero statuses."""
     failed = [s for s in statuses if s != 0]
     return max(failed) if failed else 0
 
 
-def combined_summary(guests: Sequence[Guest], seconds: float) -> str:
+def combined_summary(guests: Sequence[Guest], seconds: float, what: str) -> str:
     """pytest's summary line over all guests, always with `N passed, M failed`; a guest that
     printed no summary (crash, time limit) counts as one error."""
     counts = dict.fromkeys(_OUTCOMES, 0)
@@ -313,7 +356,7 @@ def combined_summary(guests: Sequence[Guest], seconds: float) -> str:
         if word in ("passed", "failed") or not n:
             continue
         parts.append(f"{n} {word}{'s' if word in ('error', 'warning') and n != 1 else ''}")
-    text = f" {', '.join(parts)} in {seconds:.2f}s ({len(guests)} User-Mode Linux guests) "
+    text = f" {', '.join(parts)} in {seconds:.2f}s ({what}) "
     return f"{text:=^96}"
 
 
