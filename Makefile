@@ -15,9 +15,11 @@ lint: deps
 	$(VENV)/bin/ruff check ovnbgp tests bench
 	$(VENV)/bin/mypy ovnbgp
 
+# Lint first; then unit and integration tests on the host while the vm tier runs in two
+# User-Mode Linux guests (tests/vm/runner.py); every line tagged with where it comes from, the
+# last one counts them all.
 test: deps lint
-	$(PYTEST) tests/unit tests/integration
-	$(PY) -m tests.vm.runner
+	OVNBGP_VM_HOST_TESTS="tests/unit tests/integration" $(PY) -m tests.vm.runner
 
 test-unit: deps
 	$(PYTEST) tests/unit

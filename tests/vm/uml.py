@@ -37,12 +37,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 INIT_SCRIPT = Path(__file__).with_name("init.sh")
+XSTATE_PRELOAD_SOURCE = Path(__file__).with_name("xstate_preload.c")
 GUEST_FSTAB = Path(__file__).with_name("guest.fstab")
 LINUX_UML = "/usr/bin/linux.uml"
 
@@ -106,7 +108,7 @@ def run(script_or_argv: str | Sequence[str], *, mem: str = "2G", workdir: str | 
         timeout: float, env: Mapping[str, str] | None = None, cwd: str | os.PathLike = "/",
         expose: Sequence[str | os.PathLike] = (), hostname: str = "ovnbgp-vm",
         quiet: bool = True, out: BinaryIO | None = None,
-        linux: str = LINUX_UML) -> BootResult:
+        linux: str = LINUX_UML, stop: threading.Event | None = None) -> BootResult:
     """Boot UML once and run one command in it; see the module docstring.
 
     workdir: host directory (created if missing), mounted on /mnt in the guest.
@@ -115,6 +117,7 @@ def run(script_or_argv: str | Sequence[str], *, mem: str = "2G", workdir: str | 
     expose: host directories to keep visible even if under a tmpfs-covered path such as /tmp
         (cwd is always added); they are mounted read-only at the same path.
     quiet: pass `quiet` to the kernel (boot messages off; warnings and panics still show).
+    stop: when set (by another thread), the guest is stopped as at the time limit.
     out: binary stream for the console (default: this process's stdout).
     """
     workdir = Path(workdir).absolute()
@@ -169,13 +172,21 @@ def run(script_or_argv: str | Sequence[str], *, mem: str = "2G", workdir: str | 
 
     sink = out if out is not None else _stdout_binary()
     try:
-        rc, timed_out, host_seconds = _run_console(cmdline, sink, timeout, _host_env(mem))
+        env = _host_env(mem)
+        preload = _build_xstate_preload(ctl, sink)
+        if preload is not None:
+            env["LD_PRELOAD"] = f"{preload} {env['LD_PRELOAD']}".strip() \
+                if env.get("LD_PRELOAD") else str(preload)
+        rc, timed_out, host_seconds = _run_console(cmdline, sink, timeout, env, stop)
     finally:
         shutil.rmtree(uml_dir, ignore_errors=True)
 
     timing = _read_timing(ctl / "timing")
     status = _read_status(ctl / "status")
-    if timed_out:
+    if timed_out and stop is not None and stop.is_set():
+        _say(sink, "vm: asked to stop; linux.uml stopped")
+        status = STATUS_TIMEOUT
+    elif timed_out:
         _say(sink, f"vm: timed out after {timeout:g} s; linux.uml stopped")
         status = STATUS_TIMEOUT
     elif status is None:
@@ -222,8 +233,8 @@ def hidden_paths(paths: Sequence[str | os.PathLike]) -> list[str]:
     return found
 
 
-def _run_console(cmdline: list[str], sink: BinaryIO, timeout: float,
-                 env: dict[str, str]) -> tuple[int, bool, float]:
+def _run_console(cmdline: list[str], sink: BinaryIO, timeout: float, env: dict[str, str],
+                 stop: threading.Event | None = None) -> tuple[int, bool, float]:
     """Run linux.uml with its console piped to `sink`; enforce the time limit.
 
     Returns (exit code, timed out?, seconds). linux.uml runs in its own session so the whole
@@ -239,7 +250,7 @@ def _run_console(cmdline: list[str], sink: BinaryIO, timeout: float,
     try:
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (stop is not None and stop.is_set()):
                 timed_out = True
                 break
             ready, _, _ = select.select([fd], [], [], min(left, 1.0))
@@ -280,15 +291,35 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
-XSTATE_SHIM_NAME = "uml-xstate-shim.so"
+def _build_xstate_preload(ctl: Path, sink: BinaryIO) -> Path | None:
+    """Compile xstate_preload.c (see its header) into `ctl`; None without a C compiler.
+
+    linux.uml 6.1 cannot restore FPU state on hosts whose XSAVE area is larger than AVX-512's
+    (AMX CPUs): the guest panics at its first process. The library makes it work there and is
+    inert elsewhere.
+    """
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        if _host_has_large_xstate():
+            _say(sink, "vm: no C compiler (cc): cannot build tests/vm/xstate_preload.c, which "
+                       "linux.uml needs on this CPU (AMX); install gcc")
+        return None
+    lib = ctl / "xstate_preload.so"
+    cp = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib),
+                         str(XSTATE_PRELOAD_SOURCE), "-ldl"],
+                        stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if cp.returncode != 0:
+        _say(sink, f"vm: building {XSTATE_PRELOAD_SOURCE.name} failed: {cp.stderr.strip()}")
+        return None
+    return lib
 
 
-def xstate_shim() -> str | None:
-    """The LD_PRELOAD shim that lets linux.uml 6.1 restore FPU state on hosts with a large XSAVE
-    area (AVX-512/AMX: without it the guest panics at boot with "ptrace set fp regs failed,
-    errno = 14"; see uml_xstate_shim.c). scripts/install-deps builds it into the venv's lib/."""
-    path = Path(sys.prefix) / "lib" / XSTATE_SHIM_NAME
-    return str(path) if path.is_file() else None
+def _host_has_large_xstate() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " amx_tile" in line for line in f)
+    except OSError:
+        return False
 
 
 def _host_env(mem: str) -> dict[str, str]:
@@ -298,9 +329,6 @@ def _host_env(mem: str) -> dict[str, str]:
     uses more than that, so pick a directory with room for `mem` when TMPDIR is not set.
     """
     env = dict(os.environ)
-    shim = xstate_shim()
-    if shim is not None:
-        env["LD_PRELOAD"] = " ".join(filter(None, (env.get("LD_PRELOAD"), shim)))
     if env.get("TMPDIR"):
         return env
     need = _mem_bytes(mem)
