@@ -69,7 +69,7 @@ def overlaps(a: IPNetwork | None, b: IPNetwork) -> bool:
     """`a` None means "all of the family" (a rule without `to`)."""
     if a is None:
         return True
-    return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+    return a.version == b.version and a.overlaps(b)
 
 
 def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings) -> KernelPlan:
@@ -237,9 +237,9 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
                        proto, DEFAULT_METRIC[r.dst.version])
         wanted[obj.key] = obj
     groups: dict[tuple, list[RouteObj]] = defaultdict(list)
-    for r in observed.routes:
-        if r.protocol == proto or r.key in wanted:
-            groups[r.key].append(r)
+    for have in observed.routes:
+        if have.protocol == proto or have.key in wanted:
+            groups[have.key].append(have)
     adds: list[RouteOp] = []
     dels: list[RouteOp] = []
     notes: list[tuple] = []
@@ -306,18 +306,18 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
     for r in desired.rules:
         obj = RuleObj(r.family, r.priority, r.table, r.dst, proto)
         wanted[obj.key] = obj
-    satisfied = {r.key for r in observed.rules if r.plain}
+    satisfied = {have.key for have in observed.rules if have.plain}
     stale: list[RuleObj] = []
     kept: set[tuple] = set()
-    for r in observed.rules:
-        if r.protocol != proto:
+    for have in observed.rules:
+        if have.protocol != proto:
             continue
-        key = r.key
-        if r.plain and key in wanted and key not in kept:
+        key = have.key
+        if have.plain and key in wanted and key not in kept:
             kept.add(key)
             continue
-        stale.append(r)
-    stale.sort(key=lambda r: (_rule_sort(r.key), r.selectors))
+        stale.append(have)
+    stale.sort(key=lambda o: (_rule_sort(o.key), o.selectors))
     stale_set = set(stale)
 
     def slot(r: RuleObj) -> tuple[int, int, int]:
@@ -346,13 +346,13 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
         adds.append(RuleOp(Action.ADD, obj))
     early = {op.rule for op in first}
     add_slots = {slot(op.rule) for op in adds if op.rule.dst is not None}
-    for r in stale:
-        if r in early:
+    for old in stale:
+        if old in early:
             continue
-        if r.dst is None and not r.selectors and slot(r) in add_slots:
-            first.append(RuleOp(Action.DEL, r))  # before rules its delete could match
+        if old.dst is None and not old.selectors and slot(old) in add_slots:
+            first.append(RuleOp(Action.DEL, old))  # before rules its delete could match
         else:
-            p.steer_del.append(RuleOp(Action.DEL, r))
+            p.steer_del.append(RuleOp(Action.DEL, old))
     p.steer_add += first + adds
 
 

@@ -391,7 +391,12 @@ class OvnWatcher:
         self._quiet, self._timeout = False, 60.0
         self.events: list[ev.NamedEvent] = []
         if events:
-            self.events = ev.make_events(lambda: self._ctx, self._dirty)
+            self.events = ev.make_events(self._event_context, self._dirty)
+
+    def _event_context(self) -> ev.EventContext:
+        """The views of the batch being dispatched (set before any event runs)."""
+        assert self._ctx is not None, "named events run only while a batch is dispatched"
+        return self._ctx
 
     # -- lifecycle -------------------------------------------------------------------------
 
