@@ -64,12 +64,15 @@ from ovnbgp.model.cache import ModelCache
 from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
 from ovnbgp.model.target import Backoff, Target, TargetResult
 from ovnbgp.ovs.env import ovs_tool_env
-from ovnbgp.ovs.flows import FlowReconciler
+from ovnbgp.ovs.flows import FlowMonitor, FlowReconciler
 
 LOG = logging.getLogger("ovnbgp.agent")
 
 TICK = 1.0  # seconds between housekeeping checks (FRR restart, flows, links)
-FLOW_CHECK_INTERVAL = 5.0  # seconds between dumps of our flows (a vswitchd restart wipes them)
+FLOW_CHECK_INTERVAL = 60.0  # safety net: seconds between dumps of our flows (the flow monitor
+# and the vswitchd pid check see a restart or a deleted flow at once; see ovs/flows.py)
+KERNEL_KEY = ("kernel",)  # work-queue key of a kernel notification (drift)
+FLOWS_KEY = ("flows",)  # work-queue key: look at the flows again (full pass)
 START_RETRY = 5.0
 RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full),
 RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down), up to this
@@ -96,6 +99,7 @@ class Agent:
         self.kernel: KernelReconciler | None = None
         self.flows: FlowReconciler | None = None
         self.frr: FrrManager | None = None
+        self.flow_monitor: FlowMonitor | None = None
         self._desired = DesiredState()
         self._flows_lock = threading.Lock()  # the loop and the flow-check thread
         # When each failing part is tried again (5 s doubling to 2 min): a failed model or
@@ -141,6 +145,16 @@ class Agent:
 
     def _on_resync(self, reason: str) -> None:
         self.queue.request_full(reason)
+
+    def _on_kernel_event(self) -> None:
+        """The kernel monitor thread saw a notification that may be drift (kernel/monitor.py):
+        the loop looks at once (the reconciler folds it in and plans only what drifted)."""
+        self.queue.mark([KERNEL_KEY], "kernel change")
+
+    def _on_flow_event(self, bridge: str, why: str) -> None:
+        """The flow monitor (ovs/flows.py): our flows on `bridge` may be gone; a full flows
+        pass looks at them."""
+        self.queue.mark([FLOWS_KEY], f"flows on {bridge}: {why}")
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -203,8 +217,12 @@ class Agent:
         from ovnbgp.ovs.flows import FlowReconciler
 
         self.kernel = KernelReconciler(self.cfg, netns=self.netns)
-        self.flows = FlowReconciler(self.cfg, env=ovs_tool_env(self.cfg.ovn.ovs_remote),
-                                    local=self._local_ports)
+        self.kernel.watch(self._on_kernel_event)
+        env = ovs_tool_env(self.cfg.ovn.ovs_remote)
+        self.flows = FlowReconciler(self.cfg, env=env, local=self._local_ports)
+        if self.flow_monitor is not None:
+            self.flow_monitor.close()
+        self.flow_monitor = FlowMonitor(self._on_flow_event, env=env)
 
     def _local_ports(self) -> tuple[set[str], dict[str, int]]:
         """(local provider bridges, patch port -> ofport) from the local OVS DB."""
@@ -223,6 +241,8 @@ class Agent:
             self.watcher.stop()
         if self.kernel is not None:
             self.kernel.close()
+        if self.flow_monitor is not None:
+            self.flow_monitor.close()
         self._write_status()
 
     # --- the loop ------------------------------------------------------------------------------
@@ -238,6 +258,9 @@ class Agent:
                 self._reload_requested = False
                 if self._reload_config():
                     continue  # a full reconcile ran: it covered this batch's keys too
+            if batch is not None and batch.keys == {KERNEL_KEY} and not batch.full and (
+                    self.kernel is not None and not self.kernel.drifted()):
+                batch = None  # only our own changes' echoes, or nothing ovnbgp owns
             if batch is not None and not batch.empty:
                 self.reconcile(batch)  # before housekeeping: an event waits for no flow dump
             else:
@@ -250,6 +273,8 @@ class Agent:
         frr_retry = self.backoff["frr"]
         if self.frr is not None and (not frr_retry.pending or frr_retry.take()):
             self._run_target(self.frr, self._desired, full=False, trigger="tick")
+        if self.flow_monitor is not None:
+            self.flow_monitor.ensure({f.bridge for f in self._desired.flows})
         changed = self.kernel.link_changes() if self.kernel is not None else set()
         watched = {b.name for b in self._desired.bridges} | {
             self.cfg.kernel.vrf_name, self.cfg.kernel.dummy_name}
@@ -307,6 +332,8 @@ class Agent:
         again), not (reuse what it knows), or None: not at all. FRR joins only the periodic
         resync and SIGUSR1 (frr-reload --test takes seconds; restarts are caught by the pid
         check of every loop turn)."""
+        if target is self.flows:
+            return batch.full or FLOWS_KEY in batch.keys
         if target is not self.frr:
             return batch.full
         drift_check = batch.full and any(r in DRIFT_CHECK_REASONS for r in batch.reasons)
