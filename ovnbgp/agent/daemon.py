@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 import signal
 import threading
@@ -58,6 +59,7 @@ from ovnbgp.agent import status as status_mod
 from ovnbgp.agent.lockfile import LockFile
 from ovnbgp.agent.metrics import Metrics
 from ovnbgp.agent.workqueue import Batch, WorkQueue
+from ovnbgp.fileio import atomic_write
 from ovnbgp.frr.manager import FrrManager, as_target_result
 from ovnbgp.kernel.netlink import KernelReconciler
 from ovnbgp.model.cache import ModelCache
@@ -72,7 +74,6 @@ TICK = 1.0  # seconds between housekeeping checks (FRR restart, flows, links)
 FLOW_CHECK_INTERVAL = 60.0  # safety net: seconds between dumps of our flows (the flow monitor
 # and the vswitchd pid check see a restart or a deleted flow at once; see ovs/flows.py)
 KERNEL_KEY = ("kernel",)  # work-queue key of a kernel notification (drift)
-FLOWS_KEY = ("flows",)  # work-queue key: look at the flows again (full pass)
 START_RETRY = 5.0
 RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full),
 RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down), up to this
@@ -102,6 +103,9 @@ class Agent:
         self.flow_monitor: FlowMonitor | None = None
         self._desired = DesiredState()
         self._flows_lock = threading.Lock()  # the loop and the flow-check thread
+        self._status_writer = _StatusWriter()
+        self._flow_check_now = threading.Event()  # set by the flow monitor
+        self._in_loop = False  # in the loop, the status file is written by its own thread
         # When each failing part is tried again (5 s doubling to 2 min): a failed model or
         # kernel/flows pass brings a full reconcile, a failed FRR pass the next FRR attempt.
         self.backoff = {name: Backoff(RETRY_AFTER_ERROR, RETRY_MAX, clock)
@@ -125,6 +129,7 @@ class Agent:
     def stop(self, why: str = "stop") -> None:
         LOG.info("%s: stopping; the node keeps what it has", why)
         self._stop.set()
+        self._flow_check_now.set()
         self.queue.stop()
 
     def request_reload(self) -> None:
@@ -152,9 +157,10 @@ class Agent:
         self.queue.mark([KERNEL_KEY], "kernel change")
 
     def _on_flow_event(self, bridge: str, why: str) -> None:
-        """The flow monitor (ovs/flows.py): our flows on `bridge` may be gone; a full flows
-        pass looks at them."""
-        self.queue.mark([FLOWS_KEY], f"flows on {bridge}: {why}")
+        """The flow monitor (ovs/flows.py): our flows on `bridge` may be gone; the flow-check
+        thread looks at them now (an ovs-ofctl dump, off the loop thread)."""
+        LOG.debug("flows on %s: %s", bridge, why)
+        self._flow_check_now.set()
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -250,6 +256,13 @@ class Agent:
     def loop(self) -> None:
         """The main loop (run() calls it once the node is in sync): batches, then
         housekeeping, until stop()."""
+        self._in_loop = True
+        try:
+            self._loop()
+        finally:
+            self._in_loop = False
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             batch = self.queue.get(timeout=TICK)
             if self._stop.is_set():
@@ -332,8 +345,6 @@ class Agent:
         again), not (reuse what it knows), or None: not at all. FRR joins only the periodic
         resync and SIGUSR1 (frr-reload --test takes seconds; restarts are caught by the pid
         check of every loop turn)."""
-        if target is self.flows:
-            return batch.full or FLOWS_KEY in batch.keys
         if target is not self.frr:
             return batch.full
         drift_check = batch.full and any(r in DRIFT_CHECK_REASONS for r in batch.reasons)
@@ -422,8 +433,14 @@ class Agent:
                                    "port": exp.port, "bridge": exp.bridge, "cause": cause}})
 
     def _flow_checker(self) -> None:
-        """Thread: re-install our flows if something (a vswitchd restart) removed them."""
-        while not self._stop.wait(FLOW_CHECK_INTERVAL):
+        """Thread: re-install our flows if something (a vswitchd restart, a del-flows by hand)
+        removed them: at once when the flow monitor says so, else every FLOW_CHECK_INTERVAL
+        (the safety net for what the monitor could miss)."""
+        while not self._stop.is_set():
+            self._flow_check_now.wait(FLOW_CHECK_INTERVAL)
+            self._flow_check_now.clear()
+            if self._stop.is_set():
+                break
             try:
                 if self.flows is not None:
                     self._run_target(self.flows, self._desired, full=True, trigger="flow check")
@@ -504,10 +521,66 @@ class Agent:
                 self.status.frr = self.frr.status()
             except Exception as e:
                 self.status.frr = {"error": str(e)}
-        try:
-            status_mod.write(self.cfg.agent.state_dir, self.status)
-        except OSError as e:
-            LOG.warning("cannot write status to %s: %s", self.cfg.agent.state_dir, e)
+        path = self.cfg.agent.state_dir / status_mod.STATUS_FILE
+        text = json.dumps(self.status.to_dict(), indent=1, default=str)
+        self._status_writer.submit(path, text, wait=not self._in_loop)
+
+
+class _StatusWriter:
+    """The status file, written off the loop thread: atomic_write fsyncs the file and its
+    directory (milliseconds on a busy disk) and an event must not wait for that. The newest
+    text wins (an older one is never written after it); a text equal to the last one written
+    is not written again (an idle loop turn writes nothing)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._write_lock = threading.Lock()
+        self._seq = 0
+        self._pending: tuple[int, Path, str] | None = None
+        self._last: tuple[Path, str] | None = None
+        self._written_seq = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(self, path: Path, text: str, *, wait: bool = False) -> None:
+        """Queue (or with wait=True, write now) the status text."""
+        with self._cond:
+            if (path, text) == self._last and self._pending is None:
+                return
+            self._seq += 1
+            item = (self._seq, path, text)
+            if wait:
+                self._pending = None
+            else:
+                self._pending = item
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="status-writer",
+                                                    daemon=True)
+                    self._thread.start()
+                self._cond.notify()
+                return
+        self._write(item)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None:
+                    self._cond.wait()
+                item, self._pending = self._pending, None
+            self._write(item)
+
+    def _write(self, item: tuple[int, Path, str]) -> None:
+        seq, path, text = item
+        with self._write_lock:
+            if seq < self._written_seq:
+                return  # a newer text is on disk already
+            try:
+                atomic_write(path, text)
+            except OSError as e:
+                LOG.warning("cannot write status to %s: %s", path, e)
+                return
+            self._written_seq = seq
+            with self._cond:
+                self._last = (path, text)
 
 
 class _Pass:

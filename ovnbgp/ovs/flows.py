@@ -456,6 +456,8 @@ class FlowMonitor:
         self._started[bridge] = now
         self._threading.Thread(target=self._read, args=(bridge, p), daemon=True,
                                name=f"flow-monitor-{bridge}").start()
+        if bridge in self._delay:  # a restart: flows may have gone while none watched
+            self.on_change(bridge, "flow monitor restarted")
 
     def _read(self, bridge: str, p: subprocess.Popen) -> None:
         assert p.stdout is not None
