@@ -12,6 +12,7 @@ as tests/vm/test_faults.py.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 
@@ -107,3 +108,38 @@ def test_all_converged_and_no_resync(node: Node):
     """Every repair above came from an event: no periodic resync ran."""
     node.wait_converged()
     assert "periodic resync" not in node.agent.log_tail(2000)
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of `pid` (its threads, its reaped children) and its live children."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ppid, ut, st, cut, cst = int(fields[1]), *map(int, fields[11:15])
+        if int(entry) == pid:
+            total += (ut + st + cut + cst) / tick
+        elif ppid == pid:
+            total += (ut + st) / tick
+    return total
+
+
+IDLE_SECONDS = 30.0
+IDLE_CPU_PER_MIN = 1.0  # seconds (UML runs Python a few times slower than a real host)
+
+
+def test_idle_cpu(node: Node):
+    """Idle: no flow dump every few seconds, no status rewrite per loop turn."""
+    node.wait_converged()
+    time.sleep(2)
+    pid = node.agent.daemon.pid
+    before = _cpu(pid)
+    time.sleep(IDLE_SECONDS)
+    per_min = (_cpu(pid) - before) * 60 / IDLE_SECONDS
+    print(f"idle CPU: {per_min:.3f} s per minute (agent and children)")
+    assert per_min <= IDLE_CPU_PER_MIN
