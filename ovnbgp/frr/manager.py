@@ -33,6 +33,7 @@ from ovnbgp.frr.reload import (
     UNAVAILABLE,
     FrrApplier,
     ReloadResult,
+    daemon_alive,
     process_start_time,
     read_pid,
 )
@@ -149,6 +150,8 @@ class FrrManager:
         if text is None:
             return self._unrendered()
         boot.ensure_daemons_file(self.paths.daemons_file, boot.needed_daemons(self.cfg))
+        if not daemon_alive(self.paths, "zebra") and self.applier.install_for_start(text):
+            log.info("FRR config %s written before starting FRR", self.paths.config_file)
         started = boot.ensure_running(self.paths, boot.needed_daemons(self.cfg), runner=self._runner,
                                       systemd=self._systemd, timeout=timeout)
         if started.action != "running":
