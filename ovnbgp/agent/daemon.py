@@ -18,8 +18,15 @@ SIGHUP or a SIGUSR1 (a full resync now, config unchanged) runs the same path wit
 Each sync's wall and CPU time (process_time: every thread of the agent, not its children such as
 frr-reload.py) go to the log and the status record. Every loop turn (at most `TICK` apart) also
 checks FRR for a restart (re-applies its config) and the kernel link monitor for a provider
-bridge that appeared. A thread dumps ovnbgp's OVS flows every FLOW_CHECK_INTERVAL (a vswitchd
-restart wipes them): an ovs-ofctl run is not cheap, and an event must never wait behind one.
+bridge that appeared.
+
+Drift (docs/architecture.md, "Drift"): the kernel reconciler's notification thread marks
+KERNEL_KEY when someone else changed what ovnbgp owns; the loop asks the reconciler whether
+that was drift (an echo of our own changes is not) and repairs only what drifted. The flow
+monitor (ovs/flows.py) wakes the flow-check thread when a flow of ours was deleted or
+ovs-vswitchd restarted; that thread also dumps the flows every FLOW_CHECK_INTERVAL as a safety
+net. Nothing slow runs on the loop thread between events: flow dumps are on the flow-check
+thread, the status file is written by its own thread (and only when its text changed).
 
 Targets: the kernel, the OVS flows and FRR each implement model/target.py's Target and answer
 with a TargetResult (changed, failed, held, notices); the loop runs them in order (flows, kernel,

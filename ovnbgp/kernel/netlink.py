@@ -38,8 +38,11 @@ Scale: requests are pipelined (nltransport.py), so 10k exposures apply in about 
 `ip -batch` needs for the same objects (bench/bench_kernel.py). observe() dumps the tables
 once; reconcile() keeps that observation current with the changes it makes and dumps again
 only when asked (full=True, e.g. on the periodic resync), after a failure, when the desired
-state names devices or tables it did not look at, or when a watched device appeared, went or
-changed (a link monitor socket; `link_changes()` for the daemon's loop). When the last
+state names devices or tables it did not look at, when a watched device appeared, went or
+changed, or when notifications were lost. Other processes' changes to the objects it owns or
+watches arrive as rtnetlink notifications (kernel/monitor.py; `watch(callback)` wakes the
+daemon, `drifted()`, `link_changes()`): they are folded into the observation and their keys
+planned again, so drift is repaired at an event's latency and cost. When the last
 reconcile left the node exactly as wanted (nothing failed, held or waiting), the next one plans
 only the kernel keys the change of desired state touches (plan_changes.py, indexes kept
 current with each apply): an event costs O(changes), not O(N); `last_plan_scope` says which.
