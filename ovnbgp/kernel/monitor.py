@@ -127,20 +127,30 @@ class Monitor:
                          RTM_DELNEIGH, RTM_NEWRULE, RTM_DELRULE):
             return False
         msg = bytes(buf[off:off + length])
+        wanted = self._wanted(mtype, msg)
+        if wanted is not None:
+            self._pending.append((mtype, flags, msg))
+        return bool(wanted)
+
+    def _wanted(self, mtype: int, msg: bytes) -> bool | None:
+        """None: a notification the cache has no place for (dropped: the same filters as a
+        dump, kernel/netlink.py _observe_tables); else whether to wake the agent for it."""
         if mtype in (RTM_NEWROUTE, RTM_DELROUTE):
             fam, table, proto, rtype = M.peek_route(msg, 0)
             if rtype != 1 or fam not in M.VERSION:
-                return False  # local/broadcast routes the kernel makes for addresses
-            self._pending.append((mtype, flags, msg))
-            return proto == self.route_protocol or table in self.watched_tables or (
-                table == M.RT_TABLE_COMPAT)
-        self._pending.append((mtype, flags, msg))
+                return None  # local/broadcast routes the kernel makes for addresses
+            if proto == self.route_protocol or table in self.watched_tables or (
+                    table == M.RT_TABLE_COMPAT):
+                return True
+            return None  # e.g. the VRF's connected routes of the dummy's addresses
         if mtype in (RTM_NEWADDR, RTM_DELADDR):
-            return M.peek_addr_index(msg, 0) in self.watched_index
+            return True if M.peek_addr_index(msg, 0) in self.watched_index else None
         if mtype in (RTM_NEWNEIGH, RTM_DELNEIGH):
-            _fam, _index, state = M.peek_neigh(msg, 0)
-            return bool(state & M.NUD_PERMANENT) or _neigh_protocol(msg) == self.route_protocol \
-                or _is_proxy(msg)
+            _fam, index, state = M.peek_neigh(msg, 0)
+            if bool(state & M.NUD_PERMANENT) or _neigh_protocol(msg) == self.route_protocol \
+                    or _is_proxy(msg):
+                return True
+            return False if index in self.watched_index else None  # learned entries: no wake
         return True  # rules: rare, always looked at
 
     def take(self) -> tuple[set[str], list[tuple[int, int, bytes]], bool]:

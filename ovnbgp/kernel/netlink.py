@@ -189,6 +189,9 @@ class KernelReconciler:
         self._link_dirty.clear()
         self._drift.clear()
         st.links = self.read_links()
+        # (before the dumps: a change made while they run is kept, not filtered out)
+        self._monitor.watched_index = frozenset(st.links[d].index for d in devs if d in st.links)
+        self._monitor.watched_tables = st.watched_tables
         self._observe_tables(st, devs, tables)
         # (names are checked before they become /proc/sys paths: diff() validates later)
         present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name}
@@ -197,8 +200,6 @@ class KernelReconciler:
         self._observed = st
         self._observed_index = changes_mod.ObservedIndex(st)
         self._cache_ok = True
-        self._monitor.watched_index = frozenset(st.links[d].index for d in devs if d in st.links)
-        self._monitor.watched_tables = st.watched_tables
         return st
 
     def _observe_tables(self, st: KernelState, devs: set[str], tables: set[int]) -> None:
