@@ -18,8 +18,15 @@ SIGHUP or a SIGUSR1 (a full resync now, config unchanged) runs the same path wit
 Each sync's wall and CPU time (process_time: every thread of the agent, not its children such as
 frr-reload.py) go to the log and the status record. Every loop turn (at most `TICK` apart) also
 checks FRR for a restart (re-applies its config) and the kernel link monitor for a provider
-bridge that appeared. A thread dumps ovnbgp's OVS flows every FLOW_CHECK_INTERVAL (a vswitchd
-restart wipes them): an ovs-ofctl run is not cheap, and an event must never wait behind one.
+bridge that appeared.
+
+Drift (docs/architecture.md, "Drift"): the kernel reconciler's notification thread marks
+KERNEL_KEY when someone else changed what ovnbgp owns; the loop asks the reconciler whether
+that was drift (an echo of our own changes is not) and repairs only what drifted. The flow
+monitor (ovs/flows.py) wakes the flow-check thread when a flow of ours was deleted or
+ovs-vswitchd restarted; that thread also dumps the flows every FLOW_CHECK_INTERVAL as a safety
+net. Nothing slow runs on the loop thread between events: flow dumps are on the flow-check
+thread, the status file is written by its own thread (and only when its text changed).
 
 Targets: the kernel, the OVS flows and FRR each implement model/target.py's Target and answer
 with a TargetResult (changed, failed, held, notices); the loop runs them in order (flows, kernel,
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 import signal
 import threading
@@ -59,18 +67,21 @@ from ovnbgp.agent import status as status_mod
 from ovnbgp.agent.lockfile import LockFile
 from ovnbgp.agent.metrics import Metrics
 from ovnbgp.agent.workqueue import Batch, WorkQueue
+from ovnbgp.fileio import atomic_write
 from ovnbgp.frr.manager import FrrManager, as_target_result
 from ovnbgp.kernel.netlink import KernelReconciler
 from ovnbgp.model.cache import ModelCache
 from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
 from ovnbgp.model.target import Backoff, Target, TargetResult
 from ovnbgp.ovs.env import ovs_tool_env
-from ovnbgp.ovs.flows import FlowReconciler
+from ovnbgp.ovs.flows import FlowMonitor, FlowReconciler
 
 LOG = logging.getLogger("ovnbgp.agent")
 
 TICK = 1.0  # seconds between housekeeping checks (FRR restart, flows, links)
-FLOW_CHECK_INTERVAL = 5.0  # seconds between dumps of our flows (a vswitchd restart wipes them)
+FLOW_CHECK_INTERVAL = 60.0  # safety net: seconds between dumps of our flows (the flow monitor
+# and the vswitchd pid check see a restart or a deleted flow at once; see ovs/flows.py)
+KERNEL_KEY = ("kernel",)  # work-queue key of a kernel notification (drift)
 START_RETRY = 5.0
 RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full),
 RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down), up to this
@@ -97,8 +108,12 @@ class Agent:
         self.kernel: KernelReconciler | None = None
         self.flows: FlowReconciler | None = None
         self.frr: FrrManager | None = None
+        self.flow_monitor: FlowMonitor | None = None
         self._desired = DesiredState()
         self._flows_lock = threading.Lock()  # the loop and the flow-check thread
+        self._status_writer = _StatusWriter()
+        self._flow_check_now = threading.Event()  # set by the flow monitor
+        self._in_loop = False  # in the loop, the status file is written by its own thread
         # When each failing part is tried again (5 s doubling to 2 min): a failed model or
         # kernel/flows pass brings a full reconcile, a failed FRR pass the next FRR attempt.
         self.backoff = {name: Backoff(RETRY_AFTER_ERROR, RETRY_MAX, clock)
@@ -123,6 +138,7 @@ class Agent:
     def stop(self, why: str = "stop") -> None:
         LOG.info("%s: stopping; the node keeps what it has", why)
         self._stop.set()
+        self._flow_check_now.set()
         self.queue.stop()
 
     def request_reload(self) -> None:
@@ -143,6 +159,17 @@ class Agent:
 
     def _on_resync(self, reason: str) -> None:
         self.queue.request_full(reason)
+
+    def _on_kernel_event(self) -> None:
+        """The kernel monitor thread saw a notification that may be drift (kernel/monitor.py):
+        the loop looks at once (the reconciler folds it in and plans only what drifted)."""
+        self.queue.mark([KERNEL_KEY], "kernel change")
+
+    def _on_flow_event(self, bridge: str, why: str) -> None:
+        """The flow monitor (ovs/flows.py): our flows on `bridge` may be gone; the flow-check
+        thread looks at them now (an ovs-ofctl dump, off the loop thread)."""
+        LOG.debug("flows on %s: %s", bridge, why)
+        self._flow_check_now.set()
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -206,8 +233,12 @@ class Agent:
         from ovnbgp.ovs.flows import FlowReconciler
 
         self.kernel = KernelReconciler(self.cfg, netns=self.netns)
-        self.flows = FlowReconciler(self.cfg, env=ovs_tool_env(self.cfg.ovn.ovs_remote),
-                                    local=self._local_ports)
+        self.kernel.watch(self._on_kernel_event)
+        env = ovs_tool_env(self.cfg.ovn.ovs_remote)
+        self.flows = FlowReconciler(self.cfg, env=env, local=self._local_ports)
+        if self.flow_monitor is not None:
+            self.flow_monitor.close()
+        self.flow_monitor = FlowMonitor(self._on_flow_event, env=env)
 
     def _local_ports(self) -> tuple[set[str], dict[str, int]]:
         """(local provider bridges, patch port -> ofport) from the local OVS DB."""
@@ -226,6 +257,8 @@ class Agent:
             self.watcher.stop()
         if self.kernel is not None:
             self.kernel.close()
+        if self.flow_monitor is not None:
+            self.flow_monitor.close()
         self._write_status()
 
     # --- the loop ------------------------------------------------------------------------------
@@ -233,6 +266,13 @@ class Agent:
     def loop(self) -> None:
         """The main loop (run() calls it once the node is in sync): batches, then
         housekeeping, until stop()."""
+        self._in_loop = True
+        try:
+            self._loop()
+        finally:
+            self._in_loop = False
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             batch = self.queue.get(timeout=TICK)
             if self._stop.is_set():
@@ -241,6 +281,9 @@ class Agent:
                 self._reload_requested = False
                 if self._reload_config():
                     continue  # a full reconcile ran: it covered this batch's keys too
+            if batch is not None and batch.keys == {KERNEL_KEY} and not batch.full and (
+                    self.kernel is not None and not self.kernel.drifted()):
+                batch = None  # only our own changes' echoes, or nothing ovnbgp owns
             if batch is not None and not batch.empty:
                 self.reconcile(batch)  # before housekeeping: an event waits for no flow dump
             else:
@@ -253,6 +296,8 @@ class Agent:
         frr_retry = self.backoff["frr"]
         if self.frr is not None and (not frr_retry.pending or frr_retry.take()):
             self._run_target(self.frr, self._desired, full=False, trigger="tick")
+        if self.flow_monitor is not None:
+            self.flow_monitor.ensure({f.bridge for f in self._desired.flows})
         changed = self.kernel.link_changes() if self.kernel is not None else set()
         watched = {b.name for b in self._desired.bridges} | {
             self.cfg.kernel.vrf_name, self.cfg.kernel.dummy_name}
@@ -399,8 +444,14 @@ class Agent:
                                    "port": exp.port, "bridge": exp.bridge, "cause": cause}})
 
     def _flow_checker(self) -> None:
-        """Thread: re-install our flows if something (a vswitchd restart) removed them."""
-        while not self._stop.wait(FLOW_CHECK_INTERVAL):
+        """Thread: re-install our flows if something (a vswitchd restart, a del-flows by hand)
+        removed them: at once when the flow monitor says so, else every FLOW_CHECK_INTERVAL
+        (the safety net for what the monitor could miss)."""
+        while not self._stop.is_set():
+            self._flow_check_now.wait(FLOW_CHECK_INTERVAL)
+            self._flow_check_now.clear()
+            if self._stop.is_set():
+                break
             try:
                 if self.flows is not None:
                     self._run_target(self.flows, self._desired, full=True, trigger="flow check")
@@ -493,10 +544,66 @@ class Agent:
                 self.status.frr = self.frr.status()
             except Exception as e:
                 self.status.frr = {"error": str(e)}
-        try:
-            status_mod.write(self.cfg.agent.state_dir, self.status)
-        except OSError as e:
-            LOG.warning("cannot write status to %s: %s", self.cfg.agent.state_dir, e)
+        path = self.cfg.agent.state_dir / status_mod.STATUS_FILE
+        text = json.dumps(self.status.to_dict(), indent=1, default=str)
+        self._status_writer.submit(path, text, wait=not self._in_loop)
+
+
+class _StatusWriter:
+    """The status file, written off the loop thread: atomic_write fsyncs the file and its
+    directory (milliseconds on a busy disk) and an event must not wait for that. The newest
+    text wins (an older one is never written after it); a text equal to the last one written
+    is not written again (an idle loop turn writes nothing)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._write_lock = threading.Lock()
+        self._seq = 0
+        self._pending: tuple[int, Path, str] | None = None
+        self._last: tuple[Path, str] | None = None
+        self._written_seq = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(self, path: Path, text: str, *, wait: bool = False) -> None:
+        """Queue (or with wait=True, write now) the status text."""
+        with self._cond:
+            if (path, text) == self._last and self._pending is None:
+                return
+            self._seq += 1
+            item = (self._seq, path, text)
+            if wait:
+                self._pending = None
+            else:
+                self._pending = item
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="status-writer",
+                                                    daemon=True)
+                    self._thread.start()
+                self._cond.notify()
+                return
+        self._write(item)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None:
+                    self._cond.wait()
+                item, self._pending = self._pending, None
+            self._write(item)
+
+    def _write(self, item: tuple[int, Path, str]) -> None:
+        seq, path, text = item
+        with self._write_lock:
+            if seq < self._written_seq:
+                return  # a newer text is on disk already
+            try:
+                atomic_write(path, text)
+            except OSError as e:
+                LOG.warning("cannot write status to %s: %s", path, e)
+                return
+            self._written_seq = seq
+            with self._cond:
+                self._last = (path, text)
 
 
 class _Pass:

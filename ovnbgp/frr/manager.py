@@ -33,6 +33,7 @@ from ovnbgp.frr.reload import (
     UNAVAILABLE,
     FrrApplier,
     ReloadResult,
+    daemon_alive,
     process_start_time,
     read_pid,
 )
@@ -115,6 +116,7 @@ class FrrManager:
         self.stale_resets = 0
         self.confirm_after = 5.0
         self._stale_seen: dict[tuple[str, str], tuple[float, frozenset]] = {}
+        self._clean_counters: tuple | None = None  # summary counters of the last clean check
         self._clock = clock
         self.last_check: float | None = None
         self._stale_watch_until: float | None = None
@@ -149,6 +151,8 @@ class FrrManager:
         if text is None:
             return self._unrendered()
         boot.ensure_daemons_file(self.paths.daemons_file, boot.needed_daemons(self.cfg))
+        if not daemon_alive(self.paths, "zebra") and self.applier.install_for_start(text):
+            log.info("FRR config %s written before starting FRR", self.paths.config_file)
         started = boot.ensure_running(self.paths, boot.needed_daemons(self.cfg), runner=self._runner,
                                       systemd=self._systemd, timeout=timeout)
         if started.action != "running":
@@ -180,6 +184,7 @@ class FrrManager:
         next STALE_WATCH seconds: the window after a restart where FRR 8.4 was seen to lose
         withdraws, so a black hole lasts seconds rather than until the periodic resync."""
         now = self._clock()
+        self._clean_counters = None  # the next check reads the tables
         self._stale_watch_until = now + STALE_WATCH
         self._next_stale_check = now + self.confirm_after
 
@@ -225,9 +230,17 @@ class FrrManager:
         reset of that session does. Such a prefix is provably stale (FRR itself does not have
         it), so after it is seen twice at least `confirm_after` seconds apart, the session is
         reset. Returns the peers reset. Reader errors propagate (FrrError).
+
+        Count-first: the summary (one small read) comes first; when its counters (ribCount
+        per family, pfxSnt per Established peer and family) are those of the last check that
+        found nothing stale, the tables (megabytes at 10k) are not read. A lost withdraw
+        lowers ribCount while pfxSnt stays, so it changes the counters.
         """
         reader = reader or FrrReader(Vtysh(self.paths, runner=self._runner))
         summary = reader.summary()
+        counters = summary.counters()
+        if not self._stale_seen and counters == self._clean_counters:
+            return []  # count-first: nothing moved since a full read found nothing stale
         now = self._clock()
         found: dict[tuple[str, str], frozenset] = {}
         tables = {}
@@ -253,6 +266,8 @@ class FrrManager:
                 reset.append(name)
         self._stale_seen = {k: (self._stale_seen[k][0] if k in self._stale_seen else now, v)
                             for k, v in found.items() if k[0] not in reset}
+        self._clean_counters = (counters if not found and all(n is not None for _f, n in counters[0])
+                                else None)
         return reset
 
     def set_config(self, cfg: Config) -> ReloadResult | None:

@@ -313,6 +313,28 @@ class FrrApplier:
         return self._result(False, REFUSED, f"FRR refused the new config ({why}); rolled back to "
                             "the last good config", pending)
 
+    def install_for_start(self, text: str) -> bool:
+        """Before FRR is started by ovnbgp: make `text` its config file, so FRR comes up
+        with it (advertising at once) instead of starting with the old file and taking the
+        new one through frr-reload.py seconds later. Only a candidate `vtysh -C` accepts is
+        installed (the operator's original is kept as with a reload); True when installed."""
+        if not text.endswith("\n"):
+            text += "\n"
+        cfg_file = self.paths.config_file
+        previous = _read(cfg_file)
+        if previous == text:
+            return True
+        try:
+            with _candidate(cfg_file, text) as candidate:
+                if self.check(candidate):
+                    return False  # the reload after the start reports why
+            _backup_original(cfg_file, previous)
+            install(cfg_file, text)
+        except (OSError, ReloadError) as e:
+            log.warning("FRR config not installed before the start: %s", e)
+            return False
+        return True
+
     def forget_refused(self) -> None:
         """After an FRR restart a refused config may be tried again."""
         self.last_refused = None

@@ -144,6 +144,16 @@ class Summary:
     router_id: str | None
     local_as: int | None
     peers: Mapping[str, PeerState] = field(default_factory=dict)
+    # The counters a count-first check compares: (peer, family) -> prefixes sent, and
+    # family -> entries in the default table (ribCount).
+    sent: Mapping[tuple[str, str], int | None] = field(default_factory=dict)
+    rib_counts: Mapping[str, int | None] = field(default_factory=dict)
+
+    def counters(self) -> tuple:
+        """The counters of the Established peers' families, comparable between two reads."""
+        return (tuple(sorted(self.rib_counts.items())),
+                tuple(sorted((k, v) for k, v in self.sent.items()
+                             if k[0] in self.peers and self.peers[k[0]].established)))
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,8 @@ def parse_summary(data: Any, where: str = "show bgp summary json") -> Summary:
     local_as = None
     peers: dict[str, dict[str, Any]] = {}
     fams: dict[str, list[str]] = {}
+    sent: dict[tuple[str, str], int | None] = {}
+    rib_counts: dict[str, int | None] = {}
     for family in FAMILIES:
         block = data.get(_SUMMARY_KEYS[family])
         if block is None:
@@ -235,10 +247,12 @@ def parse_summary(data: Any, where: str = "show bgp summary json") -> Summary:
         pblock = _need(block, "peers", dict, w)
         router_id = router_id or _opt(block, "routerId", str)
         local_as = local_as or _opt(block, "as", int)
+        rib_counts[family] = _opt(block, "ribCount", int)
         for name, p in pblock.items():
             if not isinstance(p, dict):
                 raise FrrParseError(f"{w}: peer {name!r} is not an object")
             _need(p, "state", str, f"{w} peer {name}")
+            sent[(name, family)] = _opt(p, "pfxSnt", int)
             peers.setdefault(name, p)
             fams.setdefault(name, []).append(family)
     return Summary(
@@ -257,6 +271,8 @@ def parse_summary(data: Any, where: str = "show bgp summary json") -> Summary:
             )
             for name, p in peers.items()
         },
+        sent=sent,
+        rib_counts=rib_counts,
     )
 
 

@@ -38,8 +38,11 @@ Scale: requests are pipelined (nltransport.py), so 10k exposures apply in about 
 `ip -batch` needs for the same objects (bench/bench_kernel.py). observe() dumps the tables
 once; reconcile() keeps that observation current with the changes it makes and dumps again
 only when asked (full=True, e.g. on the periodic resync), after a failure, when the desired
-state names devices or tables it did not look at, or when a watched device appeared, went or
-changed (a link monitor socket; `link_changes()` for the daemon's loop). When the last
+state names devices or tables it did not look at, when a watched device appeared, went or
+changed, or when notifications were lost. Other processes' changes to the objects it owns or
+watches arrive as rtnetlink notifications (kernel/monitor.py; `watch(callback)` wakes the
+daemon, `drifted()`, `link_changes()`): they are folded into the observation and their keys
+planned again, so drift is repaired at an event's latency and cost. When the last
 reconcile left the node exactly as wanted (nothing failed, held or waiting), the next one plans
 only the kernel keys the change of desired state touches (plan_changes.py, indexes kept
 current with each apply): an event costs O(changes), not O(N); `last_plan_scope` says which.
@@ -71,7 +74,6 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
@@ -81,7 +83,8 @@ from ovnbgp.kernel import messages as M
 from ovnbgp.kernel import plan_changes as changes_mod
 from ovnbgp.kernel import rt_tables, state, sysctl
 from ovnbgp.kernel.diff import overlaps
-from ovnbgp.kernel.nltransport import NetlinkTransport, Result, iter_headers, netlink_socket, pyroute2_parser
+from ovnbgp.kernel.monitor import Drift, Monitor, apply_events
+from ovnbgp.kernel.nltransport import NetlinkTransport, Result, pyroute2_parser
 from ovnbgp.kernel.objects import (
     Action,
     AddrOp,
@@ -134,7 +137,10 @@ class KernelReconciler:
         self.state_path = Path(state_path) if state_path else None
         self.nl = NetlinkTransport(netns, window=window)
         self.enc = M.Encoder()
-        self._monitor = _LinkMonitor(netns)
+        self._monitor = Monitor(netns, self._own_pid)
+        self._monitor.route_protocol = self.settings.route_protocol
+        self._drift = Drift()  # foreign changes seen since the last plan (kernel/monitor.py)
+        self._on_drift = None
         self._observed: KernelState | None = None
         self._observed_index: changes_mod.ObservedIndex | None = None  # set with _observed
         self._cache_ok = False
@@ -181,7 +187,11 @@ class KernelReconciler:
 
         self._drain_monitor()
         self._link_dirty.clear()
+        self._drift.clear()
         st.links = self.read_links()
+        # (before the dumps: a change made while they run is kept, not filtered out)
+        self._monitor.watched_index = frozenset(st.links[d].index for d in devs if d in st.links)
+        self._monitor.watched_tables = st.watched_tables
         self._observe_tables(st, devs, tables)
         # (names are checked before they become /proc/sys paths: diff() validates later)
         present_bridges = [d for d in devs - {s.vrf_name, s.dummy_name}
@@ -387,13 +397,14 @@ class KernelReconciler:
         obs = self._observed
         fresh = (full or obs is None or not self._cache_ok
                  or bool(self._link_dirty & obs.watched_devs))
-        plan = None if fresh else self._plan_changes(desired)
+        plan = None if fresh or self._drift.full else self._plan_changes(desired)
         self.last_plan_scope = "changes" if plan is not None else "full"
         if plan is None:
             if (fresh or obs is None or not set(diff_mod.all_devices(desired)) <= obs.watched_devs
                     or not diff_mod.bridge_tables(desired) <= obs.watched_tables):
                 obs = self.observe(desired)
             plan = self.diff(desired, obs)
+        self._drift.clear()  # the plan covers it (drift seen during apply stays for the next)
         self._clean_state = None
         result = TargetResult(notices=list(plan.notices)) if plan.empty() else self.apply(plan)
         result.plan = plan
@@ -401,7 +412,27 @@ class KernelReconciler:
             self._clean_state = desired
             if self._index is None or self._index.state is not desired:
                 self._index = changes_mod.DesiredIndex(desired)  # O(N), here on the full path
+        if self._drift and self._on_drift is not None:
+            self._on_drift()  # foreign changes seen while applying: another pass
         return result
+
+    def drifted(self) -> bool:
+        """Whether a foreign change to what ovnbgp owns or watches was seen since the last
+        reconcile (folds the queued notifications into the cached observation first)."""
+        self._drain_monitor()
+        obs = self._observed
+        return bool(self._drift) or not self._cache_ok or (
+            obs is not None and bool(self._link_dirty & obs.watched_devs))
+
+    def watch(self, on_drift) -> None:
+        """Call on_drift() (from a monitor thread) when a kernel notification may be drift;
+        the owner thread then calls reconcile(), which plans only the keys that drifted."""
+        self._on_drift = on_drift
+        self._monitor.watch(on_drift)
+
+    def _own_pid(self) -> int:
+        """The port id of the request socket: notifications with it are our own changes."""
+        return self.nl.sock.getsockname()[0]
 
     def _plan_changes(self, desired: DesiredState) -> KernelPlan | None:
         """The plan for the change since the last clean reconcile, from the keys it touches;
@@ -410,7 +441,7 @@ class KernelReconciler:
         if base is None or index is None or index.state is not base or self._observed is None:
             return None
         plan = changes_mod.plan_changes(index, desired, self._observed, self._observed_index,
-                                     self.settings)
+                                     self.settings, extra=self._drift.keys)
         if plan is None:
             self._index = None  # advanced part-way; rebuilt after the full plan
         return plan
@@ -429,12 +460,17 @@ class KernelReconciler:
     # --- internals ---------------------------------------------------------------------------
 
     def _drain_monitor(self) -> None:
-        changed = self._monitor.drain()
-        if changed is None:  # events lost: everything may have changed
+        """Fold the queued notifications into the cached observation (kernel/monitor.py)."""
+        changed, msgs, lost = self._monitor.take()
+        if lost:  # notifications lost: everything may have changed
             self._cache_ok = False
             return
-        if self._observed is not None:  # only devices ovnbgp looks at (tap churn is not news)
-            changed &= self._observed.watched_devs
+        obs = self._observed
+        if obs is not None:  # only devices ovnbgp looks at (tap churn is not news)
+            changed &= obs.watched_devs
+            if msgs and self._cache_ok and self._observed_index is not None:
+                apply_events(msgs, obs, self._observed_index, self.settings.dummy_name,
+                             self.settings.route_protocol, self._drift)
         self._link_dirty |= changed
 
     def read_links(self) -> dict[str, LinkState]:
@@ -605,44 +641,6 @@ def _update_cache(cache: KernelState, index: changes_mod.ObservedIndex, op: Stee
             cache.neighbours.pop(op.neigh.key, None)
         else:
             cache.neighbours[op.neigh.key] = op.neigh
-
-
-class _LinkMonitor:
-    """A second rtnetlink socket subscribed to link events (RTMGRP_LINK)."""
-
-    def __init__(self, netns: str | None):
-        self.sock = netlink_socket(netns)
-        self.sock.bind((0, RTMGRP_LINK))
-        self.sock.setblocking(False)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def drain(self) -> set[str] | None:
-        """Names in the link events queued so far; None if events were lost (ENOBUFS)."""
-        names: set[str] = set()
-        lost = False
-        while True:
-            try:
-                buf = self.sock.recv(1 << 20)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as e:
-                if e.errno == errno.ENOBUFS:
-                    lost = True
-                    continue
-                raise
-            for mtype, _f, _s, off, length in iter_headers(buf):
-                if mtype in (16, 17):  # RTM_NEWLINK, RTM_DELLINK
-                    m = ifinfmsg(buf, offset=off, length=length)
-                    m.decode()
-                    name = m.get_attr("IFLA_IFNAME")
-                    if name:
-                        names.add(name)
-        return None if lost else names
 
 
 def describe_plan(plan: KernelPlan) -> Iterable[str]:

@@ -133,15 +133,19 @@ class ObservedIndex:
 
 
 def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
-                 observed_index: ObservedIndex, settings: KernelSettings) -> KernelPlan | None:
+                 observed_index: ObservedIndex, settings: KernelSettings,
+                 extra: dict[str, set] | None = None) -> KernelPlan | None:
     """The plan for the step from `index.state` to `new`, assuming `observed` matched
-    `index.state` exactly (the caller's job: the last plan was clean). None when the step
+    `index.state` exactly (the caller's job: the last plan was clean) except on the keys of
+    `extra` (kind -> keys where the node drifted: kernel/monitor.py). None when the step
     is not one this shortcut covers (bridges, proxy neighbours or a catch-all rule changed,
     a key wanted twice): the caller plans in full."""
     old = index.state
     if new.bridges != old.bridges or new.proxy_neighbours != old.proxy_neighbours:
         return None
     touched = index.advance(new)
+    for name, keys in (extra or {}).items():
+        touched[name] |= keys
     if any(k[3] is None for k in touched["rules"]):
         return None  # catch-all rules clash with every rule of their slot (see _rules)
     picked = {name: index.records(name, touched[name]) for name, _k in _KEYED}

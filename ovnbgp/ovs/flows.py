@@ -393,3 +393,101 @@ class FlowReconciler:
         if res.ok:  # what waits (a patch port without ofport) comes with a new local view,
             self._clean_view = view  # else the periodic full pass (flow check) finds it
         return res
+
+
+class FlowMonitor:
+    """Learns that ovnbgp's flows may be gone without polling: one `ovs-ofctl monitor BRIDGE
+    watch:!initial` (an OpenFlow flow monitor, idle when nothing changes) per provider bridge.
+
+    on_change(bridge, why) is called (from a reader thread) when a flow with ovnbgp's cookie
+    was deleted or modified (`ovs-ofctl del-flows` by hand, our own rewrites too: the full
+    pass that follows finds nothing to do), and when the monitor's connection ends: ovs-vswitchd
+    stopped or restarted, or the bridge was deleted (its flows are gone). ensure() (the agent's
+    loop, every turn) starts monitors for new bridges, stops those of bridges that went and
+    restarts ended ones, at most once per `restart_delay` seconds (doubling while they end at
+    once, e.g. while vswitchd is down). The agent keeps a slow full check as a safety net.
+    """
+
+    def __init__(self, on_change: Callable[[str, str], None], *,
+                 env: Mapping[str, str] | None = None, ofctl: str = "ovs-ofctl",
+                 cookie: int = COOKIE, restart_delay: float = 1.0, max_delay: float = 60.0,
+                 clock: Callable[[], float] | None = None):
+        import threading
+        import time
+
+        self.on_change = on_change
+        self.env = dict(os.environ) | dict(env or {})
+        self.ofctl = ofctl
+        self.cookie_text = f"cookie={cookie:#x}"
+        self.restart_delay = restart_delay
+        self.max_delay = max_delay
+        self._clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._started: dict[str, float] = {}
+        self._next_start: dict[str, float] = {}
+        self._delay: dict[str, float] = {}
+        self._threading = threading
+
+    def ensure(self, bridges: Iterable[str]) -> None:
+        wanted = {b for b in bridges if isinstance(b, str) and IFNAME_RE.fullmatch(b)}
+        with self._lock:
+            for b in set(self._procs) - wanted:
+                self._stop(b)
+            now = self._clock()
+            for b in wanted:
+                p = self._procs.get(b)
+                if p is not None and p.poll() is None:
+                    continue
+                if now < self._next_start.get(b, 0.0):
+                    continue
+                self._start(b, now)
+
+    def _start(self, bridge: str, now: float) -> None:
+        try:
+            p = subprocess.Popen([self.ofctl, "monitor", bridge, "watch:!initial"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, text=True, env=self.env)
+        except OSError as e:
+            log.warning("flow monitor for %s not started: %s", bridge, e)
+            self._next_start[bridge] = now + self.max_delay
+            return
+        self._procs[bridge] = p
+        self._started[bridge] = now
+        self._threading.Thread(target=self._read, args=(bridge, p), daemon=True,
+                               name=f"flow-monitor-{bridge}").start()
+        if bridge in self._delay:  # a restart: flows may have gone while none watched
+            self.on_change(bridge, "flow monitor restarted")
+
+    def _read(self, bridge: str, p: subprocess.Popen) -> None:
+        assert p.stdout is not None
+        for line in p.stdout:
+            if ("event=DELETED" in line or "event=MODIFIED" in line) and self.cookie_text in line:
+                self.on_change(bridge, "a flow of ovnbgp's was deleted or modified")
+        p.wait()
+        with self._lock:
+            if self._procs.get(bridge) is not p:
+                return  # stopped on purpose
+            now = self._clock()
+            lived = now - self._started.get(bridge, now)
+            delay = self._delay.get(bridge, self.restart_delay)
+            delay = self.restart_delay if lived > 2 * delay else min(delay * 2, self.max_delay)
+            self._delay[bridge] = delay
+            self._next_start[bridge] = now + delay
+        log.info("flow monitor of %s ended (ovs-vswitchd restarted or the bridge went?): "
+                 "checking the flows", bridge)
+        self.on_change(bridge, "flow monitor ended")
+
+    def _stop(self, bridge: str) -> None:
+        p = self._procs.pop(bridge)
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def close(self) -> None:
+        with self._lock:
+            for b in list(self._procs):
+                self._stop(b)
