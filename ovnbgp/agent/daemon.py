@@ -60,6 +60,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ovnbgp import config as config_mod
 from ovnbgp.agent import owners as owners_mod
@@ -73,6 +74,9 @@ from ovnbgp.kernel.netlink import KernelReconciler
 from ovnbgp.model.cache import ModelCache
 from ovnbgp.model.records import DesiredState, Exposure, ExposureKind
 from ovnbgp.model.target import Backoff, Target, TargetResult
+
+if TYPE_CHECKING:
+    from ovnbgp.ovn.watcher import OvnWatcher
 from ovnbgp.ovs.env import ovs_tool_env
 from ovnbgp.ovs.flows import FlowMonitor, FlowReconciler
 
@@ -103,7 +107,7 @@ class Agent:
         self._reload_requested = False
         self._key_causes: dict[Hashable, str] = {}
         self._causes_lock = threading.Lock()
-        self.watcher = None
+        self.watcher: OvnWatcher | None = None
         self.cache: ModelCache | None = None
         self.kernel: KernelReconciler | None = None
         self.flows: FlowReconciler | None = None
@@ -203,6 +207,15 @@ class Agent:
             self._error(frr.name, str(e))
             self.backoff[frr.name].failed()
 
+    def _ovn(self) -> OvnWatcher:
+        """The watcher; the loop and the reconcile run only after _start_ovn() set it."""
+        assert self.watcher is not None, "OVN watcher not started"
+        return self.watcher
+
+    def _model(self) -> ModelCache:
+        assert self.cache is not None, "model not built (the OVN watcher is not started)"
+        return self.cache
+
     def _start_ovn(self) -> bool:
         from ovnbgp.ovn.watcher import OvnError, OvnWatcher
 
@@ -242,7 +255,7 @@ class Agent:
 
     def _local_ports(self) -> tuple[set[str], dict[str, int]]:
         """(local provider bridges, patch port -> ofport) from the local OVS DB."""
-        local = self.watcher.local_ovs()
+        local = self._ovn().local_ovs()
         ofports = {port: ofport for b in local.bridges.values()
                    for port, ofport in b.patch_ports.items()}
         return set(local.bridge_mappings.values()), ofports
@@ -303,7 +316,8 @@ class Agent:
             self.cfg.kernel.vrf_name, self.cfg.kernel.dummy_name}
         if changed & watched:
             self.queue.mark([("links",)], "link change: " + ", ".join(sorted(changed & watched)))
-        for db, up in (("sb", self.watcher.sb_connected), ("ovs", self.watcher.ovs_connected)):
+        watcher = self._ovn()
+        for db, up in (("sb", watcher.sb_connected), ("ovs", watcher.ovs_connected)):
             self.metrics.db_connected.labels(db).set(1 if up else 0)
         due = [name for name in ("model", "kernel", "flows") if self.backoff[name].take()]
         if due:  # one full reconcile retries them all
@@ -338,10 +352,11 @@ class Agent:
         """The desired state after this batch; None when the model failed (logged, counted,
         retried: the node is left as it is)."""
         try:
+            cache, watcher = self._model(), self._ovn()
             if batch.full:
-                self.cache.resync(self.watcher.snapshot())
+                cache.resync(watcher.snapshot())
             else:
-                self.cache.update(self.watcher.changes(k for k in batch.keys if isinstance(k, str)))
+                cache.update(watcher.changes(k for k in batch.keys if isinstance(k, str)))
         except Exception as e:  # a model bug must not kill the agent: the node keeps its state
             LOG.exception("desired state not computed (%s); the node is left as it is", e)
             self._error("model", str(e))
@@ -349,7 +364,7 @@ class Agent:
             self._write_status()
             return None
         self.backoff["model"].succeeded()
-        return self.cache.state
+        return self._model().state
 
     def _full_pass(self, target: Target, batch: Batch) -> bool | None:
         """How a target takes part in this batch's reconcile: full (look at everything
@@ -479,10 +494,11 @@ class Agent:
         self.queue.resync_interval = new.agent.resync_interval
         if self.frr is not None:
             self._record(self.frr.name, as_target_result(self.frr.set_config(new)), "SIGHUP")
-        self.kernel.close()
+        if self.kernel is not None:
+            self.kernel.close()
         self._build_reconcilers()
         # the exposures in place keep the prefixes other rows also claim (model/aggregate.py)
-        self.cache = ModelCache(self.watcher.snapshot(), new, established=self._desired.exposures)
+        self.cache = ModelCache(self._ovn().snapshot(), new, established=self._desired.exposures)
         self.reconcile(Batch(full=True, reasons=["SIGHUP"]))
         return True
 

@@ -438,7 +438,8 @@ class KernelReconciler:
         """The plan for the change since the last clean reconcile, from the keys it touches;
         None when it must be planned in full."""
         base, index = self._clean_state, self._index
-        if base is None or index is None or index.state is not base or self._observed is None:
+        if (base is None or index is None or index.state is not base or self._observed is None
+                or self._observed_index is None):
             return None
         plan = changes_mod.plan_changes(index, desired, self._observed, self._observed_index,
                                      self.settings, extra=self._drift.keys)
@@ -575,7 +576,7 @@ class KernelReconciler:
         for op, r in zip(sent, self.nl.execute(msgs) if msgs else []):
             if self._ok(op, r):
                 res.done(op.verb, op, _exposure(op))
-                if cache is not None:
+                if cache is not None and self._observed_index is not None:
                     _update_cache(cache, self._observed_index, op)
             else:
                 res.add_failure(op, r)
