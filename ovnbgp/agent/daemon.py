@@ -259,6 +259,8 @@ class Agent:
             return self._desired
         desired = self.cache.state
         self._desired = desired
+        self.status.held = sorted(h.reason for h in desired.holds)
+        self.metrics.bridge_data_held.set(len(desired.holds))
         changes: Counter = Counter()
         from ovnbgp.ovn.events import LOCAL_OVS_KEY  # loaded with the watcher already
 

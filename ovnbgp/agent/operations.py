@@ -332,4 +332,8 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
             out.add("devices", not dres.failed,
                     f"deleted {', '.join(cp.kernel.delete_links)}" if not dres.failed
                     else "; ".join(dres.lines()))
+    # Left in place on purpose: removing them would take down objects that are not ovnbgp's
+    # (the kernel flushes routes and neighbours with a device's last IPv4 address or with it).
+    for line in cp.kernel.kept_lines():
+        out.add("kept", True, line)
     return out

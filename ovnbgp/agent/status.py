@@ -34,6 +34,7 @@ class Status:
     syncs: int = 0
     frr: dict[str, Any] = field(default_factory=dict)
     waiting: list[str] = field(default_factory=list)  # e.g. "bridge br-ex missing"
+    held: list[str] = field(default_factory=list)  # why the bridge data is unusable (holds)
     errors: deque = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
 
     def add_error(self, target: str, message: str) -> None:

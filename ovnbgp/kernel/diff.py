@@ -18,12 +18,27 @@ and the exposures that depend on it are held back.
 A provider bridge whose device does not exist yet, or is down: its rules, routes, neighbours,
 bridge IPs, sysctls and new exposures wait (a notice); what is already in place for it is kept
 (no withdrawal while OVS recreates the bridge). They are applied once the device is there and up.
+
+Unusable bridge data (desired.holds: ovn-bridge-mappings unset, empty or unparsable, or mapping
+to a bridge the local OVS DB lacks; model.topology.Bridges) holds in the same spirit: nothing
+ovnbgp owns for a device or table that is not one of the desired bridges is removed (dummy
+addresses steered into such a table or with no steering of ours, rules, routes, neighbours,
+proxy entries, bridge IPs, rt_tables lines), and a "held" notice says so, until valid data says
+otherwise. The bridges that are mapped and exist are reconciled as usual.
+
+Bridge IPs and the kernel's side effects: deleting a device's last IPv4 address makes the kernel
+flush every IPv4 route through the device (in every table) and every IPv4 neighbour on it,
+PERMANENT ones included. So a bridge IP ovnbgp added is not removed while it is the device's
+last IPv4 address and objects ovnbgp does not own depend on it (observed.dependents: IPv4
+routes through the device that are not ovnbgp's nor the kernel's, and foreign PERMANENT IPv4
+neighbours on it); a "kept" notice names them. IPv6 has no such flush (the route and
+neighbour of the address itself only), so IPv6 bridge IPs are removed as before.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Iterable
 
 from ovnbgp.model.records import DesiredState, Exposure, IPInterface, IPNetwork
@@ -81,6 +96,7 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
     validate(desired, settings)
     proto = settings.route_protocol
     p = KernelPlan()
+    hold = Hold(desired)
 
     # --- provider bridges: present or waiting ----------------------------------------
     bridges = {b.name: b for b in desired.bridges}
@@ -106,7 +122,13 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
         p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}",
                                 observed.rt_tables_error))
     else:
-        upd = rt_tables.update(observed.rt_tables_text, {b.name: b.table for b in desired.bridges})
+        want_lines = {b.name: b.table for b in desired.bridges}
+        if hold.on:  # the lines of bridges not mapped stay while held
+            for name, table in rt_tables.owned(observed.rt_tables_text).items():
+                if name not in want_lines and table not in want_lines.values():
+                    want_lines[name] = table
+                    hold.kept["rt_tables line"] += 1
+        upd = rt_tables.update(observed.rt_tables_text, want_lines)
         for c in upd.conflicts:
             p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}", c))
         if upd.changed:
@@ -123,28 +145,86 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
         for a in sorted(bridges[name].addresses, key=_addr_sort):
             if a not in have:
                 p.bridge_addr_add.append(AddrOp(Action.ADD, name, a, role="bridge"))
+    _bridge_addr_dels(p, desired, observed, proto, hold)
+
+    _proxies(p, desired, observed, proto, missing, hold)
+
+    # --- steering: neighbours, routes, rules ---------------------------------------------
+    conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
+    _neighbours(p, desired, observed, proto, missing, table_of, conflicts, hold)
+    _routes(p, desired, observed, proto, missing, missing_tables, conflicts, hold)
+    _rules(p, desired, observed, proto, missing_tables, conflicts, hold)
+
+    # --- exposures on the dummy ----------------------------------------------------------
+    if settings.advertise:
+        _exposures(p, desired, observed, settings, dummy_ours, can_add, missing, table_of,
+                   conflicts, hold)
+    if hold.on:
+        p.notices.append(hold.notice())
+    return p
+
+
+class Hold:
+    """What a plan keeps, while the bridge data is unusable (desired.holds), for the devices
+    and tables that are not those of the desired bridges (module docstring)."""
+
+    def __init__(self, desired: DesiredState):
+        self.reasons = sorted(h.reason for h in desired.holds)
+        self.on = bool(self.reasons)
+        self.devs = {b.name for b in desired.bridges}
+        self.tables = {b.table for b in desired.bridges}
+        self.kept: Counter[str] = Counter()
+
+    def keeps(self, what: str, dev: str | None = None, table: int | None = None) -> bool:
+        """True (and counted) when an owned object on `dev` / in `table` must stay."""
+        if not self.on:
+            return False
+        if (dev is not None and dev not in self.devs) or (table is not None
+                                                          and table not in self.tables):
+            self.kept[what] += 1
+            return True
+        return False
+
+    def notice(self) -> Notice:
+        kept = ", ".join(f"{n} {what}(s)" for what, n in sorted(self.kept.items())) or "nothing"
+        return Notice("held", "bridge mappings",
+                      f"{'; '.join(self.reasons)}: unusable bridge data; kept in place for "
+                      f"bridges not mapped: {kept}")
+
+
+def _bridge_addr_dels(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
+                      hold: Hold) -> None:
+    """Remove the bridge IPs ovnbgp added that are no longer wanted, except a last IPv4
+    address that foreign routes or neighbours depend on (module docstring)."""
+    bridges = {b.name: b for b in desired.bridges}
     for dev, created in sorted(observed.created_addrs.items()):
         if dev not in observed.links:
             continue  # the device is gone and its addresses with it
         wanted = set(bridges[dev].addresses) if dev in bridges else set()
         have = observed.addrs.get(dev, set())
-        for a in sorted(created - wanted, key=_addr_sort):
-            if a in have:
-                p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
+        gone = [a for a in sorted(created - wanted, key=_addr_sort) if a in have]
+        if not gone or hold.keeps("bridge IP", dev=dev):
+            continue
+        left_v4 = [a for a in have if a.version == 4 and a not in gone]
+        users = [] if left_v4 else foreign_users(observed, dev, proto)
+        for a in gone:
+            if a.version == 4 and users:
+                p.notices.append(Notice("kept", f"bridge IP {a} on {dev}",
+                                        f"not removed: it is the last IPv4 address of {dev} and "
+                                        f"the kernel would flush {len(users)} object(s) ovnbgp "
+                                        f"does not own with it (first: {users[0]})"))
+                continue
+            p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
 
-    _proxies(p, desired, observed, proto, missing)
 
-    # --- steering: neighbours, routes, rules ---------------------------------------------
-    conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
-    _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
-    _routes(p, desired, observed, proto, missing, missing_tables, conflicts)
-    _rules(p, desired, observed, proto, missing_tables, conflicts)
-
-    # --- exposures on the dummy ----------------------------------------------------------
-    if settings.advertise:
-        _exposures(p, desired, observed, settings, dummy_ours, can_add, missing, table_of,
-                   conflicts)
-    return p
+def foreign_users(observed: KernelState, dev: str, proto: int) -> list[str]:
+    """The objects not ovnbgp's that the kernel would flush with `dev`'s last IPv4 address:
+    IPv4 routes through it (observed.dependents, any table) and PERMANENT IPv4 neighbours."""
+    out = list(observed.dependents.get(dev, ()))
+    for (ndev, ip), n in sorted(observed.neighbours.items(), key=lambda kv: int(kv[0][1])):
+        if ndev == dev and ip.version == 4 and n.permanent and n.protocol != proto:
+            out.append(f"neigh {ip} lladdr {n.mac} dev {dev}")
+    return out
 
 
 def _addr_sort(a: IPInterface) -> tuple:
@@ -188,7 +268,7 @@ def _links(p: KernelPlan, observed: KernelState, s: KernelSettings) -> tuple[boo
 
 
 def _proxies(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-             missing: set[str]) -> None:
+             missing: set[str], hold: Hold) -> None:
     """Proxy NDP entries: added on present bridges (an identical entry of anyone's counts as
     done: the kernel keeps one entry per address and device), ovnbgp's stale ones removed."""
     wanted = {(n.dev, n.ip) for n in desired.proxy_neighbours}
@@ -197,12 +277,13 @@ def _proxies(p: KernelPlan, desired: DesiredState, observed: KernelState, proto:
             p.proxy_add.append(ProxyOp(Action.ADD, ProxyObj(dev, ip, proto)))
     for key, have in sorted(observed.proxies.items(), key=lambda kv: (kv[0][0], kv[0][1].version,
                                                                      int(kv[0][1]))):
-        if have.protocol == proto and key not in wanted and have.dev in observed.links:
+        if (have.protocol == proto and key not in wanted and have.dev in observed.links
+                and not hold.keeps("proxy neighbour", dev=have.dev)):
             p.proxy_del.append(ProxyOp(Action.DEL, have))
 
 
 def _neighbours(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-                missing: set[str], table_of: dict[str, int], conflicts: list) -> None:
+                missing: set[str], table_of: dict[str, int], conflicts: list, hold: Hold) -> None:
     wanted = {(n.dev, n.ip): n for n in desired.neighbours}
     for key, n in sorted(wanted.items(), key=lambda kv: (kv[0][0], kv[0][1].version, kv[0][1])):
         if n.dev in missing:
@@ -219,12 +300,12 @@ def _neighbours(p: KernelPlan, desired: DesiredState, observed: KernelState, pro
             continue
         p.steer_add.append(NeighOp(Action.REPLACE, obj, table_of.get(n.dev)))
     for key, have in sorted(observed.neighbours.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        if have.protocol == proto and key not in wanted:
+        if have.protocol == proto and key not in wanted and not hold.keeps("neighbour", dev=have.dev):
             p.steer_del.append(NeighOp(Action.DEL, have, table_of.get(have.dev)))
 
 
 def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-            missing: set[str], missing_tables: set[int], conflicts: list) -> None:
+            missing: set[str], missing_tables: set[int], conflicts: list, hold: Hold) -> None:
     wanted: dict[tuple, RouteObj] = {}
     for r in desired.routes:
         obj = RouteObj(r.table, r.dst, r.dev, r.gateway, bool(r.scope_link) and r.dst.version == 4,
@@ -248,7 +329,8 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
         if want is not None and (want.table in missing_tables or want.dev in missing):
             continue  # waits for its bridge; keep what is there
         if want is None:
-            dels += [RouteOp(Action.DEL, r) for r in owned]
+            dels += [RouteOp(Action.DEL, r) for r in owned
+                     if not hold.keeps("route", dev=r.dev, table=r.table)]
             continue
         match = next((r for r in obs if r.same_path(want)), None)
         if match is not None:
@@ -284,7 +366,7 @@ def _route_sort(r: RouteObj) -> tuple:
 
 
 def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-           missing_tables: set[int], conflicts: list) -> None:
+           missing_tables: set[int], conflicts: list, hold: Hold) -> None:
     """Rules to add and remove.
 
     The kernel compares a new rule with the existing ones of the same priority, table and
@@ -308,6 +390,8 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
         key = r.key
         if r.plain and key in wanted and key not in kept:
             kept.add(key)
+            continue
+        if key not in wanted and hold.keeps("rule", table=r.table):
             continue
         stale.append(r)
     stale.sort(key=lambda r: (_rule_sort(r.key), r.selectors))
@@ -356,7 +440,7 @@ def _rule_sort(key: tuple) -> tuple:
 
 def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: KernelSettings,
                dummy_ours: bool, can_add: bool, missing: set[str], table_of: dict[str, int],
-               conflicts: list) -> None:
+               conflicts: list, hold: Hold) -> None:
     if not dummy_ours:
         return  # someone else's device has the name: reported by _links, not touched
     have = {a for a in observed.addrs.get(s.dummy_name, set()) if ours_on_dummy(a)}
@@ -393,9 +477,28 @@ def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: K
     if not can_add and any(a not in have for a in wanted):
         p.notices.append(Notice("waiting", f"dummy {s.dummy_name}",
                                 f"not in VRF {s.vrf_name}; new exposures wait"))
-    for a in sorted(have - set(wanted), key=_addr_sort):
+    stale = sorted(have - set(wanted), key=_addr_sort)
+    steered = _steered_tables(observed, s.route_protocol) if hold.on and stale else {}
+    for a in stale:
+        tables = steered.get(a.network)
+        if hold.on and (not tables or any(hold.keeps("exposure", table=t) for t in sorted(tables))):
+            if not tables:
+                hold.kept["exposure"] += 1  # no steering of ours says whose it was: kept
+            continue
         p.dummy_del.append(AddrOp(Action.DEL, s.dummy_name, a))
     p.dummy_add.sort(key=lambda op: _addr_sort(op.address))
+
+
+def _steered_tables(observed: KernelState, proto: int) -> dict[IPNetwork, set[int]]:
+    """Prefix -> the tables ovnbgp's rules (`to PREFIX lookup T`) and routes steer it into."""
+    out: dict[IPNetwork, set[int]] = defaultdict(set)
+    for r in observed.rules:
+        if r.protocol == proto and r.dst is not None:
+            out[r.dst].add(r.table)
+    for rt in observed.routes:
+        if rt.protocol == proto:
+            out[rt.dst].add(rt.table)
+    return out
 
 
 def bridge_tables(desired: DesiredState) -> set[int]:
@@ -532,7 +635,8 @@ def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
     is not one this shortcut covers (bridges, proxy neighbours or a catch-all rule changed,
     a key wanted twice): the caller plans in full."""
     old = index.state
-    if new.bridges != old.bridges or new.proxy_neighbours != old.proxy_neighbours:
+    if (new.bridges != old.bridges or new.proxy_neighbours != old.proxy_neighbours
+            or new.holds or old.holds):
         return None
     touched = index.advance(new)
     if any(k[3] is None for k in touched["rules"]):

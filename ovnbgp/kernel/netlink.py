@@ -76,6 +76,7 @@ from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from ovnbgp.model.records import DesiredState, IPNetwork
 from ovnbgp.config import Config, KernelConfig
+from ovnbgp.kernel import dependents
 from ovnbgp.kernel import diff as diff_mod
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel import rt_tables, state, sysctl
@@ -227,7 +228,9 @@ class KernelReconciler:
 
     def diff(self, desired: DesiredState, observed: KernelState) -> KernelPlan:
         """Pure: the plan that makes `observed` match `desired`. Raises KernelInputError
-        (naming every invalid object) before anything is changed."""
+        (naming every invalid object) before anything is changed. Looks up, first, the foreign
+        routes through a bridge whose IPv4 bridge IP may go (kernel/dependents.py)."""
+        dependents.refresh(self.nl, desired, observed, self.settings.route_protocol)
         return diff_mod.plan(desired, observed, self.settings)
 
     # --- apply -----------------------------------------------------------------------------

@@ -19,8 +19,9 @@ flow text comes from validated values (bridge name pattern, integer ofport, MAC 
 
 The patch port's ofport comes from the caller (the daemon has Interface.ofport from the local
 OVS DB) or, failing that, from `ovs-vsctl find Interface type=patch` (ovs-ofctl's port
-descriptions cut names to 15 characters, and OVN's patch ports are longer). Nothing is cached
-between reconciles except which bridges were seen: flows lost with an ovs-vswitchd restart, or
+descriptions cut names to 15 characters, and OVN's patch ports are longer). While the bridge data
+is unusable (DesiredState.holds) the flows on bridges that are not mapped are kept. Nothing is
+cached between reconciles except which bridges were seen: flows lost with an ovs-vswitchd restart, or
 left pointing at an old ofport when the patch port was re-created, are found by the next
 observe() and fixed.
 """
@@ -178,8 +179,10 @@ def validate(specs: Iterable[FlowSpec]) -> None:
 
 
 def plan(specs: Iterable[FlowSpec], observed: FlowState, *, priority: int = PRIORITY,
-         cookie: int = COOKIE) -> FlowPlan:
-    """Pure: the flows to add and delete (see the module docstring)."""
+         cookie: int = COOKIE, held: Iterable[str] = ()) -> FlowPlan:
+    """Pure: the flows to add and delete (see the module docstring). `held`: bridges whose
+    flows stay as they are (the bridge data is unusable: DesiredState.holds)."""
+    held = set(held)
     specs = sorted(set(specs))
     validate(specs)
     p = FlowPlan()
@@ -201,6 +204,12 @@ def plan(specs: Iterable[FlowSpec], observed: FlowState, *, priority: int = PRIO
                                                          "they wait"))
     for bridge, flows in sorted(observed.flows.items()):
         have = {_match_key(f): f for f in flows}
+        if bridge in held:
+            n = sum(1 for f in flows if f.cookie == cookie and _match_key(f) not in wanted)
+            if n:
+                p.notices.append(Notice("held", f"bridge {bridge}", f"{n} flow(s) kept: the bridge "
+                                        "data is unusable and the bridge is not mapped"))
+            continue
         for f in flows:
             if f.cookie != cookie:
                 continue
@@ -301,7 +310,10 @@ class FlowReconciler:
 
     def diff(self, desired: DesiredState | Iterable[FlowSpec], observed: FlowState) -> FlowPlan:
         specs = desired.flows if isinstance(desired, DesiredState) else desired
-        return plan(specs, observed, priority=self.priority, cookie=self.cookie)
+        held: set[str] = set()
+        if isinstance(desired, DesiredState) and desired.holds:
+            held = set(observed.flows) - {b.name for b in desired.bridges}
+        return plan(specs, observed, priority=self.priority, cookie=self.cookie, held=held)
 
     def apply(self, p: FlowPlan) -> FlowResult:
         res = FlowResult()
