@@ -289,7 +289,7 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
     from ovnbgp.frr.paths import FrrPaths
     from ovnbgp.frr.reload import FrrApplier, _install
     from ovnbgp.ovs.flows import FlowReconciler
-    from ovnbgp.kernel.teardown import apply_teardown, delete_devices
+    from ovnbgp.kernel.teardown import TeardownPlan, apply_teardown, delete_devices
 
     out = CleanupResult()
     kres = apply_teardown(rec, cp.kernel)
@@ -334,6 +334,6 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
                     else "; ".join(dres.lines()))
     # Left in place on purpose: removing them would take down objects that are not ovnbgp's
     # (the kernel flushes routes and neighbours with a device's last IPv4 address or with it).
-    for line in cp.kernel.kept_lines():
+    for line in cp.kernel.kept_lines() if isinstance(cp.kernel, TeardownPlan) else ():
         out.add("kept", True, line)
     return out
