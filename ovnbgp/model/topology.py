@@ -49,6 +49,11 @@ class Bridges:
     otherwise. The model cannot know what an unparsable item meant, and after a restart it does
     not know the previous mapping, so "any other bridge" is the only sound scope.
 
+    A node whose local OVS DB lost its system-id (the key removed by mistake) holds too, and
+    for every bridge: without it no port can be known bound here, so the model would withdraw
+    everything. No bridge is used then (no BridgeSetup, no flow), which makes the targets keep
+    all they own until the system-id is back.
+
     A VALID change that drops a physnet (`public:br-ex,other:br-o` -> `other:br-o`, both
     bridges existing) is not a hold: public's exposures are withdrawn, as OVN itself stops
     delivering that network here.
@@ -58,6 +63,8 @@ class Bridges:
         kcfg = cfg.kernel
         problems: list[Problem] = []
         holds: list[str] = list(local.mapping_problems)
+        if not local.system_id:
+            holds.insert(0, "the local OVS DB has no system-id: no port can be known bound here")
         if not local.bridge_mappings and not holds:
             holds.append("ovn-bridge-mappings maps no physnet")
         self.physnet_bridge: dict[str, str] = {}  # physnet -> existing bridge, mapping order
@@ -90,7 +97,7 @@ class Bridges:
             used.add(table)
             self.tables[bridge] = table
         objects: list = []
-        for bridge in order:
+        for bridge in order if local.system_id else ():  # no system-id: hold them all
             if bridge not in local.bridges:
                 continue
             table = self.tables[bridge]
@@ -118,8 +125,6 @@ class Bridges:
                     problems.append(problem(None, f"bridge {bridge}: bad OVS port name {port!r}"))
                     continue
                 objects.append(FlowSpec(bridge, port, mac))
-        if not local.system_id:
-            problems.append(problem(None, "the local OVS DB has no system-id: no port is bound here"))
         objects += [BridgeHold(reason) for reason in self.holds]
         self.contribution = contribution([], objects, problems)
 

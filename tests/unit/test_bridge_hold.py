@@ -75,6 +75,22 @@ def test_model_valid_mapping_does_not_hold():
     assert {b.name for b in state.bridges} == {"br-o"}
 
 
+def test_missing_system_id_holds_every_bridge():
+    """The system-id removed from the local OVS DB: no port can be known bound here, so
+    nothing is exposed, and no bridge is used, so the targets hold everything in place."""
+    good = desired_state(_world({"public": "br-ex"}), Config())
+    local = dataclasses.replace(_world({"public": "br-ex"}).local, system_id="")
+    state = desired_state(dataclasses.replace(_world({"public": "br-ex"}), local=local), Config())
+    assert not state.exposures and not state.bridges and not state.flows
+    assert [h.reason for h in state.holds] == [
+        "the local OVS DB has no system-id: no port can be known bound here"]
+    assert any("no system-id" in p.reason and "held" in p.reason for p in state.problems)
+    st = realise(good, node("br-ex"))
+    p = plan(state, st, S)
+    assert p.empty(), p.lines()
+    assert [n.kind for n in p.notices] == ["held"]
+
+
 # --- kernel plan -----------------------------------------------------------------------------
 
 
