@@ -62,7 +62,8 @@ def node(modprobe, tmp_path_factory) -> Iterator[NodeLab]:
         ovn.sbctl("lsp-bind", "vm1", "ch1")
         node.ovs.add_bridge("br-o")  # a second provider bridge, for a valid mapping change
         node.ns.run("ip", "link", "set", "br-o", "up")
-        node.start_agent(work / "agent", node.agent_config(debounce=0.05, resync_interval=5))
+        node.start_agent(work / "agent", node.agent_config(work / "agent", debounce=0.05,
+                                                            resync_interval=5))
         yield node
 
 
@@ -88,20 +89,25 @@ def held(node: NodeLab) -> list[str]:
     return status_file(node).get("held", [])
 
 
-def snapshot(node: NodeLab) -> dict[str, object]:
-    """Everything ovnbgp put on the node for vm1 and br-ex."""
-    flows = node.ovs.ofctl("--no-stats", "dump-flows", "br-ex", COOKIE)
-    return {
+def snapshot(node: NodeLab, bridge: bool = True) -> dict[str, object]:
+    """Everything ovnbgp put on the node for vm1 and br-ex (`bridge` False: not what is on
+    br-ex itself, for when the bridge is gone)."""
+    common = {
         "dummy": node.dummy(),
         "rules4": sorted(ln for ln in node.ip("rule", "show").splitlines() if "proto 240" in ln),
         "rules6": sorted(ln for ln in node.ip("-6", "rule", "show").splitlines() if "proto 240" in ln),
+        "rt_tables": (node.agent.workdir / "rt_tables.conf").read_text(),
+    }
+    if not bridge:
+        return common
+    flows = node.ovs.ofctl("--no-stats", "dump-flows", "br-ex", COOKIE)
+    return common | {
         "table200": sorted(node.ip("route", "show", "table", "200").splitlines()),
         "table200v6": sorted(node.ip("-6", "route", "show", "table", "200").splitlines()),
         "br-ex addrs": sorted(ln.split()[1] for ln in node.ip("addr", "show", "dev", "br-ex").splitlines()
                               if ln.strip().startswith("inet") and "scope link" not in ln),
         "neighbours": sorted(node.ip("neigh", "show", "dev", "br-ex").splitlines()),
         "flows": sorted(ln.split("actions=")[-1] for ln in flows.splitlines() if "actions=" in ln),
-        "rt_tables": (node.agent.workdir / "rt_tables.conf").read_text(),
     }
 
 
@@ -150,6 +156,64 @@ def test_unusable_mapping_holds_everything(node: NodeLab, bad: str | None):
     assert during == before
     assert after == before
     assert "held:" in text, text
+    assert node.agent.alive()
+
+
+def test_missing_system_id_holds_everything(node: NodeLab):
+    """external_ids:system-id removed by mistake: no port can be known bound here, so the
+    model sees nothing exposed; the agent holds everything instead of withdrawing it."""
+    before = converged(node)
+    mon = Monitor(node)
+    try:
+        node.ovs.vsctl("remove", "open", ".", "external_ids", "system-id")
+        _wait(lambda: held(node), "the hold in the status file", node)
+        time.sleep(3)
+        during = snapshot(node)
+        node.ovs.vsctl("set", "open", ".", "external_ids:system-id=ch1")
+        _wait(lambda: not held(node), "the hold lifted", node)
+        time.sleep(2)
+        after = snapshot(node)
+    finally:
+        deleted = mon.deleted()
+        node.ovs.vsctl("set", "open", ".", "external_ids:system-id=ch1")
+    assert not deleted, deleted
+    assert during == before
+    assert after == before
+    assert node.agent.alive()
+
+
+def test_bridge_deleted_from_ovs_withdraws_nothing_else(node: NodeLab):
+    """`ovs-vsctl del-br br-ex`: the kernel device goes, and the kernel takes the objects on
+    it (bridge IPs, routes through it, its neighbours) with it. Nothing else may be withdrawn:
+    the dummy's addresses, the rules and the rt_tables lines stay; all is back once the bridge
+    is."""
+    before = converged(node)
+    mac = node.ovs.vsctl("get", "Interface", "br-ex", "mac_in_use").strip().strip('"')
+    kept = ("dummy", "rules4", "rules6", "rt_tables")
+    mon = Monitor(node)
+    try:
+        node.ovs.vsctl("del-br", "br-ex")
+        _wait(lambda: held(node), "the hold in the status file", node)
+        time.sleep(3)
+        during = {k: v for k, v in snapshot(node, bridge=False).items() if k in kept}
+        bridge_left = "br-ex" in node.ip("-o", "link", "show")
+    finally:
+        deleted = mon.deleted()
+        node.ovs.vsctl("--may-exist", "add-br", "br-ex", "--", "set", "Bridge", "br-ex",
+                       f"datapath_type={node.ovs.datapath_type}", f"other-config:hwaddr={mac}")
+        for name, localnet_port in node.localnets:  # br-int kept its side of each pair
+            out, back = f"patch-{name}-to-br-int", f"patch-br-int-to-{name}"
+            node.ovs.vsctl("add-port", "br-ex", out, "--", "set", "Interface", out, "type=patch",
+                           f"options:peer={back}", "--", "set", "Port", out,
+                           f"external_ids:ovn-localnet-port={localnet_port}")
+        node.ns.run("ip", "link", "set", "br-ex", "up")
+    assert not bridge_left
+    assert not [ln for ln in deleted if "br-ex" not in ln], deleted
+    assert during == {k: before[k] for k in kept}
+    try:
+        _wait(lambda: snapshot(node) == before, "everything back on br-ex", node)
+    finally:
+        assert snapshot(node) == before
     assert node.agent.alive()
 
 
