@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ovnbgp.model.records import DesiredState
+from ovnbgp.model.records import DesiredState, IPNetwork
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel.objects import KernelState
 
@@ -24,8 +24,12 @@ RTPROT_KERNEL = 2
 
 
 def routes_through(nl, links: dict, devs: Iterable[str], proto: int,
-                   families: tuple[int, ...] = (4,)) -> dict[str, tuple[str, ...]]:
-    """dev -> the foreign unicast routes (any table) whose output device is `dev`."""
+                   families: tuple[int, ...] = (4,),
+                   derived: Iterable[IPNetwork] = ()) -> dict[str, tuple[str, ...]]:
+    """dev -> the foreign unicast routes (any table) whose output device is `dev`. Routes to
+    a prefix in `derived` are not foreign: FRR's copies of ovnbgp's own exposures (leaked
+    from the VRF by `import vrf`, through the dummy) go when the exposure is withdrawn."""
+    derived = set(derived)
     index = {links[d].index: d for d in devs if d in links}
     if not index:
         return {}
@@ -40,7 +44,7 @@ def routes_through(nl, links: dict, devs: Iterable[str], proto: int,
     for r in nl.dump(M.route_dump(), lambda b, o, n: M.parse_route(b, o, n, names),
                      what="routes", accept=accept):
         dev = r.dev
-        if dev is not None and dev in index.values():
+        if dev is not None and dev in index.values() and r.dst not in derived:
             out.setdefault(dev, []).append(str(r))
     return {d: tuple(sorted(v)) for d, v in out.items()}
 

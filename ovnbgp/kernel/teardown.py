@@ -37,6 +37,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from ovnbgp.model.records import DesiredState
 from ovnbgp.kernel import dependents
 from ovnbgp.kernel import messages as M
+from ovnbgp.kernel.diff import ours_on_dummy
 from ovnbgp.kernel.objects import ApplyResult, KernelPlan, KernelState
 
 
@@ -119,8 +120,9 @@ def teardown_plan(rec) -> TeardownPlan:
     kplan = rec.diff(empty, observed)
     routes = {}
     if s.advertise:
+        exposed = {a.network for a in observed.addrs.get(s.dummy_name, ()) if ours_on_dummy(a)}
         routes = dependents.routes_through(rec.nl, observed.links, (s.dummy_name, s.vrf_name),
-                                           s.route_protocol, families=(4, 6))
+                                           s.route_protocol, families=(4, 6), derived=exposed)
     return plan_from(observed, kplan, dummy=s.dummy_name, vrf=s.vrf_name,
                      advertise=s.advertise, proto=s.route_protocol, routes=routes)
 
