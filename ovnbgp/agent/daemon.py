@@ -337,6 +337,8 @@ class Agent:
         if desired is None:
             return self._desired
         self._desired = desired
+        self.status.held = sorted(h.reason for h in desired.holds)
+        self.metrics.bridge_data_held.set(len(desired.holds))
         pass_ = _Pass(trigger, desired, previous, causes, default_cause)
         for target in self.targets:
             full = self._full_pass(target, batch)

@@ -34,6 +34,9 @@ class Metrics:
                                   ["db"], registry=r)
         self.last_sync = Gauge("ovnbgp_last_sync_timestamp_seconds",
                                "Unix time of the last successful reconcile", registry=r)
+        self.bridge_data_held = Gauge(
+            "ovnbgp_bridge_data_held", "Reasons the bridge data (ovn-bridge-mappings, bridges) is "
+            "unusable; while > 0 what is in place for unmapped bridges is held", registry=r)
         for kind in ExposureKind:
             self.exposures.labels(kind.value).set(0)
         self.waiting.labels(WAITING_UP).set(0)

@@ -289,7 +289,7 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
     stay when an earlier kernel step failed, so running cleanup again finishes the job."""
     from ovnbgp.frr.paths import FrrPaths
     from ovnbgp.frr.reload import FrrApplier, install
-    from ovnbgp.kernel.teardown import apply_teardown, delete_devices
+    from ovnbgp.kernel.teardown import TeardownPlan, apply_teardown, delete_devices
     from ovnbgp.ovs.flows import FlowReconciler
 
     out = CleanupResult()
@@ -333,4 +333,8 @@ def run_cleanup(cfg: Config, rec, cp: CleanupPlan) -> CleanupResult:
             out.add("devices", not dres.failed,
                     f"deleted {', '.join(cp.kernel.delete_links)}" if not dres.failed
                     else "; ".join(dres.lines()))
+    # Left in place on purpose: removing them would take down objects that are not ovnbgp's
+    # (the kernel flushes routes and neighbours with a device's last IPv4 address or with it).
+    for line in cp.kernel.kept_lines() if isinstance(cp.kernel, TeardownPlan) else ():
+        out.add("kept", True, line)
     return out

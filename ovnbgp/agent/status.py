@@ -37,6 +37,7 @@ class Status:
     frr: dict[str, Any] = field(default_factory=dict)
     waiting: list[str] = field(default_factory=list)  # e.g. "bridge br-ex missing"
     waiting_exposures: dict[str, int] = field(default_factory=dict)  # reason -> rows, e.g. port-up
+    held: list[str] = field(default_factory=list)  # why the bridge data is unusable (holds)
     errors: deque = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))
 
     def add_error(self, target: str, message: str) -> None:

@@ -104,6 +104,8 @@ def status(cfg: config_mod.Config, as_json: bool) -> int:
             click.echo(f"frr:        last apply {lr.get('action')} "
                        f"({'ok' if lr.get('ok') else 'ERROR'}): {lr.get('message')}; "
                        f"restarts detected {frr.get('restarts_detected', 0)}")
+        for h in record.get("held", []):
+            click.echo(f"held:       {h}: nothing withdrawn for bridges not mapped")
         for w in record.get("waiting", []):
             click.echo(f"waiting:    {w}")
         for e in record.get("errors", [])[-5:]:

@@ -6,6 +6,7 @@ document. No traceback reaches the user for an FRR or input problem: each is a m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -76,13 +77,17 @@ def bootstrap(cfg: Config, as_json: bool) -> int:
     return _echo_result(r, as_json)
 
 
-def _desired(cfg: Config, from_dummy: bool, dummy_prefixes, timeout: float) -> tuple[list, str]:
-    """The exposures verify expects, and where they came from (the OVN SB, read-only)."""
+def _desired(cfg: Config, from_dummy: bool, dummy_prefixes, timeout: float) -> tuple[list, str, list[str]]:
+    """The exposures verify expects, where they came from (the OVN SB, read-only), and why
+    the bridge data is unusable (the agent then holds what is in place: not expected here)."""
     if from_dummy:
-        return expected_from_prefixes(dummy_prefixes or ()), "the dummy interface (--from-dummy)"
+        return (expected_from_prefixes(dummy_prefixes or ()), "the dummy interface (--from-dummy)",
+                [])
     from ovnbgp.ovn.watcher import read_desired
 
-    return expected_from_desired(read_desired(cfg, timeout)), "the OVN southbound DB"
+    desired = read_desired(cfg, timeout)
+    return (expected_from_desired(desired), "the OVN southbound DB",
+            sorted(h.reason for h in desired.holds))
 
 
 def verify_cmd(cfg: Config, as_json: bool, from_dummy: bool, only_broken: bool,
@@ -96,7 +101,7 @@ def verify_cmd(cfg: Config, as_json: bool, from_dummy: bool, only_broken: bool,
     from ovnbgp.ovn.watcher import OvnError
 
     try:
-        expected, source = _desired(cfg, from_dummy, dummy_prefixes, timeout)
+        expected, source, holds = _desired(cfg, from_dummy, dummy_prefixes, timeout)
     except OvnError as e:  # says what could not be read, and where
         click.echo(f"ovnbgp verify: {e}", err=True)
         return EXIT_UNREACHABLE
@@ -112,6 +117,10 @@ def verify_cmd(cfg: Config, as_json: bool, from_dummy: bool, only_broken: bool,
         else:
             click.echo(f"ovnbgp verify: cannot read FRR: {e}", err=True)
         return EXIT_UNREACHABLE
+    if holds:  # the leftovers are then what the agent holds in place
+        report = dataclasses.replace(report, problems=report.problems + tuple(
+            f"held: {h}: unusable bridge data; what is in place for bridges not mapped is kept "
+            "(listed as leftovers) until it is fixed" for h in holds))
     if as_json:
         d: dict[str, Any] = report.to_dict() | {"source": source}
         click.echo(json.dumps(d, indent=2))

@@ -18,6 +18,15 @@ and the exposures that depend on it are held back.
 A provider bridge whose device does not exist yet, or is down: its rules, routes, neighbours,
 bridge IPs, sysctls and new exposures wait (a notice); what is already in place for it is kept
 (no withdrawal while OVS recreates the bridge). They are applied once the device is there and up.
+
+Unusable bridge data (desired.holds) holds in the same spirit: see kernel/hold.py.
+
+Bridge IPs and the kernel's side effects: deleting a device's last IPv4 address makes the kernel
+flush every IPv4 route through the device (in every table) and every IPv4 neighbour on it,
+PERMANENT ones included. So a bridge IP ovnbgp added is not removed while it is the device's
+last IPv4 address and objects ovnbgp does not own depend on it (kernel/dependents.py); a "kept"
+notice names them. IPv6 has no such flush (the route and neighbour of the address itself only),
+so IPv6 bridge IPs are removed as before.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from ovnbgp.kernel import rt_tables, sysctl
+from ovnbgp.kernel.dependents import foreign_users
+from ovnbgp.kernel.hold import Hold, steered_tables
 from ovnbgp.kernel.objects import (
     DEFAULT_METRIC,
     Action,
@@ -78,6 +89,7 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
     validate(desired, settings)
     proto = settings.route_protocol
     p = KernelPlan()
+    hold = Hold(desired)
 
     # --- provider bridges: present or waiting ----------------------------------------
     bridges = {b.name: b for b in desired.bridges}
@@ -98,32 +110,41 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
     if settings.advertise:
         dummy_ours, can_add = _links(p, observed, settings)
 
-    _rt_tables(p, desired, observed, settings)
+    _rt_tables(p, desired, observed, settings, hold)
     _bridge_setup(p, observed, bridges, missing)
+    _bridge_addr_dels(p, bridges, observed, proto, hold)
 
-    _proxies(p, desired, observed, proto, missing)
+    _proxies(p, desired, observed, proto, missing, hold)
 
     # --- steering: neighbours, routes, rules ---------------------------------------------
     conflicts: list[tuple[int | None, IPNetwork | None, int]] = []  # (table, dst, family)
-    _neighbours(p, desired, observed, proto, missing, table_of, conflicts)
-    _routes(p, desired, observed, proto, missing, missing_tables, conflicts)
-    _rules(p, desired, observed, proto, missing_tables, conflicts)
+    _neighbours(p, desired, observed, proto, missing, table_of, conflicts, hold)
+    _routes(p, desired, observed, proto, missing, missing_tables, conflicts, hold)
+    _rules(p, desired, observed, proto, missing_tables, conflicts, hold)
 
     # --- exposures on the dummy ----------------------------------------------------------
     if settings.advertise:
         _exposures(p, desired, observed, settings, dummy_ours, can_add, missing, table_of,
-                   conflicts)
+                   conflicts, hold)
+    if hold.on:
+        p.notices.append(hold.notice())
     return p
 
 
 def _rt_tables(p: KernelPlan, desired: DesiredState, observed: KernelState,
-               settings: KernelSettings) -> None:
+               settings: KernelSettings, hold: Hold) -> None:
     """ovnbgp's lines in the rt_tables file (a line of the operator's is a conflict)."""
     if observed.rt_tables_error is not None:
         p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}",
                                 observed.rt_tables_error))
         return
-    upd = rt_tables.update(observed.rt_tables_text, {b.name: b.table for b in desired.bridges})
+    want_lines = {b.name: b.table for b in desired.bridges}
+    if hold.on:  # the lines of bridges not mapped stay while held
+        for name, table in rt_tables.owned(observed.rt_tables_text).items():
+            if name not in want_lines and table not in want_lines.values():
+                want_lines[name] = table
+                hold.kept["rt_tables line"] += 1
+    upd = rt_tables.update(observed.rt_tables_text, want_lines)
     for c in upd.conflicts:
         p.notices.append(Notice("conflict", f"rt_tables {settings.rt_tables_file}", c))
     if upd.changed:
@@ -132,7 +153,7 @@ def _rt_tables(p: KernelPlan, desired: DesiredState, observed: KernelState,
 
 def _bridge_setup(p: KernelPlan, observed: KernelState, bridges: dict[str, BridgeSetup],
                   missing: set[str]) -> None:
-    """Sysctls and bridge IPs of the present bridges; stale bridge IPs ovnbgp added."""
+    """Sysctls and bridge IPs of the present bridges."""
     present = sorted(set(bridges) - missing)
     for path, value in sysctl.desired(present).items():
         old = observed.sysctls.get(path)
@@ -143,14 +164,30 @@ def _bridge_setup(p: KernelPlan, observed: KernelState, bridges: dict[str, Bridg
         for a in sorted(bridges[name].addresses, key=_addr_sort):
             if a not in have:
                 p.bridge_addr_add.append(AddrOp(Action.ADD, name, a, role="bridge"))
+
+
+def _bridge_addr_dels(p: KernelPlan, bridges: dict[str, BridgeSetup], observed: KernelState,
+                      proto: int, hold: Hold) -> None:
+    """Remove the bridge IPs ovnbgp added that are no longer wanted, except a last IPv4
+    address that foreign routes or neighbours depend on (module docstring), or one held."""
     for dev, created in sorted(observed.created_addrs.items()):
         if dev not in observed.links:
             continue  # the device is gone and its addresses with it
         wanted = set(bridges[dev].addresses) if dev in bridges else set()
         have = observed.addrs.get(dev, set())
-        for a in sorted(created - wanted, key=_addr_sort):
-            if a in have:
-                p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
+        gone = [a for a in sorted(created - wanted, key=_addr_sort) if a in have]
+        if not gone or hold.keeps("bridge IP", dev=dev):
+            continue
+        left_v4 = [a for a in have if a.version == 4 and a not in gone]
+        users = [] if left_v4 else foreign_users(observed, dev, proto)
+        for a in gone:
+            if a.version == 4 and users:
+                p.notices.append(Notice("kept", f"bridge IP {a} on {dev}",
+                                        f"not removed: it is the last IPv4 address of {dev} and "
+                                        f"the kernel would flush {len(users)} object(s) ovnbgp "
+                                        f"does not own with it (first: {users[0]})"))
+                continue
+            p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
 
 
 def _addr_sort(a: IPInterface) -> tuple:
@@ -194,7 +231,7 @@ def _links(p: KernelPlan, observed: KernelState, s: KernelSettings) -> tuple[boo
 
 
 def _proxies(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-             missing: set[str]) -> None:
+             missing: set[str], hold: Hold) -> None:
     """Proxy NDP entries: added on present bridges (an identical entry of anyone's counts as
     done: the kernel keeps one entry per address and device), ovnbgp's stale ones removed."""
     wanted = {(n.dev, n.ip) for n in desired.proxy_neighbours}
@@ -203,12 +240,13 @@ def _proxies(p: KernelPlan, desired: DesiredState, observed: KernelState, proto:
             p.proxy_add.append(ProxyOp(Action.ADD, ProxyObj(dev, ip, proto)))
     for key, have in sorted(observed.proxies.items(), key=lambda kv: (kv[0][0], kv[0][1].version,
                                                                      int(kv[0][1]))):
-        if have.protocol == proto and key not in wanted and have.dev in observed.links:
+        if (have.protocol == proto and key not in wanted and have.dev in observed.links
+                and not hold.keeps("proxy neighbour", dev=have.dev)):
             p.proxy_del.append(ProxyOp(Action.DEL, have))
 
 
 def _neighbours(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-                missing: set[str], table_of: dict[str, int], conflicts: list) -> None:
+                missing: set[str], table_of: dict[str, int], conflicts: list, hold: Hold) -> None:
     wanted = {(n.dev, n.ip): n for n in desired.neighbours}
     for key, n in sorted(wanted.items(), key=lambda kv: (kv[0][0], kv[0][1].version, kv[0][1])):
         if n.dev in missing:
@@ -225,12 +263,12 @@ def _neighbours(p: KernelPlan, desired: DesiredState, observed: KernelState, pro
             continue
         p.steer_add.append(NeighOp(Action.REPLACE, obj, table_of.get(n.dev)))
     for key, have in sorted(observed.neighbours.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        if have.protocol == proto and key not in wanted:
+        if have.protocol == proto and key not in wanted and not hold.keeps("neighbour", dev=have.dev):
             p.steer_del.append(NeighOp(Action.DEL, have, table_of.get(have.dev)))
 
 
 def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-            missing: set[str], missing_tables: set[int], conflicts: list) -> None:
+            missing: set[str], missing_tables: set[int], conflicts: list, hold: Hold) -> None:
     wanted: dict[tuple, RouteObj] = {}
     for r in desired.routes:
         obj = RouteObj(r.table, r.dst, r.dev, r.gateway, bool(r.scope_link) and r.dst.version == 4,
@@ -254,7 +292,8 @@ def _routes(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: 
         if want is not None and (want.table in missing_tables or want.dev in missing):
             continue  # waits for its bridge; keep what is there
         if want is None:
-            dels += [RouteOp(Action.DEL, r) for r in owned]
+            dels += [RouteOp(Action.DEL, r) for r in owned
+                     if not hold.keeps("route", dev=r.dev, table=r.table)]
             continue
         match = next((r for r in obs if r.same_path(want)), None)
         if match is not None:
@@ -290,7 +329,7 @@ def _route_sort(r: RouteObj) -> tuple:
 
 
 def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
-           missing_tables: set[int], conflicts: list) -> None:
+           missing_tables: set[int], conflicts: list, hold: Hold) -> None:
     """Rules to add and remove (one function: the order of the removals and adds below is
     what the kernel's wildcard matching needs, explained here in one place).
 
@@ -315,6 +354,8 @@ def _rules(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: i
         key = have.key
         if have.plain and key in wanted and key not in kept:
             kept.add(key)
+            continue
+        if key not in wanted and hold.keeps("rule", table=have.table):
             continue
         stale.append(have)
     stale.sort(key=lambda o: (_rule_sort(o.key), o.selectors))
@@ -363,7 +404,7 @@ def _rule_sort(key: tuple) -> tuple:
 
 def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: KernelSettings,
                dummy_ours: bool, can_add: bool, missing: set[str], table_of: dict[str, int],
-               conflicts: list) -> None:
+               conflicts: list, hold: Hold) -> None:
     if not dummy_ours:
         return  # someone else's device has the name: reported by _links, not touched
     have = {a for a in observed.addrs.get(s.dummy_name, set()) if ours_on_dummy(a)}
@@ -400,7 +441,14 @@ def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: K
     if not can_add and any(a not in have for a in wanted):
         p.notices.append(Notice("waiting", f"dummy {s.dummy_name}",
                                 f"not in VRF {s.vrf_name}; new exposures wait"))
-    for a in sorted(have - set(wanted), key=_addr_sort):
+    stale = sorted(have - set(wanted), key=_addr_sort)
+    steered = steered_tables(observed, s.route_protocol) if hold.on and stale else {}
+    for a in stale:
+        tables = steered.get(a.network)
+        if hold.on and (not tables or any(hold.keeps("exposure", table=t) for t in sorted(tables))):
+            if not tables:
+                hold.kept["exposure"] += 1  # no steering of ours says whose it was: kept
+            continue
         p.dummy_del.append(AddrOp(Action.DEL, s.dummy_name, a))
     p.dummy_add.sort(key=lambda op: _addr_sort(op.address))
 

@@ -78,10 +78,10 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from ovnbgp.config import Config, KernelConfig
+from ovnbgp.kernel import dependents, rt_tables, state, sysctl
 from ovnbgp.kernel import diff as diff_mod
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel import plan_changes as changes_mod
-from ovnbgp.kernel import rt_tables, state, sysctl
 from ovnbgp.kernel.diff import overlaps
 from ovnbgp.kernel.monitor import Drift, Monitor, apply_events
 from ovnbgp.kernel.nltransport import NetlinkTransport, Result, pyroute2_parser
@@ -244,7 +244,9 @@ class KernelReconciler:
 
     def diff(self, desired: DesiredState, observed: KernelState) -> KernelPlan:
         """Pure: the plan that makes `observed` match `desired`. Raises KernelInputError
-        (naming every invalid object) before anything is changed."""
+        (naming every invalid object) before anything is changed. Looks up, first, the foreign
+        routes through a bridge whose IPv4 bridge IP may go (kernel/dependents.py)."""
+        dependents.refresh(self.nl, desired, observed, self.settings.route_protocol)
         return diff_mod.plan(desired, observed, self.settings)
 
     # --- apply -----------------------------------------------------------------------------

@@ -177,6 +177,9 @@ class KernelState:
     rt_tables_text: str = ""
     rt_tables_error: str | None = None
     created_addrs: dict[str, set[IPInterface]] = field(default_factory=dict)  # state file
+    # dev -> the IPv4 routes through it that are not ovnbgp's or the kernel's, any table (only
+    # for devices whose bridge IP may be removed; dependents.foreign_users)
+    dependents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # What this observation covered: devices, tables and sysctls looked at.
     watched_devs: frozenset[str] = frozenset()
     watched_tables: frozenset[int] = frozenset()

@@ -141,7 +141,8 @@ def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
     is not one this shortcut covers (bridges, proxy neighbours or a catch-all rule changed,
     a key wanted twice): the caller plans in full."""
     old = index.state
-    if new.bridges != old.bridges or new.proxy_neighbours != old.proxy_neighbours:
+    if (new.bridges != old.bridges or new.proxy_neighbours != old.proxy_neighbours
+            or new.holds or old.holds):
         return None
     touched = index.advance(new)
     for name, keys in (extra or {}).items():

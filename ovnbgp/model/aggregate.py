@@ -6,6 +6,7 @@ from collections.abc import Hashable, Iterable, Mapping
 
 from ovnbgp.model.claims import EMPTY, Claim, Contribution
 from ovnbgp.model.records import (
+    BridgeHold,
     BridgeSetup,
     DesiredState,
     Exposure,
@@ -20,7 +21,7 @@ from ovnbgp.model.records import (
 )
 from ovnbgp.model.topology import Context
 
-OUTPUT_TYPES = (Exposure, Rule, Route, Neighbour, BridgeSetup, FlowSpec, ProxyNeighbour)
+OUTPUT_TYPES = (Exposure, Rule, Route, Neighbour, BridgeSetup, FlowSpec, ProxyNeighbour, BridgeHold)
 
 
 class Aggregate:
@@ -198,6 +199,7 @@ class Aggregate:
             self._state = DesiredState(
                 exposures=f[Exposure], rules=f[Rule], routes=f[Route], neighbours=f[Neighbour],
                 bridges=f[BridgeSetup], flows=f[FlowSpec], proxy_neighbours=f[ProxyNeighbour],
+                holds=f[BridgeHold],
                 problems=frozenset(self.problems))
         return self._state
 

@@ -236,31 +236,45 @@ def nat_residents(entries: tuple[str, ...]) -> frozenset[str]:
     return frozenset(out)
 
 
-def parse_bridge_mappings(text: str) -> tuple[dict[str, str], list[str]]:
+def _short(text: str, limit: int = 80) -> str:
+    """repr() of a DB value cut to `limit` characters (a 10k-character value is one bad item,
+    not a 10k-character log line)."""
+    r = repr(text)
+    return r if len(r) <= limit else r[:limit - 5] + "...'" + f" ({len(text)} chars)"
+
+
+def parse_bridge_mappings(text: str | None) -> tuple[dict[str, str], list[str]]:
     """OVS `ovn-bridge-mappings` -> ({physnet: bridge} in order, [problems]).
 
     Bad items are reported and skipped; the rest is kept. A physnet listed twice keeps its first
     bridge (as ovn-controller does). Bridge names must be valid interface names because they
-    reach netlink.
+    reach netlink. `text` None (the key is not set) and an empty value are problems too: every
+    problem makes the mapping *unusable* (model.topology.Bridges), and the targets then hold
+    what is in place for bridges that are no longer mapped instead of withdrawing it.
     """
     mappings: dict[str, str] = {}
     problems: list[str] = []
+    if text is None:
+        return mappings, ["ovn-bridge-mappings is not set"]
     if not isinstance(text, str):
         return mappings, ["ovn-bridge-mappings is not a string"]
+    if not text.strip():
+        return mappings, ["ovn-bridge-mappings is empty"]
     for item in text.split(","):
         item = item.strip()
         if not item:
-            continue
+            continue  # "a:b," or "a:b,,c:d": ovn-controller skips empty items too
         physnet, sep, bridge = item.partition(":")
         physnet, bridge = physnet.strip(), bridge.strip()
         if not sep or not physnet or not bridge:
-            problems.append(f"ovn-bridge-mappings item {item!r} is not PHYSNET:BRIDGE")
+            problems.append(f"ovn-bridge-mappings item {_short(item)} is not PHYSNET:BRIDGE")
             continue
         if not IFNAME_RE.fullmatch(bridge):
-            problems.append(f"ovn-bridge-mappings item {item!r}: bad bridge name {bridge!r}")
+            problems.append(f"ovn-bridge-mappings item {_short(item)}: bad bridge name {_short(bridge)}")
             continue
         if physnet in mappings:
-            problems.append(f"ovn-bridge-mappings maps {physnet!r} twice; keeping {mappings[physnet]!r}")
+            problems.append(f"ovn-bridge-mappings maps {_short(physnet)} twice; keeping "
+                            f"{mappings[physnet]!r}")
             continue
         mappings[physnet] = bridge
     return mappings, problems

@@ -52,6 +52,8 @@ class LocalOvs:
     system_id: str
     bridge_mappings: Mapping[str, str] = field(default_factory=dict)  # physnet -> bridge, in order
     bridges: Mapping[str, BridgeInfo] = field(default_factory=dict)
+    # What made ovn-bridge-mappings unusable (unparsable items, not set, empty): see Bridges.
+    mapping_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,16 @@ class FlowSpec:
 
 
 @dataclass(frozen=True, order=True)
+class BridgeHold:
+    """The bridge data is unusable (`reason`: an unparsable ovn-bridge-mappings, an empty or
+    missing one, a mapping to a bridge the local OVS DB does not have). While a desired state
+    carries one, the targets keep every object they own for a bridge (device, table) that is
+    not among its `bridges`: what was in place stays until valid data says otherwise."""
+
+    reason: str
+
+
+@dataclass(frozen=True, order=True)
 class Problem:
     """An SB/OVS value the model could not use: it was skipped (logged once by ModelCache).
 
@@ -172,6 +184,7 @@ class DesiredState:
     bridges: frozenset[BridgeSetup] = frozenset()
     flows: frozenset[FlowSpec] = frozenset()
     proxy_neighbours: frozenset[ProxyNeighbour] = frozenset()
+    holds: frozenset[BridgeHold] = frozenset()  # non-empty: bridges no longer mapped are held
     # What the model skipped and why. Not part of equality: two states that expose and steer
     # the same things are the same desired state.
     problems: frozenset[Problem] = field(default=frozenset(), compare=False)

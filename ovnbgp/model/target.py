@@ -26,10 +26,19 @@ from ovnbgp.model.records import DesiredState, IPNetwork
 
 @dataclass(frozen=True)
 class Notice:
-    """Something the plan does not do, and why: a missing bridge (its objects wait), or a
-    conflict with an object ovnbgp does not own (left alone)."""
+    """Something the plan does not do, and why. Kinds:
 
-    kind: str  # "waiting" | "conflict"
+    - "waiting": a bridge (or the dummy's VRF) is missing or down; its objects wait for it and
+      what is in place for it is kept;
+    - "conflict": an object ovnbgp does not own is in the way; it is left alone (logged as a
+      warning);
+    - "held": the bridge data is unusable (DesiredState.holds); what ovnbgp owns for bridges
+      not mapped is kept, nothing of it withdrawn, until valid data says otherwise;
+    - "kept": an object of ovnbgp's that is no longer wanted is not removed because the
+      kernel would take objects ovnbgp does not own with it (the last IPv4 bridge IP).
+    """
+
+    kind: str  # "waiting" | "conflict" | "held" | "kept"
     subject: str
     reason: str
 

@@ -15,6 +15,7 @@ from ovnbgp.model import ipcache
 from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
 from ovnbgp.model.parse import ParseError, parse_mac, parse_port_addresses, parse_router_port_addresses
 from ovnbgp.model.records import (
+    BridgeHold,
     BridgeSetup,
     ExposureKind,
     FlowSpec,
@@ -36,26 +37,54 @@ _DEFAULT_V6 = ipaddress.IPv6Network("::/0")
 
 
 class Bridges:
-    """The provider bridges from ovn-bridge-mappings: table ids, which exist, their objects."""
+    """The provider bridges from ovn-bridge-mappings: table ids, which exist, their objects.
+
+    Unusable bridge data HOLDS instead of withdrawing (a `BridgeHold` per reason in the
+    contribution, a warning Problem each): an ovn-bridge-mappings that is not set, empty or has
+    an unparsable item (`public`, `public:br-ex:x`, `:`), or a mapping to a bridge the local
+    OVS DB does not have (a typo `public:br-nope`, or the bridge deleted). The bridges that
+    are mapped and exist are used as usual; the targets keep everything they own for any other
+    bridge (exposures, rules, routes, neighbours, bridge IPs, flows) until valid data says
+    otherwise. The model cannot know what an unparsable item meant, and after a restart it does
+    not know the previous mapping, so "any other bridge" is the only sound scope.
+
+    A node whose local OVS DB lost its system-id (the key removed by mistake) holds too, and
+    for every bridge: without it no port can be known bound here, so the model would withdraw
+    everything. No bridge is used then (no BridgeSetup, no flow), which makes the targets keep
+    all they own until the system-id is back.
+
+    A VALID change that drops a physnet (`public:br-ex,other:br-o` -> `other:br-o`, both
+    bridges existing) is not a hold: public's exposures are withdrawn, as OVN itself stops
+    delivering that network here.
+    """
 
     def __init__(self, local: LocalOvs, cfg: Config):
         kcfg = cfg.kernel
         problems: list[Problem] = []
+        holds: list[str] = list(local.mapping_problems)
+        if not local.system_id:
+            holds.insert(0, "the local OVS DB has no system-id: no port can be known bound here")
+        if not local.bridge_mappings and not holds:
+            holds.append("ovn-bridge-mappings maps no physnet")
         self.physnet_bridge: dict[str, str] = {}  # physnet -> existing bridge, mapping order
         self.tables: dict[str, int] = {}
         order: list[str] = []
         for physnet, bridge in local.bridge_mappings.items():
             if not isinstance(bridge, str) or not IFNAME_RE.fullmatch(bridge):
-                problems.append(problem(None, f"bridge mapping {physnet}:{bridge}: bad bridge name"))
+                holds.append(f"bridge mapping {physnet}:{bridge}: bad bridge name")
                 continue
             if bridge not in order:
                 order.append(bridge)
             if bridge in local.bridges:
                 self.physnet_bridge.setdefault(physnet, bridge)
             else:
-                problems.append(problem(
-                    None, f"bridge mapping {physnet}:{bridge}: bridge {bridge} does not exist in "
-                    "the local OVS DB; its exposures wait for it"))
+                holds.append(f"bridge mapping {physnet}:{bridge}: bridge {bridge} does not exist "
+                             "in the local OVS DB")
+        self.holds = tuple(dict.fromkeys(holds))
+        for reason in self.holds:
+            problems.append(problem(None, f"{reason}: unusable bridge data; what is in place for "
+                                     "bridges not mapped is held (nothing withdrawn) until it is "
+                                     "fixed, new exposures on them wait"))
         used = set(kcfg.bridge_tables.values()) | {kcfg.vrf_table}
         for i, bridge in enumerate(order):
             if bridge in kcfg.bridge_tables:
@@ -67,7 +96,7 @@ class Bridges:
             used.add(table)
             self.tables[bridge] = table
         objects: list = []
-        for bridge in order:
+        for bridge in order if local.system_id else ():  # no system-id: hold them all
             if bridge not in local.bridges:
                 continue
             table = self.tables[bridge]
@@ -95,8 +124,7 @@ class Bridges:
                     problems.append(problem(None, f"bridge {bridge}: bad OVS port name {port!r}"))
                     continue
                 objects.append(FlowSpec(bridge, port, mac))
-        if not local.system_id:
-            problems.append(problem(None, "the local OVS DB has no system-id: no port is bound here"))
+        objects += [BridgeHold(reason) for reason in self.holds]
         self.contribution = contribution([], objects, problems)
 
 

@@ -164,7 +164,7 @@ def local_ovs_from_idl(tables) -> tuple[LocalOvs, list[str]]:
     if not ovs_rows:
         return LocalOvs(system_id=""), ["the local OVS DB has no Open_vSwitch row"]
     ext = _smap(ovs_rows[0], "external_ids")
-    mappings, problems = parse_bridge_mappings(ext.get("ovn-bridge-mappings", ""))
+    mappings, problems = parse_bridge_mappings(ext.get("ovn-bridge-mappings"))
     integration = ext.get("ovn-bridge", "br-int")
     wanted = set(mappings.values())
     ports = tables["Port"].rows
@@ -204,7 +204,8 @@ def local_ovs_from_idl(tables) -> tuple[LocalOvs, list[str]]:
                         ofport = _scalar(irow, "ofport")
                         patch_ports[iname] = ofport if isinstance(ofport, int) else -1
         bridges[name] = BridgeInfo(name=name, mac=mac, patch_ports=patch_ports)
-    local = LocalOvs(system_id=ext.get("system-id", ""), bridge_mappings=mappings, bridges=bridges)
+    local = LocalOvs(system_id=ext.get("system-id", ""), bridge_mappings=mappings, bridges=bridges,
+                     mapping_problems=tuple(problems))
     return local, problems
 
 

@@ -19,10 +19,12 @@ flow text comes from validated values (bridge name pattern, integer ofport, MAC 
 
 The patch port's ofport comes from the caller (the daemon has Interface.ofport from the local
 OVS DB) or, failing that, from `ovs-vsctl find Interface type=patch` (ovs-ofctl's port
-descriptions cut names to 15 characters, and OVN's patch ports are longer). Nothing is cached
-between reconciles except which bridges were seen: flows lost with an ovs-vswitchd restart, or
-left pointing at an old ofport when the patch port was re-created, are found by the next
-observe() and fixed.
+descriptions cut names to 15 characters, and OVN's patch ports are longer). While the bridge data
+is unusable (DesiredState.holds) the flows on bridges that are not mapped are kept, and while a
+wanted patch port's number is unknown the flows of its bridge are kept (they cannot be told
+from stale ones). Nothing is cached between reconciles except which bridges were seen: flows
+lost with an ovs-vswitchd restart, or left pointing at an old ofport when the patch port was
+re-created, are found by the next observe() and fixed.
 """
 
 from __future__ import annotations
@@ -195,8 +197,11 @@ def validate(specs: Iterable[FlowSpec]) -> None:
 
 
 def plan(specs: Iterable[FlowSpec], observed: FlowState, *, priority: int = PRIORITY,
-         cookie: int = COOKIE) -> FlowPlan:
-    """Pure: the flows to add and delete (see the module docstring)."""
+         cookie: int = COOKIE, held: Iterable[str] = ()) -> FlowPlan:
+    """Pure: the flows to add and delete (see the module docstring). `held`: bridges whose
+    flows stay as they are (the bridge data is unusable: DesiredState.holds)."""
+    held = set(held)
+    kept_for_ports = set()  # bridges kept as they are because a patch port's number is unknown
     specs = sorted(set(specs))
     validate(specs)
     p = FlowPlan()
@@ -208,8 +213,13 @@ def plan(specs: Iterable[FlowSpec], observed: FlowState, *, priority: int = PRIO
             continue
         ofport = observed.ofports.get(s.patch_port)
         if not isinstance(ofport, int) or ofport <= 0 or ofport >= 0xFF00:
+            # Its flows cannot be told from stale ones without the number: the bridge's
+            # flows are kept until it is known (a patch port being re-created, or port
+            # numbers read while the local OVS view changes).
             p.notices.append(Notice("waiting", f"patch port {s.patch_port} on {s.bridge}",
-                                    "no OpenFlow port number yet; its flows wait"))
+                                    "no OpenFlow port number yet; its flows wait and the "
+                                    "bridge's flows are kept"))
+            kept_for_ports.add(s.bridge)
             continue
         for f in wanted_flows(s, ofport, priority, cookie):
             wanted[_match_key(f)] = f
@@ -218,11 +228,17 @@ def plan(specs: Iterable[FlowSpec], observed: FlowState, *, priority: int = PRIO
                                                          "they wait"))
     for bridge, flows in sorted(observed.flows.items()):
         have = {_match_key(f): f for f in flows}
+        if bridge in held:
+            n = sum(1 for f in flows if f.cookie == cookie and _match_key(f) not in wanted)
+            if n:
+                p.notices.append(Notice("held", f"bridge {bridge}", f"{n} flow(s) kept: the bridge "
+                                        "data is unusable and the bridge is not mapped"))
+            continue
         for f in flows:
             if f.cookie != cookie:
                 continue
             w = wanted.get(_match_key(f))
-            if w is None:
+            if w is None and bridge not in kept_for_ports:
                 p.delete.append(f)
         for key, w in sorted(wanted.items(), key=lambda kv: str(kv[1])):
             if w.bridge != bridge:
@@ -327,7 +343,10 @@ class FlowReconciler:
 
     def diff(self, desired: DesiredState | Iterable[FlowSpec], observed: FlowState) -> FlowPlan:
         specs = desired.flows if isinstance(desired, DesiredState) else desired
-        return plan(specs, observed, priority=self.priority, cookie=self.cookie)
+        held: set[str] = set()
+        if isinstance(desired, DesiredState) and desired.holds:
+            held = set(observed.flows) - {b.name for b in desired.bridges}
+        return plan(specs, observed, priority=self.priority, cookie=self.cookie, held=held)
 
     def apply(self, p: FlowPlan) -> FlowResult:
         res = FlowResult(notices=list(p.notices))

@@ -72,6 +72,19 @@ def test_missing_bridge_and_port_wait():
     assert p.empty() and any("patch port" in n.subject for n in p.notices)
 
 
+def test_flows_kept_while_a_patch_port_number_is_unknown():
+    """Issue 17: the flow check read port numbers while the local OVS view changed and the
+    unknown number made the bridge's flows look stale: they were deleted. A bridge with a
+    spec waiting for its number keeps its flows (the other specs' flows are still added)."""
+    other = FlowSpec("br-ex", "patch-other-to-br-int", MAC)
+    st = FlowState(flows={"br-ex": parse_dump("br-ex", DUMP)}, ofports={other.patch_port: 5})
+    p = plan([SPEC, other], st)
+    assert not p.delete
+    assert {f.match for f in p.add} == {"priority=900,ip,in_port=5", "priority=900,ipv6,in_port=5"}
+    assert any(n.kind == "waiting" and SPEC.patch_port in n.subject for n in p.notices)
+    assert len(plan([], st).delete) == 2  # not wanted at all: stale, removed
+
+
 @pytest.mark.parametrize("spec,needle", [
     (FlowSpec("br ex", "p", MAC), "'br ex'"),
     (FlowSpec("br-ex", "p,1", MAC), "'p,1'"),
