@@ -383,6 +383,8 @@ class Agent:
         """One target's pass: its result counted, logged and reported; a failure (an
         exception or failed changes) schedules the target's retry."""
         started = time.monotonic()
+        if target is self.flows and not full and self.flows.up_to_date(desired):
+            return  # the usual event: no flow to change, and no wait behind a flow check
         lock = self._flows_lock if target is self.flows else contextlib.nullcontext()
         try:
             with lock:

@@ -520,7 +520,7 @@ class OvnWatcher:
         local, problems = local_ovs_from_idl(idl.tables)
         for p in problems:
             if p not in self._local_problems_logged:
-                LOG.warning("local OVS DB: %s", clip(p))
+                LOG.log(logging.DEBUG if self._quiet else logging.WARNING, "local OVS DB: %s", clip(p))
         self._local_problems_logged = set(problems)
         first = not self._ovs_synced.is_set()
         if local != self._local:

@@ -394,6 +394,33 @@ class FlowReconciler:
         full=False (the agent's event path): nothing is read (an ovs-ofctl dump costs hundreds
         of ms) when the flows, bridges and ports are those of the last pass and it left
         nothing failed; the periodic flow check (full) still finds wiped flows."""
+        bridges, ofports, view = self._view(desired, bridges, ofports)
+        if not full and view == self._clean_view:
+            return FlowResult()
+        try:
+            p = self.diff(desired, self.observe(desired, bridges=bridges, ofports=ofports))
+            res = self.apply(p) if not p.empty() else FlowResult(notices=list(p.notices))
+        except Exception:
+            self._clean_view = None  # ovs-ofctl missing, vswitchd down: look again next time
+            raise
+        for n in p.notices if p.empty() else ():
+            (log.warning if n.kind == "conflict" else log.debug)("flows: %s", n.describe()[2:])
+        res.plan = p
+        # What waits (a patch port without ofport) comes with a new local view, else the
+        # periodic full pass (flow check) finds it. The last clean view stays while a pass
+        # runs, so up_to_date() answers without waiting for it.
+        self._clean_view = view if res.ok else None
+        return res
+
+    def up_to_date(self, desired: DesiredState) -> bool:
+        """True when the flows, bridges and ports are those of the last pass, which left
+        nothing failed: an event then has nothing to do here and must not wait behind a
+        running flow check (it holds the agent's flows lock for an ovs-ofctl dump)."""
+        return self._view(desired, None, None)[2] == self._clean_view
+
+    def _view(self, desired: DesiredState | Iterable[FlowSpec], bridges: Iterable[str] | None,
+              ofports: Mapping[str, int] | None) -> tuple[Iterable[str], Mapping[str, int] | None, tuple]:
+        """(bridges, ofports, the view a pass is compared by) with the defaults filled in."""
         if bridges is None or ofports is None:
             local_bridges, local_ofports = self.local() if self.local else ((), None)
             bridges = local_bridges if bridges is None else bridges
@@ -401,17 +428,7 @@ class FlowReconciler:
         specs = desired.flows if isinstance(desired, DesiredState) else frozenset(desired)
         view = (frozenset(specs), frozenset(bridges),
                 None if ofports is None else frozenset(ofports.items()))
-        if not full and view == self._clean_view:
-            return FlowResult()
-        self._clean_view = None
-        p = self.diff(desired, self.observe(desired, bridges=bridges, ofports=ofports))
-        res = self.apply(p) if not p.empty() else FlowResult(notices=list(p.notices))
-        for n in p.notices if p.empty() else ():
-            (log.warning if n.kind == "conflict" else log.debug)("flows: %s", n.describe()[2:])
-        res.plan = p
-        if res.ok:  # what waits (a patch port without ofport) comes with a new local view,
-            self._clean_view = view  # else the periodic full pass (flow check) finds it
-        return res
+        return bridges, ofports, view
 
 
 class FlowMonitor:

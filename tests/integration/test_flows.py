@@ -182,3 +182,28 @@ def test_event_pass_reads_nothing_while_flows_and_ports_are_unchanged(ovs_node, 
     local["ofports"] = {patch_name("a"): 9}
     moved = rec.reconcile(want(bridge), full=False)
     assert moved.ok and len(moved.added) == 2 and len(moved.removed) == 2
+
+
+def test_up_to_date_answers_during_a_running_pass(ovs_node, bridge):
+    """The agent's event path asks up_to_date() without the flows lock: true after a clean
+    pass, and still true while the flow check's full pass runs (so an event never waits
+    behind its ovs-ofctl dump); false once the ports or flows wanted change."""
+    local = {"ofports": {patch_name("a"): 3}}
+    rec = FlowReconciler(ovs_remote=ovs_node.remote, env=ovs_node.env,
+                         local=lambda: ({bridge}, local["ofports"]))
+    assert not rec.up_to_date(want(bridge))  # nothing done yet
+    assert rec.reconcile(want(bridge), full=True).ok
+    assert rec.up_to_date(want(bridge))
+    seen_during_pass = []
+    real_run = rec._run
+
+    def run(argv, input=None):
+        seen_during_pass.append(rec.up_to_date(want(bridge)))
+        return real_run(argv, input)
+
+    rec._run = run  # type: ignore[method-assign]
+    assert rec.reconcile(want(bridge), full=True).ok
+    assert seen_during_pass and all(seen_during_pass)
+    assert not rec.up_to_date(want(bridge, mac="fa:16:3e:00:00:42"))
+    local["ofports"] = {patch_name("a"): 9}
+    assert not rec.up_to_date(want(bridge))
