@@ -84,8 +84,15 @@ class FakeKernel:
 class FakeFlows:
     name = "flows"
 
+    def __init__(self):
+        self.passes: list[bool] = []  # full? of each reconcile
+
     def reconcile(self, desired, *, full=False) -> TargetResult:
+        self.passes.append(full)
         return TargetResult()
+
+    def up_to_date(self, desired) -> bool:
+        return bool(self.passes)  # nothing changes flows in these tests once a pass ran
 
 
 class FakeFrr:
