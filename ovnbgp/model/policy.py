@@ -18,7 +18,7 @@ _GUA = ipaddress.IPv6Network("2000::/3")
 
 def is_ipv6_gua(net: IPNetwork) -> bool:
     """An IPv6 global unicast subnet (inside 2000::/3, not documentation space)."""
-    return net.version == 6 and net.subnet_of(_GUA) and net.is_global  # type: ignore[arg-type]
+    return net.version == 6 and net.subnet_of(_GUA) and net.is_global
 
 
 def tenant_subnet_refusal(net: IPNetwork, policy: ExposureConfig) -> str | None:
