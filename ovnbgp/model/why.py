@@ -19,7 +19,15 @@ from ovnbgp.model.cache import desired_state
 from ovnbgp.model.parse import nat_residents
 from ovnbgp.model.policy import FILTERED
 from ovnbgp.model.query import ModelView
-from ovnbgp.model.records import DesiredState, Exposure, IPNetwork, PortBindingRow, Problem, Snapshot
+from ovnbgp.model.records import (
+    DesiredState,
+    Exposure,
+    IPNetwork,
+    LocalOvs,
+    PortBindingRow,
+    Problem,
+    Snapshot,
+)
 from ovnbgp.model.topology import VM_TYPE
 
 VM_PORT = "VM port"
@@ -55,6 +63,7 @@ class Account:
     rows: tuple[RowAccount, ...]
     state: DesiredState = field(compare=False)
     notes: tuple[str, ...] = ()  # local-OVS problems that concern every address
+    local: LocalOvs = field(default=LocalOvs(""), compare=False)  # the local OVS view read
 
     @property
     def exposed(self) -> bool:
@@ -110,7 +119,8 @@ def account(snapshot: Snapshot, cfg: Config, target: IPNetwork) -> Account:
         row = snapshot.port_bindings[uuid]
         rows += why.row(row, target)
     notes = tuple(p.reason for p in problems.get("", ()) if p.level != "debug")
-    return Account(target, snapshot.local.system_id, exposures, tuple(rows), state, notes)
+    return Account(target, snapshot.local.system_id, exposures, tuple(rows), state, notes,
+                   snapshot.local)
 
 
 class _Why:
