@@ -118,6 +118,8 @@ def account(snapshot: Snapshot, cfg: Config, target: IPNetwork) -> Account:
     for uuid in sorted(snapshot.port_bindings):
         row = snapshot.port_bindings[uuid]
         rows += why.row(row, target)
+    order = {GATEWAY: 0, ROUTER_INTERFACE: 1, FLOATING_IP: 2, VM_PORT: 3}
+    rows.sort(key=lambda r: (order[r.role], r.port, r.row))
     notes = tuple(p.reason for p in problems.get("", ()) if p.level != "debug")
     return Account(target, snapshot.local.system_id, exposures, tuple(rows), state, notes,
                    snapshot.local)
