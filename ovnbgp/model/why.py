@@ -173,7 +173,7 @@ class _Why:
 
     # -- the stories ----------------------------------------------------------------------
 
-    def _base(self, row: PortBindingRow, role: str, target: IPNetwork) -> tuple[tuple, list[str], str]:
+    def _base(self, row: PortBindingRow, target: IPNetwork) -> tuple[tuple, list[str], str]:
         exposed = tuple(e for e in self.exposed_by.get(row.uuid, ()) if _overlaps(e.prefix, target))
         reasons: list[str] = []
         waiting = ""
@@ -197,7 +197,7 @@ class _Why:
         return None
 
     def _vm(self, row: PortBindingRow, target: IPNetwork) -> RowAccount:
-        exposed, reasons, waiting = self._base(row, VM_PORT, target)
+        exposed, reasons, waiting = self._base(row, target)
         if not exposed:
             sig = self.view.topology.dp_sig.get(row.datapath)
             if sig is None:
@@ -271,7 +271,7 @@ class _Why:
                [f"{target} is not inside a tenant subnet exposed through a gateway here"]
 
     def _gateway(self, row: PortBindingRow, target: IPNetwork) -> RowAccount:
-        exposed, reasons, waiting = self._base(row, GATEWAY, target)
+        exposed, reasons, waiting = self._base(row, target)
         if not exposed:
             where = self._where(row, "router gateway")
             if where:
@@ -279,7 +279,7 @@ class _Why:
         return RowAccount(row.uuid, row.logical_port, GATEWAY, exposed, _unique(reasons), waiting)
 
     def _router_interface(self, row: PortBindingRow, target: IPNetwork) -> RowAccount:
-        exposed, reasons, waiting = self._base(row, ROUTER_INTERFACE, target)
+        exposed, reasons, waiting = self._base(row, target)
         if not exposed and not any(FILTERED in r for r in reasons):
             reasons += self._gateway_elsewhere(row.datapath) or \
                 [f"router of {row.logical_port} has no gateway (cr-lrp)"]

@@ -20,8 +20,8 @@ def world(gw_chassis: str | None = "ch1") -> SbBuilder:
     return b
 
 
-def ask(b: SbBuilder, text: str, cfg: Config = Config()):
-    return account(b.snapshot(), cfg, parse_target(text))
+def ask(b: SbBuilder, text: str, cfg: Config | None = None):
+    return account(b.snapshot(), cfg or Config(), parse_target(text))
 
 
 def only(acc, role: str):
