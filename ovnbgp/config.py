@@ -195,9 +195,19 @@ class ExposureConfig:
     tenant_prefixes: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # IPv6 global unicast (2000::/3) tenant subnets are exposed even outside tenant_prefixes.
     tenant_ipv6_gua: bool = True
+    # When not empty (alone or with tenant_prefixes), the tenant subnets whose Neutron address
+    # scope (neutron:subnet_pool_addr_scope4/6 in the router interface's external_ids) is one
+    # of these ids are exposed too.
+    tenant_address_scopes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tenant_prefixes", tuple(self.tenant_prefixes))
+        object.__setattr__(self, "tenant_address_scopes", tuple(self.tenant_address_scopes))
+
+    @property
+    def restricted(self) -> bool:
+        """Only some tenant subnets are exposed (prefixes or address scopes are listed)."""
+        return bool(self.tenant_prefixes or self.tenant_address_scopes)
 
 
 @dataclass(frozen=True)
@@ -546,7 +556,28 @@ def _parse_exposure(s: dict[str, Any]) -> ExposureConfig:
             kw[k] = _check_type(f"exposure.{k}", s[k], bool, "true or false")
     if "tenant_prefixes" in s:
         kw["tenant_prefixes"] = _prefixes("exposure.tenant_prefixes", s["tenant_prefixes"])
+    if "tenant_address_scopes" in s:
+        kw["tenant_address_scopes"] = _scope_ids("exposure.tenant_address_scopes",
+                                                 s["tenant_address_scopes"])
     return ExposureConfig(**kw)
+
+
+SCOPE_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # a Neutron address scope id (a UUID)
+
+
+def _scope_ids(key: str, value: Any) -> tuple[str, ...]:
+    _check_type(key, value, list, "a list of Neutron address scope ids")
+    out: list[str] = []
+    for i, v in enumerate(value):
+        k = f"{key}[{i}]"
+        _check_type(k, v, str, "a Neutron address scope id")
+        if not SCOPE_ID_RE.fullmatch(v):
+            raise ConfigError(k, f"expected a Neutron address scope id (letters, digits, '-', "
+                              f"'_', '.', ':'; up to 64), got {v!r}")
+        if v in out:
+            raise ConfigError(k, f"{v} is listed twice")
+        out.append(v)
+    return tuple(out)
 
 
 _SECTIONS: dict[str, Callable[[dict[str, Any]], Any]] = {

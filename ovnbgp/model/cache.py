@@ -68,7 +68,8 @@ def _structure(row: PortBindingRow | None) -> tuple | None:
         return None
     return (row.type, row.datapath, row.logical_port, row.mac,
             tuple(sorted(row.options.items())),
-            row.chassis if row.type == "chassisredirect" else None)
+            row.chassis if row.type == "chassisredirect" else None,
+            tuple(sorted(row.external_ids.items())))  # address scopes (model/policy.py)
 
 
 class ModelCache:

@@ -14,7 +14,7 @@ from ovnbgp.config import IFNAME_RE, OVS_PORT_RE, RESERVED_TABLES, Config
 from ovnbgp.model import ipcache
 from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
 from ovnbgp.model.parse import ParseError, parse_mac, parse_port_addresses, parse_router_port_addresses
-from ovnbgp.model.policy import tenant_subnet_refusal
+from ovnbgp.model.policy import scope_key, tenant_subnet_refusal
 from ovnbgp.model.records import (
     BridgeSetup,
     ExposureKind,
@@ -252,7 +252,9 @@ class Topology:
                                 lrp, f"tenant subnet {net}: the router's gateway has no IPv{net.version} "
                                 "address; not exposed", "debug"))
                             continue
-                        refusal = tenant_subnet_refusal(net, ctx.cfg.exposure)
+                        refusal = tenant_subnet_refusal(net, ctx.cfg.exposure, (
+                            lrp.external_ids.get(scope_key(net.version), ""),
+                            peer.external_ids.get(scope_key(net.version), "")))
                         if refusal is not None:
                             r_problems.append(problem(lrp, f"tenant subnet {net}: {refusal}", "info"))
                             self.filtered.setdefault(switch, []).append((net, refusal))

@@ -126,3 +126,62 @@ def test_config_keys_parse_and_errors_name_the_key():
         with pytest.raises(ConfigError) as e:
             loads(f"[exposure]\n{text}\n")
         assert e.value.key == key, text
+
+
+# --- Neutron address scopes --------------------------------------------------------------------
+
+SCOPE = "4b3e7d7a-0f1c-4c55-9d2e-6a1f2b3c4d5e"
+
+
+def test_address_scope_on_the_switch_side_port_allows_its_subnet_only():
+    b = world()
+    b.set("r1-t2", external_ids={"neutron:subnet_pool_addr_scope4": SCOPE})
+    s = desired_state(b.snapshot(), cfg(tenant_address_scopes=(SCOPE,), tenant_ipv6_gua=False))
+    assert tenant_prefixes(s) == {"100.64.0.0/24", "100.64.0.5/32"}
+    reason = next(p.reason for p in s.problems if p.port == "lrp-r1-t1" and "10.0.0.0/26" in p.reason)
+    assert reason == ("tenant subnet 10.0.0.0/26: filtered by policy: 10.0.0.0/26 has no address "
+                      "scope (exposure.tenant_address_scopes is set)")
+    b.set("r1-t1", external_ids={"neutron:subnet_pool_addr_scope4": "other"})
+    s = desired_state(b.snapshot(), cfg(tenant_address_scopes=(SCOPE,)))
+    reason = next(p.reason for p in s.problems if p.port == "lrp-r1-t1" and "10.0.0.0/26" in p.reason)
+    assert reason.endswith("10.0.0.0/26 has address scope other, not one of "
+                           "exposure.tenant_address_scopes")
+
+
+def test_address_scope_on_the_router_port_and_per_family():
+    b = world()
+    b.set("lrp-r1-t1", external_ids={"neutron:subnet_pool_addr_scope6": SCOPE})
+    s = desired_state(b.snapshot(), cfg(tenant_address_scopes=(SCOPE,), tenant_ipv6_gua=False))
+    # the v6 scope allows t1's IPv6 subnets, not its IPv4 one
+    assert tenant_prefixes(s) == {"2a01:4f8::/64", "fd00:10::/64"}
+
+
+def test_prefixes_or_scopes_either_allows():
+    b = world()
+    b.set("r1-t2", external_ids={"neutron:subnet_pool_addr_scope4": SCOPE})
+    s = desired_state(b.snapshot(), cfg(tenant_address_scopes=(SCOPE,),
+                                        tenant_prefixes=(net("10.0.0.0/8"),)))
+    assert {"10.0.0.0/26", "100.64.0.0/24"} <= tenant_prefixes(s)
+
+
+def test_a_scope_change_on_the_row_is_followed_incrementally():
+    b = world()
+    c = cfg(tenant_address_scopes=(SCOPE,))
+    cache = ModelCache(b.snapshot(), c, log_problems=False)
+    assert "100.64.0.0/24" not in tenant_prefixes(cache.state)
+    b.set("r1-t2", external_ids={"neutron:subnet_pool_addr_scope4": SCOPE})
+    cache.resync(b.snapshot())
+    assert cache.state == desired_state(b.snapshot(), c)
+    assert "100.64.0.0/24" in tenant_prefixes(cache.state)
+
+
+def test_scope_config_errors_name_the_key():
+    assert loads(f'[exposure]\ntenant_address_scopes = ["{SCOPE}"]\n').exposure.tenant_address_scopes \
+        == (SCOPE,)
+    for text, key in [("tenant_address_scopes = \"x\"", "exposure.tenant_address_scopes"),
+                      ("tenant_address_scopes = [\"a b\"]", "exposure.tenant_address_scopes[0]"),
+                      ("tenant_address_scopes = [1]", "exposure.tenant_address_scopes[0]"),
+                      ("tenant_address_scopes = [\"a\", \"a\"]", "exposure.tenant_address_scopes[1]")]:
+        with pytest.raises(ConfigError) as e:
+            loads(f"[exposure]\n{text}\n")
+        assert e.value.key == key, text
