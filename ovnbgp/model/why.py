@@ -137,6 +137,7 @@ class _Why:
         self.by_name: dict[str, PortBindingRow] = {}
         for uuid in sorted(self.rows):
             self.by_name.setdefault(self.rows[uuid].logical_port, self.rows[uuid])
+        self.localnet_dps = {r.datapath for r in self.rows.values() if r.type == "localnet"}
         self.exposed_by: dict[str, list[Exposure]] = {}
         for e in state.exposures:
             self.exposed_by.setdefault(e.row, []).append(e)
@@ -165,11 +166,7 @@ class _Why:
         if "chassis-redirect-port" in row.options or row.mac == ("router",):
             return False
         peer = self.by_name.get(row.options.get("peer", ""))
-        return peer is not None and peer.datapath not in self.view.topology.provider and \
-            not self._has_localnet(peer.datapath)
-
-    def _has_localnet(self, datapath: str) -> bool:
-        return any(r.type == "localnet" and r.datapath == datapath for r in self.rows.values())
+        return peer is not None and peer.datapath not in self.localnet_dps
 
     # -- the stories ----------------------------------------------------------------------
 
