@@ -266,7 +266,8 @@ class ModelCache:
         by_row = {key[0]: key for key in reasons}
         touched = sorted(k for k in reasons if changed is None or k[0] in changed)
         withdrawn: dict[tuple[str, str], list[str]] = {}
-        for e in sorted(gone):
+        # not sorted(gone): Exposure orders by prefix, and v4 with v6 prefixes do not compare
+        for e in sorted(gone, key=lambda e: (e.prefix.version, e.prefix, e.kind.value, e.port)):
             if e.prefix in now:
                 continue  # handed over or changed, not withdrawn
             key = by_row.get(e.row) or (touched[0] if touched else None)

@@ -185,3 +185,22 @@ def test_scope_config_errors_name_the_key():
         with pytest.raises(ConfigError) as e:
             loads(f"[exposure]\n{text}\n")
         assert e.value.key == key, text
+
+
+def test_dual_stack_withdrawal_with_a_new_problem_is_logged_not_a_crash(caplog):
+    """A dual-stack VM withdrawn by a change that also brings a problem (its bridge mapping
+    now names a missing bridge): the withdrawal warning sorts v4 and v6 prefixes together.
+    Seen in tests/vm/test_adversarial.py (TypeError: ... are not of the same version)."""
+    import dataclasses
+    import logging
+
+    from ovnbgp.model.cache import Changes
+
+    b = SbBuilder()
+    pub = b.provider_network("public")
+    b.vm("vm1", pub, "fa:16:3e:00:00:01 172.24.4.10 2001:db8::10", chassis="ch1")
+    cache = ModelCache(b.snapshot(), Config())
+    caplog.set_level(logging.WARNING, logger="ovnbgp.model")
+    local = dataclasses.replace(b.local(), bridge_mappings={"public": "br-gone"})
+    assert cache.update(Changes(local=local)).exposures == frozenset()
+    assert any("withdrawn 172.24.4.10/32, 2001:db8::10/128" in r.getMessage() for r in caplog.records)
