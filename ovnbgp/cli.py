@@ -157,6 +157,25 @@ def verify_command(ctx: click.Context, as_json: bool, from_dummy: bool, only_bro
     ctx.exit(commands.verify_cmd(_load_config(ctx), as_json, from_dummy, only_broken, timeout))
 
 
+@main.command("explain")
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for machines.")
+@_ovn_timeout_option
+@click.pass_context
+def explain_command(ctx: click.Context, address: str, as_json: bool, timeout: float) -> None:
+    """Tell the whole story of one IP or prefix: Southbound rows, kernel, OVS flow, FRR.
+
+    Which Port_Binding rows justify it, or why none does (not bound here, waiting for up=true,
+    network not mapped to a local bridge, router gateway on another chassis, filtered by
+    policy, malformed row); what the kernel and OVS have for it; what FRR does with it.
+    Exit 0 when exposed and advertised to every Established peer, 1 when not, 3 when a source
+    cannot be read (OVN; or the kernel/FRR for an address the model exposes).
+    """
+    from ovnbgp.commands import explain as explain_cmd
+
+    ctx.exit(explain_cmd.run(_load_config(ctx), address, as_json, timeout))
+
+
 # --- the daemon and its operations --------------------------------------------------------
 
 

@@ -183,6 +183,34 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class ExposureConfig:
+    """Which tenant networks (router interface subnets behind a gateway here, and the tenant
+    VM IPs inside them) reach the fabric. The defaults keep the reference design: every
+    tenant subnet is exposed. See the README, "Which tenant networks are exposed"."""
+
+    # false: no tenant subnet and no tenant VM IP is exposed (FIPs, provider VMs and cr-lrps are).
+    tenant_networks: bool = True
+    # When not empty, only the tenant subnets inside one of these prefixes are exposed
+    # (plus IPv6 global unicast subnets while tenant_ipv6_gua is true).
+    tenant_prefixes: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # IPv6 global unicast (2000::/3) tenant subnets are exposed even outside tenant_prefixes.
+    tenant_ipv6_gua: bool = True
+    # When not empty (alone or with tenant_prefixes), the tenant subnets whose Neutron address
+    # scope (neutron:subnet_pool_addr_scope4/6 in the router interface's external_ids) is one
+    # of these ids are exposed too.
+    tenant_address_scopes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tenant_prefixes", tuple(self.tenant_prefixes))
+        object.__setattr__(self, "tenant_address_scopes", tuple(self.tenant_address_scopes))
+
+    @property
+    def restricted(self) -> bool:
+        """Only some tenant subnets are exposed (prefixes or address scopes are listed)."""
+        return bool(self.tenant_prefixes or self.tenant_address_scopes)
+
+
+@dataclass(frozen=True)
 class Config:
     ovn: OvnConfig = OvnConfig()
     kernel: KernelConfig = KernelConfig()
@@ -190,6 +218,7 @@ class Config:
     frr: FrrConfig = FrrConfig()
     agent: AgentConfig = AgentConfig()
     log: LogConfig = LogConfig()
+    exposure: ExposureConfig = ExposureConfig()
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -500,6 +529,57 @@ def _parse_log(s: dict[str, Any]) -> LogConfig:
     return LogConfig(**kw)
 
 
+def _prefixes(key: str, value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    _check_type(key, value, list, "a list of prefixes such as \"10.0.0.0/8\"")
+    out: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for i, v in enumerate(value):
+        k = f"{key}[{i}]"
+        _check_type(k, v, str, "a prefix such as \"10.0.0.0/8\"")
+        try:
+            net = ipaddress.ip_network(v, strict=True)
+        except ValueError as e:
+            raise ConfigError(k, f"expected a prefix with its host bits zero (e.g. \"10.0.0.0/8\"), "
+                              f"got {v!r}") from e
+        if "/" not in v:
+            raise ConfigError(k, f"expected a prefix with its length (e.g. \"{v}/32\"), got {v!r}")
+        if net in out:
+            raise ConfigError(k, f"{net} is listed twice")
+        out.append(net)
+    return tuple(out)
+
+
+def _parse_exposure(s: dict[str, Any]) -> ExposureConfig:
+    _reject_unknown("exposure", s, {f.name for f in dataclasses.fields(ExposureConfig)})
+    kw: dict[str, Any] = {}
+    for k in ("tenant_networks", "tenant_ipv6_gua"):
+        if k in s:
+            kw[k] = _check_type(f"exposure.{k}", s[k], bool, "true or false")
+    if "tenant_prefixes" in s:
+        kw["tenant_prefixes"] = _prefixes("exposure.tenant_prefixes", s["tenant_prefixes"])
+    if "tenant_address_scopes" in s:
+        kw["tenant_address_scopes"] = _scope_ids("exposure.tenant_address_scopes",
+                                                 s["tenant_address_scopes"])
+    return ExposureConfig(**kw)
+
+
+SCOPE_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # a Neutron address scope id (a UUID)
+
+
+def _scope_ids(key: str, value: Any) -> tuple[str, ...]:
+    _check_type(key, value, list, "a list of Neutron address scope ids")
+    out: list[str] = []
+    for i, v in enumerate(value):
+        k = f"{key}[{i}]"
+        _check_type(k, v, str, "a Neutron address scope id")
+        if not SCOPE_ID_RE.fullmatch(v):
+            raise ConfigError(k, f"expected a Neutron address scope id (letters, digits, '-', "
+                              f"'_', '.', ':'; up to 64), got {v!r}")
+        if v in out:
+            raise ConfigError(k, f"{v} is listed twice")
+        out.append(v)
+    return tuple(out)
+
+
 _SECTIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "ovn": _parse_ovn,
     "kernel": _parse_kernel,
@@ -507,6 +587,7 @@ _SECTIONS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "frr": _parse_frr,
     "agent": _parse_agent,
     "log": _parse_log,
+    "exposure": _parse_exposure,
 }
 
 

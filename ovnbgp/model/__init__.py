@@ -37,6 +37,10 @@ What is exposed (reference design, v4 and v6)
 - the tenant subnet CIDRs of that router's interfaces (patch ports on the router datapath whose
   peer is on a network without a localnet port), each with `CIDR via CRLRP-IP dev BR`;
 - tenant VM IPs (ports of type "" bound on any chassis) inside those subnets.
+Tenant subnets (and so their VM IPs) pass the `[exposure]` policy first (model/policy.py:
+tenant_networks, tenant_prefixes, tenant_address_scopes, tenant_ipv6_gua; the defaults let every
+one through); a refused one is a Problem "filtered by policy" of its router interface row.
+`model/why.py` answers "why is this address (not) exposed" from the same rules (`ovnbgp explain`).
 Every existing provider bridge also gets a proxy NDP entry for each `cfg.kernel.ndp_proxy`
 address (the IPv6 provider gateways: OVN's Southbound does not carry a subnet's gateway).
 Steering follows `cfg.kernel.steering`: "rules" = one `ip rule to PREFIX lookup TABLE` per

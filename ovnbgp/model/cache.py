@@ -68,7 +68,8 @@ def _structure(row: PortBindingRow | None) -> tuple | None:
         return None
     return (row.type, row.datapath, row.logical_port, row.mac,
             tuple(sorted(row.options.items())),
-            row.chassis if row.type == "chassisredirect" else None)
+            row.chassis if row.type == "chassisredirect" else None,
+            tuple(sorted(row.external_ids.items())))  # address scopes (model/policy.py)
 
 
 class ModelCache:
@@ -273,7 +274,8 @@ class ModelCache:
         by_row = {key[0]: key for key in reasons}
         touched = sorted(k for k in reasons if changed is None or k[0] in changed)
         withdrawn: dict[tuple[str, str], list[str]] = {}
-        for e in sorted(gone):
+        # not sorted(gone): Exposure orders by prefix, and v4 with v6 prefixes do not compare
+        for e in sorted(gone, key=lambda e: (e.prefix.version, e.prefix, e.kind.value, e.port)):
             if e.prefix in now:
                 continue  # handed over or changed, not withdrawn
             key = by_row.get(e.row) or (touched[0] if touched else None)

@@ -14,6 +14,7 @@ from ovnbgp.config import IFNAME_RE, OVS_PORT_RE, RESERVED_TABLES, Config
 from ovnbgp.model import ipcache
 from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
 from ovnbgp.model.parse import ParseError, parse_mac, parse_port_addresses, parse_router_port_addresses
+from ovnbgp.model.policy import scope_key, tenant_subnet_refusal
 from ovnbgp.model.records import (
     BridgeHold,
     BridgeSetup,
@@ -21,6 +22,7 @@ from ovnbgp.model.records import (
     FlowSpec,
     IPAddress,
     IPInterface,
+    IPNetwork,
     LocalOvs,
     Neighbour,
     PortBindingRow,
@@ -230,6 +232,8 @@ class Topology:
         self.routers: dict[str, Contribution] = {}
         self.subnet_ports: set[str] = set()  # router interfaces (LRP uuids) whose subnets are claimed
         tenant: dict[str, list[TenantNet]] = {}
+        # tenant switch -> its subnets refused by the [exposure] policy, with why
+        self.filtered: dict[str, list[tuple[IPNetwork, str]]] = {}
         tables = ctx.bridges.tables
         for router in sorted(crlrps):
             r_claims: list[Claim] = []
@@ -275,6 +279,13 @@ class Topology:
                             r_problems.append(problem(
                                 lrp, f"tenant subnet {net}: the router's gateway has no IPv{net.version} "
                                 "address; not exposed", "debug"))
+                            continue
+                        refusal = tenant_subnet_refusal(net, ctx.cfg.exposure, (
+                            lrp.external_ids.get(scope_key(net.version), ""),
+                            peer.external_ids.get(scope_key(net.version), "")))
+                        if refusal is not None:
+                            r_problems.append(problem(lrp, f"tenant subnet {net}: {refusal}", "info"))
+                            self.filtered.setdefault(switch, []).append((net, refusal))
                             continue
                         r_claims.append(Claim(net, ExposureKind.TENANT_SUBNET, gw_bridge,
                                                lrp.logical_port, lrp.uuid, via))

@@ -81,6 +81,7 @@ from ovnbgp.model.cache import Changes
 from ovnbgp.model.claims import clip
 from ovnbgp.model.interest import Interest, interest, wanted
 from ovnbgp.model.parse import parse_bridge_mappings
+from ovnbgp.model.policy import SCOPE_KEYS
 from ovnbgp.model.query import ModelView
 from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
 from ovnbgp.model.topology import INFRA_TYPES
@@ -90,7 +91,7 @@ LOG = logging.getLogger(__name__)
 
 SB_COLUMNS = {
     "Port_Binding": ["logical_port", "type", "datapath", "mac", "chassis", "up", "options",
-                     "nat_addresses"],
+                     "nat_addresses", "external_ids"],
     "Chassis": ["name"],
 }
 OVS_COLUMNS = {
@@ -155,7 +156,15 @@ def port_binding_from_idl(row, chassis_names: dict) -> PortBindingRow:
         up=up if isinstance(up, bool) else None,
         options=_smap(row, "options"),
         nat_addresses=tuple(_atoms(row, "nat_addresses")),
+        external_ids=_scopes(row) if _scalar(row, "type", "") == "patch" else {},
     )
+
+
+def _scopes(row) -> dict[str, str]:
+    """The Neutron address scope ids of a patch port (router interface), the only
+    external_ids the model reads (model/policy.py); the rest is not mirrored."""
+    ids = _smap(row, "external_ids")
+    return {k: v for k, v in ids.items() if k in SCOPE_KEYS}
 
 
 def local_ovs_from_idl(tables) -> tuple[LocalOvs, list[str]]:
