@@ -56,7 +56,7 @@ PYTEST_START_FILE = "pytest-session-start"
 PASSED_ENV_PREFIX = "OVNBGP_ADVERSARIAL_"
 
 #: Modules that use the session-scoped `lab` fixture (tests/lab/fixtures.py): one guest each.
-LAB_MODULES = ("test_lab_fabric.py", "test_agent_lab.py", "test_e2e.py")
+LAB_MODULES = ("test_lab_fabric.py", "test_agent_lab.py", "test_e2e.py", "test_e2e_tenant_policy.py")
 #: Guest wall seconds per module (setup, calls, teardown; from --junitxml) measured in one guest
 #: on 2 cores with the host's load at 1-7; the lab's build (~23 s) counted once, in
 #: LAB_BUILD_SECONDS. Only used to balance the groups; a module missing here counts
@@ -66,13 +66,17 @@ MODULE_SECONDS = {
     "test_adversarial.py": 260,
     "test_agent.py": 51,
     "test_agent_lab.py": 44,
+    "test_drift.py": 125,
     "test_e2e.py": 123,
+    "test_e2e_tenant_policy.py": 140,
+    "test_explain.py": 72,
     "test_faults.py": 211,
     "test_flows.py": 32,
     "test_frr_chain.py": 114,
     "test_kernel_basics.py": 4,
     "test_kernel_reconciler.py": 42,
     "test_lab_fabric.py": 111,
+    "test_ownership.py": 450,
 }
 LAB_BUILD_SECONDS = 25
 DEFAULT_MODULE_SECONDS = 60
