@@ -28,6 +28,7 @@ class Names:
     rmap_out_v4: str = "ovnbgp-out-v4"
     rmap_out_v6: str = "ovnbgp-out-v6"
     rmap_in: str = "ovnbgp-in"
+    bfd_profile: str = "ovnbgp"
 
 
 NAMES = Names()
@@ -64,8 +65,15 @@ def view(cfg: Config, snippet: str | None = None) -> dict[str, Any]:
         "vrf": cfg.kernel.vrf_name,
         "peer_group": bgp.peer_group,
         "peers": peers,
-        "bfd": bgp.bfd,
+        "bfd": {
+            "enabled": bgp.bfd,
+            "profile": NAMES.bfd_profile,
+            "receive_interval": bgp.bfd_receive_interval,
+            "transmit_interval": bgp.bfd_transmit_interval,
+            "detect_multiplier": bgp.bfd_detect_multiplier,
+        },
         "graceful_restart": bgp.graceful_restart,
+        "graceful_restart_time": bgp.graceful_restart_time,
         "maximum_paths": bgp.maximum_paths,
         "names": NAMES,
         "afs": [

@@ -1,0 +1,61 @@
+"""BFD profile and graceful restart, as rendered from the operator's keys, against a real FRR 8.4
+(bgpd + bfdd): accepted by `vtysh -C`, applied, and FRR's running config then matches the
+rendered file (`frr-reload.py --test` clean: no reload loop from a line FRR prints differently).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ovnbgp import config as config_mod
+from ovnbgp.frr import reload
+from ovnbgp.frr.paths import FrrPaths
+from ovnbgp.frr.render import render_config
+from tests.harness.frr import FrrInstance
+from tests.harness.netns import unique_name
+
+
+@pytest.fixture
+def node(tmp_path, netns_factory):
+    inst = FrrInstance(unique_name("bfd"), tmp_path / "frr", netns_factory("frr"),
+                       daemons=("zebra", "bgpd", "bfdd"))
+    inst.start("frr defaults traditional\nhostname node\n")
+    try:
+        yield inst
+    finally:
+        inst.stop()
+
+
+def test_bfd_profile_and_gr_time_apply_cleanly(node, tmp_path):
+    path = tmp_path / "ovnbgp.toml"
+    path.write_text(f"""
+[bgp]
+asn = 64999
+router_id = "192.0.2.1"
+bfd = true
+bfd_receive_interval = 250
+bfd_transmit_interval = 200
+bfd_detect_multiplier = 4
+graceful_restart = true
+graceful_restart_time = 45
+peers = [{{ address = "192.0.2.2", remote_as = 65000 }}]
+[frr]
+vty_socket = "{node.vty_dir}"
+config_file = "{node.config_path}"
+daemons_file = "{tmp_path / 'daemons'}"
+[agent]
+state_dir = "{tmp_path / 'state'}"
+""")
+    cfg = config_mod.load(path)
+    a = reload.FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
+                          state_dir=cfg.agent.state_dir)
+    r = a.apply(render_config(cfg))
+    assert r.ok and r.action == reload.RELOADED, r
+    assert a.apply(render_config(cfg)).action == reload.UNCHANGED
+    running = node.running_config()
+    for line in ("  receive-interval 250", "  transmit-interval 200", "  detect-multiplier 4",
+                 " bgp graceful-restart restart-time 45",
+                 " neighbor ovnbgp-leaves bfd profile ovnbgp"):
+        assert line in running.splitlines(), (line, running)
+    profile = node.vtysh("show bfd peers json")  # bfdd answers: the profile is bfdd's
+    assert profile is not None
