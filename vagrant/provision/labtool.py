@@ -525,10 +525,6 @@ def frr_config(topo: Topology, name: str) -> str:
         f" timers bgp {BGP_KEEPALIVE} {BGP_HOLD}",
     ]
     opts = topo.bgp
-    if opts["graceful_restart"]:
-        # Helper for the nodes (FRR helps by default; restarting itself needs this line).
-        out += [" bgp graceful-restart",
-                f" bgp graceful-restart restart-time {opts['graceful_restart_time']}"]
     for g in groups:
         out += [f" neighbor {g} peer-group", f" neighbor {g} timers connect 1",
                 f" neighbor {g} advertisement-interval 0"]
