@@ -59,3 +59,33 @@ state_dir = "{tmp_path / 'state'}"
         assert line in running.splitlines(), (line, running)
     profile = node.vtysh("show bfd peers json")  # bfdd answers: the profile is bfdd's
     assert profile is not None
+
+
+def _cfg(node, tmp_path, bgp: str):
+    path = tmp_path / "ovnbgp.toml"
+    path.write_text(f"""
+[bgp]
+asn = 64999
+router_id = "192.0.2.1"
+peers = [{{ address = "192.0.2.2", remote_as = 65000 }}]
+{bgp}
+[frr]
+vty_socket = "{node.vty_dir}"
+config_file = "{node.config_path}"
+daemons_file = "{tmp_path / 'daemons'}"
+[agent]
+state_dir = "{tmp_path / 'state'}"
+""")
+    return config_mod.load(path)
+
+
+def test_default_timers_apply_cleanly_and_bfd_can_be_turned_off(node, tmp_path):
+    """FRR leaves its defaults (300 ms x 3, restart-time 120) out of the running config: the
+    rendered file must too, or every check sees drift (found in the lab: a refused config)."""
+    cfg = _cfg(node, tmp_path, "bfd = true\ngraceful_restart = true\n")
+    a = reload.FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
+                          state_dir=cfg.agent.state_dir)
+    r = a.apply(render_config(cfg))
+    assert r.ok and r.action == reload.RELOADED, r
+    assert a.apply(render_config(cfg)).action == reload.UNCHANGED
+    assert " neighbor ovnbgp-leaves bfd profile ovnbgp" in node.running_config()
