@@ -89,3 +89,16 @@ def test_default_timers_apply_cleanly_and_bfd_can_be_turned_off(node, tmp_path):
     assert r.ok and r.action == reload.RELOADED, r
     assert a.apply(render_config(cfg)).action == reload.UNCHANGED
     assert " neighbor ovnbgp-leaves bfd profile ovnbgp" in node.running_config()
+
+
+def test_bfd_profile_goes_with_the_config(node, tmp_path):
+    """Giving FRR a config without the profile (what `ovnbgp cleanup` does with the operator's
+    original) succeeds: frr-reload.py 8.4 leaves an empty `bfd` node, which is not a delta."""
+    cfg = _cfg(node, tmp_path, "bfd = true\nbfd_receive_interval = 200\n")
+    a = reload.FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
+                          state_dir=cfg.agent.state_dir)
+    assert a.apply(render_config(cfg)).ok
+    r = a.apply("frr defaults traditional\n")
+    assert r.ok, r
+    running = node.running_config()
+    assert "profile ovnbgp" not in running and "router bgp" not in running
