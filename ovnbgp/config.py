@@ -147,7 +147,13 @@ class BgpConfig:
     peers: tuple[Peer, ...] = ()
     peer_group: str = "ovnbgp-leaves"
     bfd: bool = False
+    # BFD timers (FRR profile `ovnbgp`): 300 ms x 3 declares a peer down in under a second.
+    bfd_receive_interval: int = 300
+    bfd_transmit_interval: int = 300
+    bfd_detect_multiplier: int = 3
     graceful_restart: bool = False
+    # Seconds a peer keeps our routes (stale) while our bgpd restarts (FRR's default).
+    graceful_restart_time: int = 120
     maximum_paths: int = 0
     snippet_file: Path | None = None
 
@@ -469,6 +475,12 @@ def _parse_bgp(s: dict[str, Any]) -> BgpConfig:
             kw[k] = _check_type(f"bgp.{k}", s[k], bool, "true or false")
     if "maximum_paths" in s:
         kw["maximum_paths"] = _int_range("bgp.maximum_paths", s["maximum_paths"], 0, 128)
+    # FRR's own ranges (bfdd profile and `bgp graceful-restart restart-time`), so a value FRR
+    # would refuse stops at `config check` with the key named, not at reload time.
+    for k, lo, hi in (("bfd_receive_interval", 10, 60000), ("bfd_transmit_interval", 10, 60000),
+                      ("bfd_detect_multiplier", 2, 255), ("graceful_restart_time", 1, 4095)):
+        if k in s:
+            kw[k] = _int_range(f"bgp.{k}", s[k], lo, hi)
     if "snippet_file" in s:
         kw["snippet_file"] = _path("bgp.snippet_file", s["snippet_file"], optional=True)
     return BgpConfig(**kw)

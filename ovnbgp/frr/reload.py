@@ -121,10 +121,12 @@ def significant_deltas(deletes: Sequence[str], adds: Sequence[str], vrf: str) ->
     """The deltas that mean FRR differs from the file, as "- ..." / "+ ..." strings.
 
     Ignored (FRR 8.4): `no hostname X` (vtysh adds the machine's hostname to the running
-    config; ovnbgp renders none) and a bare `vrf NAME` add (an empty vrf block never shows in
-    the running config; ovnbgp renders none, an operator snippet might).
+    config; ovnbgp renders none), a bare `vrf NAME` add (an empty vrf block never shows in
+    the running config; ovnbgp renders none, an operator snippet might), and a bare `no bfd`
+    (removing a `bfd` block, frr-reload.py sends `no bfd`, then `bfd` / `no profile P`, which
+    leaves an empty `bfd` node behind: harmless, and anything left in it is its own delta).
     """
-    out = [f"- {d}" for d in deletes if not _HOSTNAME_DELETE.fullmatch(d)]
+    out = [f"- {d}" for d in deletes if not _HOSTNAME_DELETE.fullmatch(d) and d != "no bfd"]
     out += [f"+ {a}" for a in adds if a != f"vrf {vrf}"]
     return out
 

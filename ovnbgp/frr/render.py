@@ -28,6 +28,7 @@ class Names:
     rmap_out_v4: str = "ovnbgp-out-v4"
     rmap_out_v6: str = "ovnbgp-out-v6"
     rmap_in: str = "ovnbgp-in"
+    bfd_profile: str = "ovnbgp"
 
 
 NAMES = Names()
@@ -39,6 +40,18 @@ SNIPPET_MAX_BYTES = 1 << 20
 
 class RenderError(Exception):
     """The config cannot be rendered (in practice: the operator snippet is unusable)."""
+
+
+# FRR 8.4's defaults. FRR leaves a value at its default out of the running config, so the
+# rendered file does too: else frr-reload.py --test reports the line as missing after every
+# reload (a refused config, and drift forever). Checked in tests/integration/test_frr_bfd_gr.py.
+FRR_BFD_INTERVAL = 300
+FRR_BFD_MULTIPLIER = 3
+FRR_GR_RESTART_TIME = 120
+
+
+def _unless_default(value: int, default: int) -> int | None:
+    return None if value == default else value
 
 
 def _remote_as(peer: Peer) -> str:
@@ -64,8 +77,15 @@ def view(cfg: Config, snippet: str | None = None) -> dict[str, Any]:
         "vrf": cfg.kernel.vrf_name,
         "peer_group": bgp.peer_group,
         "peers": peers,
-        "bfd": bgp.bfd,
+        "bfd": {
+            "enabled": bgp.bfd,
+            "profile": NAMES.bfd_profile,
+            "receive_interval": _unless_default(bgp.bfd_receive_interval, FRR_BFD_INTERVAL),
+            "transmit_interval": _unless_default(bgp.bfd_transmit_interval, FRR_BFD_INTERVAL),
+            "detect_multiplier": _unless_default(bgp.bfd_detect_multiplier, FRR_BFD_MULTIPLIER),
+        },
         "graceful_restart": bgp.graceful_restart,
+        "graceful_restart_time": _unless_default(bgp.graceful_restart_time, FRR_GR_RESTART_TIME),
         "maximum_paths": bgp.maximum_paths,
         "names": NAMES,
         "afs": [

@@ -68,7 +68,8 @@ class FrrInstance:
     """One FRR instance (zebra + bgpd by default) with its own sockets, pids and config."""
 
     def __init__(self, name: str, workdir: Path | str, netns: Netns | str | None = None,
-                 daemons: Sequence[str] = ("zebra", "bgpd")):
+                 daemons: Sequence[str] = ("zebra", "bgpd"),
+                 daemon_args: dict[str, Sequence[str]] | None = None):
         if not name or "/" in name or len(name) > 32:
             raise ValueError(f"bad FRR instance name {name!r}")
         self.name = name
@@ -80,6 +81,8 @@ class FrrInstance:
             raise ValueError("an FRR instance needs zebra")
         self.base: Path | None = None
         self.procs: dict[str, Daemon] = {}
+        # Extra options per daemon, as /etc/frr/daemons' `zebra_options` (e.g. zebra -r -K 60).
+        self.daemon_args = {d: list(a) for d, a in (daemon_args or {}).items()}
 
     def __repr__(self) -> str:
         return f"FrrInstance({self.name!r}, netns={self.netns!r})"
@@ -163,7 +166,8 @@ class FrrInstance:
         for d in self.daemons:
             argv = [FRR_BIN / d, "-N", self.name, "-i", self.vty_dir / f"{d}.pid",
                     "--vty_socket", self.vty_dir, "-f", self.vty_dir / f"{d}.conf",
-                    "-u", FRR_USER, "-g", FRR_USER, "-P", "0", "--log", "stdout"]
+                    "-u", FRR_USER, "-g", FRR_USER, "-P", "0", "--log", "stdout",
+                    *self.daemon_args.get(d, ())]
             if d in ("zebra", "bgpd", "staticd", "bfdd", "mgmtd"):
                 argv += ["-z", self.vty_dir / "zserv.api"]
             proc = Daemon(f"{d} (FRR instance {self.name})", argv, self.log_path(d),

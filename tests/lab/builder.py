@@ -1,6 +1,6 @@
 """Build the spine-leaf lab of vagrant/topology.json out of network namespaces, on one kernel.
 
-    lab = Lab(workdir).start()        # spine, leaf1, leaf2, node1, node2, outside (VM_TIER_HOSTS)
+    lab = Lab(workdir).start()        # spine, leaf1(b), leaf2(b), node1, node2, outside (VM_TIER_HOSTS)
     lab.nodes["node1"].config_path    # node1's ovnbgp TOML; run the agent with node.start_agent()
     public = lab.scenario.provider_network(); vm = lab.add_vm("vm1", public, "node1")
     lab.ping("outside", vm.ip4); lab.migrate(vm, "node2"); lab.stop()
@@ -112,12 +112,22 @@ class LabNode:
         return self.topo.host(self.name).loopback6
 
     @property
+    def uplinks(self) -> list[LinkEnd]:
+        """Both uplinks (one to each leaf of the rack), in topology order."""
+        return self.topo.uplinks(self.name)
+
+    @property
     def uplink(self) -> LinkEnd:
-        return self.topo.uplinks(self.name)[0]
+        """The first uplink: its bridge holds the loopback (the encap IP)."""
+        return self.uplinks[0]
 
     @property
     def leaf(self) -> str:
         return self.uplink.peer
+
+    @property
+    def leaves(self) -> list[str]:
+        return [e.peer for e in self.uplinks]
 
     def ovnbgp_argv(self, *args: str) -> list[str]:
         """`ovnbgp --config <node toml> ARGS` (run it in the node's namespace: netns=node.ns.name)."""
@@ -204,6 +214,20 @@ class Lab:
             raise KeyError(f"no host or VM {name!r} in the lab")
         return f"{self.prefix}{name}"
 
+    @property
+    def frr_daemons(self) -> tuple[str, ...]:
+        """zebra, bgpd, and bfdd when the topology turns BFD on (every router of the lab)."""
+        return ("zebra", "bgpd", "bfdd") if self.topo.bgp["bfd"] else ("zebra", "bgpd")
+
+    @property
+    def node_zebra_args(self) -> dict[str, list[str]]:
+        """With graceful restart, a node's zebra keeps its kernel routes over an FRR restart
+        (-r: not flushed at exit; -K: the old ones kept this long after start, until bgpd has
+        relearnt them), so the node keeps forwarding while the leaves keep its routes."""
+        if not self.topo.bgp["graceful_restart"]:
+            return {}
+        return {"zebra": ["-r", "-K", str(self.topo.bgp["graceful_restart_time"])]}
+
     def role(self, host: str) -> str:
         return self.topo.host(host).role
 
@@ -235,7 +259,8 @@ class Lab:
                 for name in self.hosts_of("spine", "leaf"):
                     conf_dir = self.workdir / name / "frr-provisioned"
                     self.provision("frr.sh", name, LAB_FRR_DIR=str(conf_dir))
-                    inst = FrrInstance(f"{self.prefix}{name}", self.workdir / name / "frr", self.netns[name])
+                    inst = FrrInstance(f"{self.prefix}{name}", self.workdir / name / "frr", self.netns[name],
+                                       daemons=self.frr_daemons)
                     self.frr[name] = inst
                     inst.start((conf_dir / "frr.conf").read_text())
             with self._timed("nodes (FRR, ovn-node.sh, frr.sh, ovn-controller)"):
@@ -324,7 +349,8 @@ class Lab:
         return cp
 
     def _start_node(self, node: LabNode) -> None:
-        node.frr = FrrInstance(f"{self.prefix}{node.name}", node.dir / "frr", node.ns)
+        node.frr = FrrInstance(f"{self.prefix}{node.name}", node.dir / "frr", node.ns,
+                               daemons=self.frr_daemons, daemon_args=self.node_zebra_args)
         self.frr[node.name] = node.frr
         node.frr.start(NODE_BOOT_CONFIG)
         node.etc_dir.mkdir(parents=True, exist_ok=True)
@@ -427,13 +453,17 @@ class Lab:
 
     # --- failures ------------------------------------------------------------------------------------
 
-    def set_uplink(self, node: str, up: bool) -> None:
-        """Pull (up=False) or plug back a node's cable to its leaf: the node's NIC goes down,
-        the leaf loses carrier at once (its BGP session drops, routes via the node are
-        withdrawn), and the node's tunnels to other chassis stop (BFD of gateway chassis
-        notices). Every test that pulls a cable must plug it back."""
+    def set_uplink(self, node: str, up: bool, leaf: str | None = None, side: str = "node") -> None:
+        """Pull (up=False) or plug back a node's cables: all of them (leaf None: the node is cut
+        off, its tunnels to other chassis stop and OVN's BFD notices), or the one to `leaf`.
+        side="node" downs the node's NIC, side="leaf" the leaf's end (the node keeps carrier:
+        only BFD or the hold timer tells it). Every test that pulls a cable must plug it back."""
         n = self.nodes[node]
-        run(["ip", "link", "set", "dev", n.uplink.ifname, "up" if up else "down"], netns=n.ns.name)
+        for e in n.uplinks:
+            if leaf is not None and e.peer != leaf:
+                continue
+            host, ifname = (node, e.ifname) if side == "node" else (e.peer, node)
+            run(["ip", "link", "set", "dev", ifname, "up" if up else "down"], netns=self.ns_name(host))
 
     # --- VMs ------------------------------------------------------------------------------------------
 

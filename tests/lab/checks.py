@@ -1,8 +1,10 @@
 """Read-only questions about the lab that end-to-end tests and the demo ask.
 
-    spine_paths(lab, "172.24.4.10/32")           # AS paths at the spine: [[65001, 64901]]
-    routed_through(lab, "172.24.4.10/32", "node1")  # None if spine and leaf forward to node1,
-                                                 # else what is wrong (for wait_for details)
+    spine_paths(lab, "172.24.4.10/32")           # AS paths at the spine: [[65001, 64901], [65011, 64901]]
+    routed_through(lab, "172.24.4.10/32", "node1")  # None if the spine forwards over both of
+                                                 # node1's leaves and they to node1, else what
+                                                 # is wrong (for wait_for details)
+    next_hops(lab, "spine", "172.24.4.10/32")    # {"leaf1", "leaf1b"}: the kernel's next hops
     dummy_prefixes(lab, "node1")                 # {"172.24.4.10/32", ...} on ovnbgp's dummy
     icmp_echoes_received(lab, "vm1")             # the VM's own count of echo requests (v4, v6)
     traces_of(lab, "node1", ["172.24.4.10", ...])   # ovnbgp's kernel objects naming those IPs
@@ -35,23 +37,34 @@ def fib_route(lab, host: str, dst) -> dict:
     return data[0] if data else {}
 
 
-def routed_through(lab, prefix: str, node: str) -> str | None:
+def next_hops(lab, host: str, prefix: str) -> set[str]:
+    """The devices a host's kernel routes `prefix` through (all of them with ECMP); on host X
+    the link to host Y is the interface named Y, so these are host names."""
+    fam = "-6" if ":" in prefix else "-4"
+    cp = lab.exec(host, "ip", "-j", fam, "route", "show", "exact", prefix, check=False)
+    routes = json.loads(cp.stdout or "[]") if cp.returncode == 0 else []
+    return {h.get("dev") for r in routes for h in (r.get("nexthops") or [r])}
+
+
+def routed_through(lab, prefix: str, node: str, *, leaves=None) -> str | None:
     """None when the fabric sends `prefix` to `node` only: every spine path comes from the
-    node's AS, the spine forwards to the node's leaf and the leaf to the node (on host X the
-    link to host Y is the interface named Y). Otherwise a description of what is not so."""
+    node's AS, the spine forwards over exactly `leaves` (default: every leaf the node is
+    homed to, i.e. ECMP over both) and each of them forwards to the node. Otherwise a
+    description of what is not so."""
     n = lab.nodes[node]
+    want = set(n.leaves if leaves is None else leaves)
     paths = spine_paths(lab, prefix)
     if not paths:
         return f"{prefix}: not in the spine's BGP table"
     if not all(n.asn in p for p in paths):
         return f"{prefix}: spine AS paths {paths}, not all through {node} (AS {n.asn})"
-    dst = ipaddress.ip_network(prefix).network_address
-    spine = fib_route(lab, "spine", dst)
-    if spine.get("dev") != n.leaf:
-        return f"{prefix}: the spine forwards {dst} to {spine or 'nowhere'}, not to {n.leaf}"
-    leaf = fib_route(lab, n.leaf, dst)
-    if leaf.get("dev") != node:
-        return f"{prefix}: {n.leaf} forwards {dst} to {leaf or 'nowhere'}, not to {node}"
+    spine = next_hops(lab, "spine", prefix)
+    if spine != want:
+        return f"{prefix}: the spine forwards it to {sorted(spine) or 'nowhere'}, not to {sorted(want)}"
+    for leaf in sorted(want):
+        hops = next_hops(lab, leaf, prefix)
+        if hops != {node}:
+            return f"{prefix}: {leaf} forwards it to {sorted(hops) or 'nowhere'}, not to {node}"
     return None
 
 

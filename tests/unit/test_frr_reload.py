@@ -118,3 +118,11 @@ def test_needed_daemons():
     from ovnbgp import config
     assert bootstrap.needed_daemons(config.loads("")) == ("bgpd",)
     assert bootstrap.needed_daemons(config.loads("[bgp]\nbfd = true\n")) == ("bgpd", "bfdd")
+
+
+def test_empty_bfd_node_left_by_frr_reload_is_not_a_delta():
+    # frr-reload.py 8.4 removes a bfd block with `no bfd`, then `bfd` / `no profile P`, which
+    # leaves an empty `bfd` node; a profile still there is its own delta.
+    assert reload.significant_deltas(["no bfd"], [], "ovn-bgp-vrf") == []
+    assert reload.significant_deltas(["no bfd", "bfd\n no profile x"], [], "ovn-bgp-vrf") == [
+        "- bfd\n no profile x"]

@@ -51,6 +51,24 @@ peers = [
   { address = "10.0.0.5", remote_as = "external" },
 ]
 """,
+    # BFD with the operator's timers: a profile, and the peer-group using it.
+    "bfd": """
+[bgp]
+asn = 64999
+bfd = true
+bfd_receive_interval = 200
+bfd_transmit_interval = 150
+bfd_detect_multiplier = 4
+peers = [{ interface = "eth1" }, { interface = "eth2" }]
+""",
+    # Graceful restart with the operator's restart time (no BFD: no C-bit check).
+    "graceful-restart": """
+[bgp]
+asn = 64999
+graceful_restart = true
+graceful_restart_time = 30
+peers = [{ address = "192.0.2.254", remote_as = 65000 }]
+""",
     # Every option on, plus the operator snippet.
     "all-options": """
 [bgp]
@@ -123,6 +141,20 @@ def test_bfd_without_gr_has_no_cbit_check() -> None:
     out = render.render(config.loads("[bgp]\nbfd = true\n"))
     assert " neighbor ovnbgp-leaves bfd\n" in out
     assert "check-control-plane-failure" not in out
+
+
+def test_bfd_defaults_fail_over_in_under_a_second() -> None:
+    cfg = config.loads("[bgp]\nbfd = true\n")
+    assert cfg.bgp.bfd_receive_interval * cfg.bgp.bfd_detect_multiplier < 1000
+    out = render.render(cfg)
+    # FRR's own defaults: left out, as FRR leaves them out of its running config.
+    assert "bfd\n profile ovnbgp\n exit\n" in out
+    assert " neighbor ovnbgp-leaves bfd profile ovnbgp\n" in out
+
+
+def test_bfd_timers_without_bfd_render_nothing() -> None:
+    out = render.render(config.loads("[bgp]\nbfd_receive_interval = 100\ngraceful_restart_time = 5\n"))
+    assert "bfd" not in out and "graceful-restart" not in out
 
 
 def test_read_snippet(tmp_path: Path) -> None:

@@ -31,23 +31,29 @@ def test_full_lab_has_two_racks_of_two_nodes(topo):
     assert len(nodes) == 4
     assert sorted(h.rack for h in nodes) == [1, 1, 2, 2]
     for n in nodes:
-        leaf = topo.hosts[topo.uplinks(n.name)[0].peer]
-        assert leaf.role == "leaf" and leaf.rack == n.rack
+        # Dual-homed: one uplink to each of the two leaves of its rack.
+        leaves = [topo.hosts[e.peer] for e in topo.uplinks(n.name)]
+        assert len(leaves) == 2 and len({h.name for h in leaves}) == 2
+        assert all(h.role == "leaf" and h.rack == n.rack for h in leaves)
     assert [h.name for h in topo.by_role("spine")] == ["spine"]
-    assert len(topo.by_role("leaf")) == 2
+    assert len(topo.by_role("leaf")) == 4
+    assert sorted(h.rack for h in topo.by_role("leaf")) == [1, 1, 2, 2]
     assert [h.name for h in topo.by_role("outside")] == ["outside"]
     assert [h.name for h in topo.by_role("central")] == ["central"]
 
 
 def test_vm_tier_is_one_node_per_rack(vm_topo):
-    assert set(vm_topo.hosts) == {"spine", "leaf1", "leaf2", "node1", "node2", "outside"}
+    assert set(vm_topo.hosts) == {"spine", "leaf1", "leaf1b", "leaf2", "leaf2b", "node1", "node2", "outside"}
     assert {vm_topo.hosts[n].rack for n in ("node1", "node2")} == {1, 2}
     # Links to hosts outside the subset are gone (leaf1 - node3, leaf2 - node4).
     assert {e.peer for e in vm_topo.ends_of("leaf1")} == {"spine", "node1"}
+    assert {e.peer for e in vm_topo.ends_of("leaf1b")} == {"spine", "node1"}
+    assert [e.peer for e in vm_topo.uplinks("node1")] == ["leaf1", "leaf1b"]
 
 
 def test_link_addresses(topo):
-    (end,) = topo.uplinks("node1")
+    end, second = topo.uplinks("node1")
+    assert second.addr4 == ipaddress.ip_interface("100.64.11.1/31") and second.bridge == "br-leaf1b"
     assert end.addr4 == ipaddress.ip_interface("100.64.1.1/31")
     assert end.peer_addr4 == ipaddress.ip_address("100.64.1.0")
     assert end.addr6 == ipaddress.ip_interface("fd00:64:1:1::2/64")
@@ -78,11 +84,13 @@ def test_names_macs_and_addresses_are_unique(topo):
 
 def test_node_net_plan_puts_the_loopback_on_the_uplink_bridge(topo):
     plan = labtool.net_plan(topo, "node2")
-    assert plan.bridges == [("br-leaf2", "leaf2")]
+    assert plan.bridges == [("br-leaf2", "leaf2"), ("br-leaf2b", "leaf2b")]
     assert "address replace 10.255.2.1/32 dev br-leaf2" in plan.ip_batch
     assert "address replace fd00:255::2:1/128 dev br-leaf2 nodad" in plan.ip_batch
     assert plan.sysctls == {}  # forwarding on nodes is the agent's business
-    assert plan.renames == {"52:54:00:1a:03:02": "leaf2"}
+    assert plan.renames == {"52:54:00:1a:03:02": "leaf2", "52:54:00:1a:0a:02": "leaf2b"}
+    # The loopback (encap IP) on both uplink bridges: tunnels come in through either.
+    assert "address replace 10.255.2.1/32 dev br-leaf2b" in plan.ip_batch
 
 
 def test_router_and_outside_net_plans(topo):
@@ -106,12 +114,25 @@ def test_fabric_frr_config(vm_topo):
     assert " neighbor 100.64.0.0 peer-group FABRIC" in leaf
     assert " neighbor 100.64.1.1 peer-group NODES" in leaf
     assert "  neighbor FABRIC activate" in v6 and "  neighbor NODES activate" in v6
-    # The nodes get a default route from their leaf, in both families.
-    assert "  neighbor NODES default-originate" in v4.split("exit-address-family")[0]
-    assert "  neighbor NODES default-originate" in v6
+    # The nodes get a default route from their leaf, in both families: originated by the
+    # leaf (not default-originate: FRR 8.4 leaves it out of an enhanced route refresh), and
+    # kept from the spine.
+    assert "  network 0.0.0.0/0" in v4.split("exit-address-family")[0]
+    assert "  network ::/0" in v6
+    assert "  neighbor FABRIC route-map lab-no-default-v4 out" in v4.split("exit-address-family")[0]
+    assert "  neighbor FABRIC route-map lab-no-default-v6 out" in v6
+    assert "route-map lab-no-default-v4 deny 5\n match ip address prefix-list lab-no-default-v4" in leaf
+    # ECMP, and the same BFD timers as the nodes.
+    assert "  maximum-paths 8" in v4 and "  maximum-paths 8" in v6
+    assert "bfd\n profile lab\n  receive-interval 300\n" in leaf
+    assert " neighbor NODES bfd profile lab" in leaf and " neighbor FABRIC bfd profile lab" in leaf
+    assert " neighbor NODES bfd check-control-plane-failure" in leaf
+    # Graceful restart helpers only (FRR's default): a dead leaf's routes are dropped at once.
+    assert "bgp graceful-restart" not in leaf
     spine = labtool.frr_config(vm_topo, "spine")
+    assert " neighbor 100.64.0.5 remote-as 65011" in spine  # leaf1b
     assert "  network 203.0.113.0/24" in spine and "  network 2001:db8:ffff::/64" in spine
-    assert "NODES" not in spine and "default-originate" not in spine
+    assert "NODES" not in spine and "0.0.0.0/0" not in spine and "lab-no-default" not in spine
     with pytest.raises(labtool.TopologyError):
         labtool.frr_config(vm_topo, "node1")
 
@@ -124,7 +145,11 @@ def test_node_ovnbgp_config_is_valid_and_points_at_the_lab(vm_topo):
     cfg = config_mod.loads(text)
     assert cfg.bgp.asn == 64902
     assert cfg.bgp.router_id == ipaddress.ip_address("10.255.2.1")
-    assert [(p.address, p.remote_as) for p in cfg.bgp.peers] == [(ipaddress.ip_address("100.64.2.0"), 65002)]
+    assert [(p.address, p.remote_as) for p in cfg.bgp.peers] == [
+        (ipaddress.ip_address("100.64.2.0"), 65002), (ipaddress.ip_address("100.64.12.0"), 65012)]
+    # ECMP over both uplinks, BFD with sub-second detection, graceful restart.
+    assert cfg.bgp.maximum_paths == 8 and cfg.bgp.bfd and cfg.bgp.graceful_restart
+    assert cfg.bgp.bfd_receive_interval * cfg.bgp.bfd_detect_multiplier < 1000
     assert cfg.ovn.sb_remotes == ("unix:/tmp/x/ovnsb_db.sock",)
     assert cfg.ovn.ovs_remote == "unix:/tmp/o/db.sock"
     assert str(cfg.frr.config_file) == "/tmp/f/node2/frr.conf"
@@ -202,7 +227,10 @@ def _broken(mutate):
     (lambda d: d["links"][0].update({"net4": "100.64.0.1/31"}), "links[0].net4"),
     (lambda d: d["links"][6].update({"b_host": 255}), "links[6].b_host"),
     (lambda d: d["links"].__setitem__(2, {**d["links"][2], "b": "node3"}), "links[4]"),
-    (lambda d: d["links"].pop(2), "hosts.node1"),
+    (lambda d: [d["links"].pop(i) for i in (9, 2)], "hosts.node1"),
+    (lambda d: d["links"][9].update({"a": "leaf2b"}), "hosts.node1"),  # a leaf of rack 2
+    (lambda d: d.update({"bgp": {"maximum_paths": "8"}}), "bgp.maximum_paths"),
+    (lambda d: d.update({"bgp": {"bdf": True}}), "bgp.bdf"),
 ])
 def test_bad_topologies_are_refused_naming_the_place(mutate, where):
     with pytest.raises(labtool.TopologyError) as e:
@@ -228,5 +256,7 @@ def test_command_line(capsys, monkeypatch):
     assert capsys.readouterr().out.split() == ["node1", "node2", "node3", "node4"]
     assert labtool.main(["role", "nosuch"]) == 2
     assert "unknown host 'nosuch'" in capsys.readouterr().err
+    assert labtool.main(["frr-daemons"]) == 0
+    assert capsys.readouterr().out.split() == ["bgpd", "bfdd"]
     assert labtool.main(["ovn-listen"]) == 0
     assert capsys.readouterr().out.split() == ["ptcp:6641:0.0.0.0", "ptcp:6642:0.0.0.0"]

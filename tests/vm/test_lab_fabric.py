@@ -1,7 +1,7 @@
 """The spine-leaf lab itself, before any ovnbgp agent runs (tests/lab, vagrant/topology.json).
 
-One lab per vm session (the `lab` fixture): spine, leaf1, leaf2, node1 (rack 1), node2
-(rack 2), an outside host behind the spine, OVN central in the root namespace. These tests
+One lab per vm session (the `lab` fixture): spine, leaf1 and leaf1b (rack 1), leaf2 and leaf2b
+(rack 2), node1 (rack 1) and node2 (rack 2) each dual-homed to both leaves of its rack, an outside host behind the spine, OVN central in the root namespace. These tests
 prove what the end-to-end tests with the agent stand on: the BGP fabric, routes both ways
 between the outside and the nodes, the nodes' FRR running ovnbgp's own rendering, real
 ovn-controllers registering chassis and binding ports, and geneve between racks over the
@@ -41,29 +41,44 @@ def _routes(lab, host: str, family: str, prefix: str) -> list[dict]:
     return json.loads(out or "[]")
 
 
+def _nexthops(routes: list[dict]) -> set[tuple[str | None, str | None]]:
+    """(gateway, dev) of a route, one or several (ECMP: `nexthops`)."""
+    assert len(routes) == 1, routes
+    hops = routes[0].get("nexthops") or [routes[0]]
+    return {(h.get("gateway"), h.get("dev")) for h in hops}
+
+
 def test_fabric_bgp_sessions_are_established(lab):
     sessions = lab.bgp_sessions()
     assert {(router, peer) for router, _, peer in sessions} == {
         ("spine", "leaf1"), ("leaf1", "spine"), ("spine", "leaf2"), ("leaf2", "spine"),
-        ("leaf1", "node1"), ("node1", "leaf1"), ("leaf2", "node2"), ("node2", "leaf2")}
+        ("leaf1", "node1"), ("node1", "leaf1"), ("leaf2", "node2"), ("node2", "leaf2"),
+        ("spine", "leaf1b"), ("leaf1b", "spine"), ("spine", "leaf2b"), ("leaf2b", "spine"),
+        ("leaf1b", "node1"), ("node1", "leaf1b"), ("leaf2b", "node2"), ("node2", "leaf2b")}
     for router, addr, peer in sessions:
         assert lab.bgp_state(router, addr) == "Established", f"{router} -> {peer}"
-    # IPv4 and IPv6 unicast both negotiated on every node session (one session, v4 transport).
+    # IPv4 and IPv6 unicast both negotiated on every node session (one session, v4 transport),
+    # with BFD up on each (the lab's topology turns it on everywhere).
     for node in lab.nodes.values():
-        info = node.frr.vtysh_json(f"show bgp neighbors {node.uplink.peer_addr4} json")
-        afs = info[str(node.uplink.peer_addr4)]["addressFamilyInfo"]
-        assert {"ipv4Unicast", "ipv6Unicast"} <= set(afs), f"{node.name}: {sorted(afs)}"
+        assert len(node.uplinks) == 2
+        bfd = {p["peer"]: p["status"] for p in node.frr.vtysh_json("show bfd peers json")}
+        for up in node.uplinks:
+            info = node.frr.vtysh_json(f"show bgp neighbors {up.peer_addr4} json")
+            afs = info[str(up.peer_addr4)]["addressFamilyInfo"]
+            assert {"ipv4Unicast", "ipv6Unicast"} <= set(afs), f"{node.name}: {sorted(afs)}"
+            assert bfd.get(str(up.peer_addr4)) == "up", f"{node.name}: BFD {bfd}"
 
 
 def test_outside_networks_reach_every_node(lab):
     outside = lab.topo.ends_of("outside")[0]
     for name, node in lab.nodes.items():
-        uplink = node.uplink
+        # ECMP over both uplinks.
         r4 = _routes(lab, name, "-4", str(outside.addr4.network))
         assert r4 and r4[0]["protocol"] == "bgp", f"{name}: {r4}"
-        assert r4[0]["gateway"] == str(uplink.peer_addr4) and r4[0]["dev"] == uplink.l3_dev
+        assert _nexthops(r4) == {(str(u.peer_addr4), u.l3_dev) for u in node.uplinks}, r4
         r6 = _routes(lab, name, "-6", str(outside.addr6.network))
-        assert r6 and r6[0]["protocol"] == "bgp" and r6[0]["dev"] == uplink.l3_dev, f"{name}: {r6}"
+        assert r6 and r6[0]["protocol"] == "bgp", f"{name}: {r6}"
+        assert {dev for _, dev in _nexthops(r6)} == {u.l3_dev for u in node.uplinks}, r6
         # Packets, both families, from the node's loopbacks (what the fabric knows of the node).
         assert lab.ping(name, outside.addr4.ip, source=node.encap_ip, count=2), f"{name} -> outside v4"
         assert lab.ping(name, outside.addr6.ip, source=node.loopback6, count=2), f"{name} -> outside v6"
@@ -74,7 +89,8 @@ def test_nodes_get_a_default_route_from_their_leaf(lab):
         for family in ("-4", "-6"):
             routes = _routes(lab, name, family, "default")
             assert routes and routes[0]["protocol"] == "bgp", f"{name} {family}: {routes}"
-            assert routes[0]["dev"] == node.uplink.l3_dev
+            # ECMP: one next hop through each leaf.
+            assert {dev for _, dev in _nexthops(routes)} == {u.l3_dev for u in node.uplinks}, routes
 
 
 def test_node_loopbacks_reach_outside(lab):
@@ -82,10 +98,14 @@ def test_node_loopbacks_reach_outside(lab):
     for name, node in lab.nodes.items():
         assert lab.ping("outside", node.encap_ip, count=2), f"outside -> {name} loopback"
         assert lab.ping("outside", node.loopback6, count=2), f"outside -> {name} loopback6"
-        # The spine learnt it from the node's leaf, originated by the node's AS.
+        # The spine learnt it from both of the node's leaves, originated by the node's AS, and
+        # routes it over both (ECMP: two next hops in the spine's kernel).
         paths = spine_routes[f"{node.encap_ip}/32"]
-        leaf_as = lab.topo.host(node.leaf).asn
-        assert any(p["path"] == f"{leaf_as} {node.asn}" for p in paths), paths
+        for leaf in node.leaves:
+            leaf_as = lab.topo.host(leaf).asn
+            assert any(p["path"] == f"{leaf_as} {node.asn}" for p in paths), paths
+        assert {dev for _, dev in _nexthops(_routes(lab, "spine", "-4", f"{node.encap_ip}/32"))} \
+            == set(node.leaves)
 
 
 def test_node_frr_runs_exactly_what_ovnbgp_renders(lab):
@@ -97,9 +117,10 @@ def test_node_frr_runs_exactly_what_ovnbgp_renders(lab):
         assert "route-map ovnbgp-out-v4 permit 5" in running  # the lab's snippet entry
         # ovnbgp's outbound policy plus the snippet: only the loopbacks leave the node.
         for afi, lo in (("ipv4", f"{node.encap_ip}/32"), ("ipv6", f"{node.loopback6}/128")):
-            adv = node.frr.vtysh_json(
-                f"show bgp {afi} unicast neighbors {node.uplink.peer_addr4} advertised-routes json")
-            assert set(adv.get("advertisedRoutes", {})) == {lo}, f"{name} {afi}: {adv}"
+            for up in node.uplinks:
+                adv = node.frr.vtysh_json(
+                    f"show bgp {afi} unicast neighbors {up.peer_addr4} advertised-routes json")
+                assert set(adv.get("advertisedRoutes", {})) == {lo}, f"{name} {afi}: {adv}"
         cfg = node.config_path.read_text()
         assert f"asn = {node.asn}" in cfg and str(node.frr.vty_dir) in cfg
         assert node.ovnbgp("config", "check").returncode == 0  # the agent's own validation

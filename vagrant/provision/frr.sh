@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# frr.sh HOST: write the host's FRR config (and enable bgpd in the daemons file), restart FRR.
+# frr.sh HOST: write the host's FRR config (and enable bgpd, bfdd in the daemons file), restart FRR.
 # Spine and leaves: the fabric config from labtool. Nodes: exactly what ovnbgp renders from the
 # node's ovnbgp.toml (written by ovn-node.sh), so that the agent, when it starts, finds FRR
 # already running its config and reloads nothing. With LAB_NO_SERVICES=1 only the files are
@@ -25,10 +25,20 @@ fi
 chmod 640 "$new"
 mv -f "$new" "$frr_dir/frr.conf"
 daemons=$frr_dir/daemons
-if [ -f "$daemons" ] && grep -q '^bgpd=' "$daemons"; then
-    sed -i 's/^bgpd=.*/bgpd=yes/' "$daemons"
-else
-    echo "bgpd=yes" >>"$daemons"
+for d in $(labtool frr-daemons); do   # bgpd, and bfdd when the topology turns BFD on
+    if [ -f "$daemons" ] && grep -q "^$d=" "$daemons"; then
+        sed -i "s/^$d=.*/$d=yes/" "$daemons"
+    else
+        echo "$d=yes" >>"$daemons"
+    fi
+done
+zopts=$(labtool zebra-options)
+if [ "$LAB_ROLE" = node ] && [ -n "$zopts" ] && ! grep -q "^zebra_options=.* -r " "$daemons"; then
+    if grep -q '^zebra_options=' "$daemons"; then
+        sed -i "s/^zebra_options=\"\(.*\)\"/zebra_options=\"\1 $zopts \"/" "$daemons"
+    else
+        echo "zebra_options=\" $zopts \"" >>"$daemons"
+    fi
 fi
 if services; then
     systemctl enable frr

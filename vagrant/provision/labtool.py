@@ -11,6 +11,8 @@ Standard library only: it runs with the system python3 of a fresh VM, before any
     labtool.py apply-net HOST           NIC names (by MAC), OVS uplink bridges (nodes), addresses,
                                         routes, sysctls: run inside HOST (or its netns)
     labtool.py frr-config HOST          FRR config of a fabric router (spine, leaf)
+    labtool.py frr-daemons              FRR daemons every router runs (bgpd; bfdd with BFD)
+    labtool.py zebra-options            a node's extra zebra options (graceful restart: -r -K N)
     labtool.py ovs-setup HOST           ovn-controller's Open_vSwitch settings and br-ex (nodes)
     labtool.py ovnbgp-config HOST ...   the node's ovnbgp TOML (see `ovnbgp-config --help`)
     labtool.py frr-snippet HOST         the node's operator snippet (loopback advertisement)
@@ -60,7 +62,11 @@ SNIPPET_PLIST_V6 = "lab-loopback-v6"
 # ovnbgp's outbound route-maps (ovnbgp/frr/render.py NAMES): the snippet adds one entry to each.
 OVNBGP_RMAP_OUT_V4 = "ovnbgp-out-v4"
 OVNBGP_RMAP_OUT_V6 = "ovnbgp-out-v6"
+OVNBGP_RMAP_IN = "ovnbgp-in"
 SNIPPET_SEQ = 5  # before ovnbgp's own `permit 10`
+SNIPPET_PLIST_FABRIC = "lab-fabric-loopbacks"
+LOOPBACKS_V4 = "10.255.0.0/16"  # every router's loopback (the nodes' are the OVN encap IPs)
+TUNNEL_LOCAL_PREF = 200
 BGP_KEEPALIVE, BGP_HOLD = 3, 9  # fabric timers: sessions up and failures seen in seconds
 
 
@@ -152,6 +158,11 @@ class Topology:
     @property
     def scenario(self) -> dict[str, Any]:
         return self.raw.get("scenario", {})
+
+    @property
+    def bgp(self) -> dict[str, Any]:
+        """ECMP, BFD and graceful-restart settings of every router (validated at load)."""
+        return _bgp_options(self.raw)
 
     @property
     def fabric_mtu(self) -> int:
@@ -291,11 +302,36 @@ def parse(data: dict[str, Any]) -> Topology:
     for node in topo.by_role("node"):
         if not topo.uplinks(node.name):
             raise TopologyError(f"hosts.{node.name}: a node needs a link to a leaf")
-        if len(topo.uplinks(node.name)) > 1:
-            # One OVS bridge holds the encap IP (see README); a second uplink would need ECMP
-            # tunnel routing the userspace datapath does not do.
-            raise TopologyError(f"hosts.{node.name}: the lab gives a node one uplink")
+        for e in topo.uplinks(node.name):
+            if hosts[e.peer].rack != node.rack:
+                raise TopologyError(f"hosts.{node.name}: uplink to {e.peer}, a leaf of another rack")
+    _bgp_options(data)
     return topo
+
+
+#: The fabric-wide BGP options ("bgp" in topology.json) and their defaults; the nodes get them
+#: as ovnbgp's bgp.* keys of the same names, the fabric routers as FRR config.
+BGP_OPTIONS: dict[str, Any] = {
+    "maximum_paths": 8, "bfd": False, "bfd_receive_interval": 300, "bfd_transmit_interval": 300,
+    "bfd_detect_multiplier": 3, "graceful_restart": False, "graceful_restart_time": 120,
+}
+BFD_PROFILE = "lab"
+
+
+def _bgp_options(data: dict[str, Any]) -> dict[str, Any]:
+    raw = data.get("bgp", {})
+    if not isinstance(raw, dict):
+        raise TopologyError("bgp: expected an object")
+    opts = dict(BGP_OPTIONS)
+    for key, value in raw.items():
+        if key.startswith("_"):
+            continue
+        if key not in BGP_OPTIONS:
+            raise TopologyError(f"bgp.{key}: unknown key (known: {', '.join(BGP_OPTIONS)})")
+        if type(value) is not type(BGP_OPTIONS[key]) or (isinstance(value, int) and value < 0):
+            raise TopologyError(f"bgp.{key}: expected {type(BGP_OPTIONS[key]).__name__}, got {value!r}")
+        opts[key] = value
+    return opts
 
 
 def load(path: Path | str | None = None, hosts: Iterable[str] | str | None = None) -> Topology:
@@ -341,12 +377,14 @@ def net_plan(topo: Topology, name: str) -> NetPlan:
         lines.append(f"address replace {e.addr4} dev {e.l3_dev}")
         lines.append(f"address replace {e.addr6} dev {e.l3_dev} nodad")
     if host.loopback is not None:
-        # Routers: on lo. Nodes: on the uplink bridge, beside the link address, because the
-        # userspace datapath only terminates tunnels to an address of an OVS bridge port.
-        dev = topo.uplinks(name)[0].bridge if host.role == "node" else "lo"
-        lines.append(f"address replace {host.loopback}/32 dev {dev}")
-        if host.loopback6 is not None:
-            lines.append(f"address replace {host.loopback6}/128 dev {dev} nodad")
+        # Routers: on lo. Nodes: on every uplink bridge, beside the link address, because the
+        # userspace datapath only terminates a tunnel addressed to an IP *and* the MAC of the
+        # bridge port holding it: with ECMP a packet for the loopback comes in through either.
+        devs = [e.bridge for e in topo.uplinks(name)] if host.role == "node" else ["lo"]
+        for dev in devs:
+            lines.append(f"address replace {host.loopback}/32 dev {dev}")
+            if host.loopback6 is not None:
+                lines.append(f"address replace {host.loopback6}/128 dev {dev} nodad")
     if host.role == "outside":
         # Static routes to the spine (the outside host's one link); it has no BGP. Not a
         # default route in the Vagrant lab: there the default is the management NAT.
@@ -452,9 +490,12 @@ def _write_sysctls(sysctls: dict[str, str]) -> None:
 def frr_config(topo: Topology, name: str) -> str:
     """Spine/leaf: eBGP to every neighbour over the link addresses, IPv4 and IPv6 on one
     session (IPv6 routes carry the link's global IPv6 next hop), ECMP, fast timers. Leaves
-    also send their nodes a default route (peer-group NODES, `default-originate`), as a
-    fabric does: a node's kernel routes what leaves OVN by it, and br-ex's proxy ARP answers
-    a VM's gateway only for a destination the node has a route to."""
+    also send their nodes a default route, as a fabric does: a node's kernel routes what
+    leaves OVN by it, and br-ex's proxy ARP answers a VM's gateway only for a destination the
+    node has a route to. The default is a `network` statement kept from the spine by a
+    route-map, not `default-originate`: FRR 8.4 leaves a default-originate route out of an
+    enhanced route refresh, and the node, which asks for one whenever its inbound route-map
+    changes (ovnbgp's config applied), then drops the default as stale (seen in this lab)."""
     host = topo.host(name)
     if host.role not in FABRIC_ROLES:
         raise TopologyError(f"{name} is a {host.role}: only spine and leaf routers get a fabric FRR config")
@@ -465,11 +506,17 @@ def frr_config(topo: Topology, name: str) -> str:
     announce4 = [f"{host.loopback}/32"] + [str(e.addr4.network) for e in topo.ends_of(name) if e.advertise]
     announce6 = ([f"{host.loopback6}/128"] if host.loopback6 else []) + \
                 [str(e.addr6.network) for e in topo.ends_of(name) if e.advertise]
+    leaf = NODES_PEER_GROUP in groups
+    if leaf:
+        announce4.append("0.0.0.0/0")
+        announce6.append("::/0")
     out = [
         "! Fabric router of the ovnbgp spine-leaf lab (vagrant/provision/labtool.py frr-config).",
         "frr defaults traditional",
         f"hostname {name}",
         "!",
+        *_bfd_profile(topo),
+        *(_no_default_up() if leaf else []),
         f"router bgp {host.asn}",
         f" bgp router-id {host.loopback}",
         " no bgp ebgp-requires-policy",
@@ -477,9 +524,16 @@ def frr_config(topo: Topology, name: str) -> str:
         " bgp bestpath as-path multipath-relax",
         f" timers bgp {BGP_KEEPALIVE} {BGP_HOLD}",
     ]
+    opts = topo.bgp
     for g in groups:
         out += [f" neighbor {g} peer-group", f" neighbor {g} timers connect 1",
                 f" neighbor {g} advertisement-interval 0"]
+        if opts["bfd"]:
+            out.append(f" neighbor {g} bfd profile {BFD_PROFILE}")
+            if opts["graceful_restart"] and g == NODES_PEER_GROUP:
+                # A node's whole FRR restarting takes its bfdd down too: with the C-bit check
+                # the leaf keeps the node's routes (graceful restart) instead of dropping them.
+                out.append(f" neighbor {g} bfd check-control-plane-failure")
     for e in peers:
         peer = topo.hosts[e.peer]
         group = NODES_PEER_GROUP if peer.role == "node" else FABRIC_PEER_GROUP
@@ -492,11 +546,34 @@ def frr_config(topo: Topology, name: str) -> str:
         for g in groups:
             if afi == "ipv6":  # `bgp default ipv4-unicast` activates IPv4 only
                 out.append(f"  neighbor {g} activate")
-            if g == NODES_PEER_GROUP:
-                out.append(f"  neighbor {g} default-originate")
-        out += ["  maximum-paths 8", " exit-address-family"]
+            if g == FABRIC_PEER_GROUP and leaf:
+                out.append(f"  neighbor {g} route-map {NO_DEFAULT_RMAP}-{afi[-2:]} out")
+        out += [f"  maximum-paths {topo.bgp['maximum_paths']}", " exit-address-family"]
     out += ["exit", "!", ""]
     return "\n".join(out)
+
+
+NO_DEFAULT_RMAP = "lab-no-default"
+
+
+def _no_default_up() -> list[str]:
+    """A leaf's outbound policy to the spine: everything but the default it gives its nodes."""
+    return [f"ip prefix-list {NO_DEFAULT_RMAP}-v4 seq 5 permit 0.0.0.0/0",
+            f"ipv6 prefix-list {NO_DEFAULT_RMAP}-v6 seq 5 permit ::/0",
+            f"route-map {NO_DEFAULT_RMAP}-v4 deny 5", f" match ip address prefix-list {NO_DEFAULT_RMAP}-v4",
+            "exit", f"route-map {NO_DEFAULT_RMAP}-v4 permit 10", "exit",
+            f"route-map {NO_DEFAULT_RMAP}-v6 deny 5", f" match ipv6 address prefix-list {NO_DEFAULT_RMAP}-v6",
+            "exit", f"route-map {NO_DEFAULT_RMAP}-v6 permit 10", "exit", "!"]
+
+
+def _bfd_profile(topo: Topology) -> list[str]:
+    """The fabric routers' BFD profile: the same timers as the nodes' (ovnbgp's profile)."""
+    opts = topo.bgp
+    if not opts["bfd"]:
+        return []
+    return ["bfd", f" profile {BFD_PROFILE}", f"  receive-interval {opts['bfd_receive_interval']}",
+            f"  transmit-interval {opts['bfd_transmit_interval']}",
+            f"  detect-multiplier {opts['bfd_detect_multiplier']}", " exit", "exit", "!"]
 
 
 # --- OVN node -----------------------------------------------------------------------------------
@@ -551,6 +628,15 @@ def frr_snippet(topo: Topology, name: str) -> str:
     if host.loopback6:
         lines += [f"route-map {OVNBGP_RMAP_OUT_V6} permit {SNIPPET_SEQ}",
                   f" match ipv6 address prefix-list {SNIPPET_PLIST_V6}", "exit"]
+    # OVS 3.1's own router (ovs/route/show), which the userspace datapath sends tunnels by,
+    # ignores multipath kernel routes: the other nodes' loopbacks (the tunnel endpoints) are
+    # taken from the first uplink's leaf alone (higher local preference, so one best path),
+    # and from the other leaf when that one is gone. Everything else stays ECMP.
+    first = topo.uplinks(name)[0]
+    lines += [f"ip prefix-list {SNIPPET_PLIST_FABRIC} seq 5 permit {LOOPBACKS_V4} ge 32",
+              f"route-map {OVNBGP_RMAP_IN} permit {SNIPPET_SEQ}", f" match peer {first.peer_addr4}",
+              f" match ip address prefix-list {SNIPPET_PLIST_FABRIC}",
+              f" set local-preference {TUNNEL_LOCAL_PREF}", "exit"]
     lines += [f"router bgp {host.asn}", " address-family ipv4 unicast",
               f"  network {host.loopback}/32", " exit-address-family"]
     if host.loopback6:
@@ -593,6 +679,8 @@ def ovnbgp_config(topo: Topology, name: str, *, sb_remote: str, snippet_file: st
         out += ["", "[kernel]", *kernel]
     out += ["", "[bgp]", f"asn = {host.asn}", f'router_id = "{host.loopback}"',
             f"snippet_file = {_toml_str(snippet_file)}"]
+    for key, value in topo.bgp.items():  # ECMP over both uplinks, BFD, graceful restart
+        out.append(f"{key} = {json.dumps(value)}")
     for e in topo.uplinks(name):
         out += ["", "[[bgp.peers]]", f'address = "{e.peer_addr4}"',
                 f"remote_as = {topo.hosts[e.peer].asn}"]
@@ -698,6 +786,8 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--state-dir")
     sp.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     sub.add_parser("vagrant-plan")
+    sub.add_parser("frr-daemons")
+    sub.add_parser("zebra-options")
     sub.add_parser("ovn-listen")
     args = p.parse_args(argv)
     try:
@@ -743,6 +833,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "ovn-listen":
             for key, default in (("nb_port", 6641), ("sb_port", 6642)):
                 print(f"ptcp:{int(topo.ovn.get(key, default))}:0.0.0.0")
+        elif args.cmd == "frr-daemons":
+            print("bgpd")
+            if topo.bgp["bfd"]:
+                print("bfdd")
+        elif args.cmd == "zebra-options":
+            # Keep the kernel routes over an FRR restart (not flushed at exit, kept N s after
+            # start): with the leaves helping (graceful restart), nothing stops forwarding.
+            if topo.bgp["graceful_restart"]:
+                print(f"-r -K {topo.bgp['graceful_restart_time']}")
         elif args.cmd == "vagrant-plan":
             print(json.dumps(vagrant_plan(topo), indent=1))
         elif args.cmd == "show":
