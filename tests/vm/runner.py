@@ -56,20 +56,22 @@ PYTEST_START_FILE = "pytest-session-start"
 PASSED_ENV_PREFIX = "OVNBGP_ADVERSARIAL_"
 
 #: Modules that use the session-scoped `lab` fixture (tests/lab/fixtures.py): one guest each.
-LAB_MODULES = ("test_lab_fabric.py", "test_agent_lab.py", "test_e2e.py", "test_e2e_tenant_policy.py")
+LAB_MODULES = ("test_lab_fabric.py", "test_agent_lab.py", "test_e2e.py", "test_e2e_tenant_policy.py",
+               "test_failover.py")
 #: Guest wall seconds per module (setup, calls, teardown; from --junitxml) measured in one guest
 #: on 2 cores with the host's load at 1-7; the lab's build (~23 s) counted once, in
 #: LAB_BUILD_SECONDS. Only used to balance the groups; a module missing here counts
 #: DEFAULT_MODULE_SECONDS. Re-measure with `OVNBGP_VM_JOBS=1 OVNBGP_VM_RESULTS=<dir>
 #: .venv/bin/python -m tests.vm.runner --junitxml=/mnt/junit.xml` when the tier changes much.
 MODULE_SECONDS = {
-    "test_adversarial.py": 260,
+    "test_adversarial.py": 140,
     "test_agent.py": 51,
     "test_agent_lab.py": 44,
     "test_drift.py": 125,
-    "test_e2e.py": 123,
+    "test_e2e.py": 200,
     "test_e2e_tenant_policy.py": 140,
     "test_explain.py": 72,
+    "test_failover.py": 180,
     "test_faults.py": 211,
     "test_flows.py": 32,
     "test_frr_chain.py": 114,

@@ -1,11 +1,12 @@
 """The spine-leaf lab itself, before any ovnbgp agent runs (tests/lab, vagrant/topology.json).
 
 One lab per vm session (the `lab` fixture): spine, leaf1 and leaf1b (rack 1), leaf2 and leaf2b
-(rack 2), node1 (rack 1) and node2 (rack 2) each dual-homed to both leaves of its rack, an outside host behind the spine, OVN central in the root namespace. These tests
-prove what the end-to-end tests with the agent stand on: the BGP fabric, routes both ways
-between the outside and the nodes, the nodes' FRR running ovnbgp's own rendering, real
-ovn-controllers registering chassis and binding ports, and geneve between racks over the
-fabric. The lab is shared with later tests: everything made here is removed at the end.
+(rack 2), node1 (rack 1) and node2 (rack 2) each dual-homed to both leaves of its rack, an
+outside host behind the spine, OVN central in the root namespace. These tests prove what the
+end-to-end tests with the agent stand on: the BGP fabric, routes both ways between the outside
+and the nodes, the nodes' FRR running ovnbgp's own rendering, real ovn-controllers registering
+chassis and binding ports, and geneve between racks over the fabric. The lab is shared with
+later tests: everything made here is removed at the end.
 """
 
 from __future__ import annotations
