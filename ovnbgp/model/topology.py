@@ -142,16 +142,11 @@ class Context:
         self.bridges = Bridges(local, cfg)
 
     def bound_here(self, row: PortBindingRow, problems: list[Problem]) -> bool:
-        ch = row.chassis
-        if ch is None:
-            return False
-        if ch not in self.chassis_names:
-            problems.append(problem(row, f"bound to chassis {ch!r} which is not in the Chassis "
-                                     "table; treated as unbound"))
-            return False
-        return bool(self.system_id) and ch == self.system_id
+        return (self.bound_somewhere(row, problems) and bool(self.system_id)
+                and row.chassis == self.system_id)
 
     def bound_somewhere(self, row: PortBindingRow, problems: list[Problem]) -> bool:
+        """Bound to a chassis the Chassis table knows (an unknown one counts as unbound)."""
         ch = row.chassis
         if ch is None:
             return False
