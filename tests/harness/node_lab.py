@@ -152,6 +152,19 @@ class NodeLab:
                        "add-port", "br-int", back, "--",
                        "set", "Interface", back, "type=patch", f"options:peer={out}")
 
+    def bind_provider_vm(self, port: str, addresses: str, chassis: str = "ch1") -> None:
+        """In the central: provider network `public` (localnet, network_name=public) with one VM
+        port `port` ("MAC IP [IP...]") bound to `chassis`, as the single-node vm tests use."""
+        ovn = self.ovn
+        ovn.nbctl("ls-add", "public")
+        ovn.nbctl("lsp-add", "public", "ln-public", "--", "lsp-set-type", "ln-public", "localnet",
+                  "--", "lsp-set-addresses", "ln-public", "unknown", "--",
+                  "lsp-set-options", "ln-public", "network_name=public")
+        ovn.nbctl("lsp-add", "public", port, "--", "lsp-set-addresses", port, addresses)
+        ovn.sbctl("chassis-add", chassis, "geneve", "127.0.0.1")
+        ovn.sync()
+        ovn.sbctl("lsp-bind", port, chassis)
+
     def agent_config(self, workdir: Path | None = None, *, steering: str | None = None,
                      debounce: float | None = None, resync_interval: float | None = None,
                      log_level: str = "info", log_format: str | None = None) -> str:

@@ -36,16 +36,7 @@ def node(modprobe, tmp_path_factory) -> Iterator[Node]:
         modprobe(mod)
     work = tmp_path_factory.mktemp("agent")
     with Node(work, OvnCentral(work / "ovn")).running() as node:
-        ovn = node.ovn
-        ovn.nbctl("ls-add", "public")
-        ovn.nbctl("lsp-add", "public", "ln-public", "--", "lsp-set-type", "ln-public", "localnet",
-                  "--", "lsp-set-addresses", "ln-public", "unknown", "--",
-                  "lsp-set-options", "ln-public", "network_name=public")
-        ovn.nbctl("lsp-add", "public", "vm1", "--", "lsp-set-addresses", "vm1",
-                  f"{VM_MAC} {VM4} {VM6}")
-        ovn.sbctl("chassis-add", "ch1", "geneve", "127.0.0.1")
-        ovn.sync()
-        ovn.sbctl("lsp-bind", "vm1", "ch1")
+        node.bind_provider_vm("vm1", f"{VM_MAC} {VM4} {VM6}")
         # The lab's own rt_tables file (not the shared /etc drop-in): other vm test modules
         # read `ip rule` output in this boot.
         node.start_agent(work / "agent", node.agent_config(debounce=0.05, resync_interval=20,

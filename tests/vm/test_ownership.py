@@ -50,16 +50,7 @@ def node(modprobe, tmp_path_factory) -> Iterator[NodeLab]:
         modprobe(mod)
     work = tmp_path_factory.mktemp("ownership")
     with NodeLab(work, OvnCentral(work / "ovn")).running() as node:
-        ovn = node.ovn
-        ovn.nbctl("ls-add", "public")
-        ovn.nbctl("lsp-add", "public", "ln-public", "--", "lsp-set-type", "ln-public", "localnet",
-                  "--", "lsp-set-addresses", "ln-public", "unknown", "--",
-                  "lsp-set-options", "ln-public", "network_name=public")
-        ovn.nbctl("lsp-add", "public", "vm1", "--", "lsp-set-addresses", "vm1",
-                  f"{VM_MAC} {VM4} {VM6}")
-        ovn.sbctl("chassis-add", "ch1", "geneve", "127.0.0.1")
-        ovn.sync()
-        ovn.sbctl("lsp-bind", "vm1", "ch1")
+        node.bind_provider_vm("vm1", f"{VM_MAC} {VM4} {VM6}")
         node.ovs.add_bridge("br-o")  # a second provider bridge, for a valid mapping change
         node.ns.run("ip", "link", "set", "br-o", "up")
         node.start_agent(work / "agent", node.agent_config(work / "agent", debounce=0.05,
