@@ -32,7 +32,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -507,6 +507,29 @@ class Lab:
         """Cold migration: unplug from the current node, plug into `node` (same MAC and IPs)."""
         self.unbind(vm)
         self.bind(vm, node)
+
+    def remove_world(self, vm_prefix: str, made: dict, network_keys: Sequence[str],
+                     nodes: Iterable[LabNode], restore: Callable[[LabNode], None] | None = None) -> None:
+        """Undo what a test module built in the shared lab: its VMs (names starting with
+        `vm_prefix`), the router and the networks in `made` (under "router" and `network_keys`,
+        deleted in that order); on each node the agent stopped, `restore(node)` if given,
+        `ovnbgp cleanup` (its output printed) and FRR's config re-applied; then the lab
+        converged again."""
+        for vm in [v for v in self.vms.values() if v.name.startswith(vm_prefix)]:
+            self.delete_vm(vm)
+        if "router" in made:
+            self.scenario.delete_router(made["router"])
+        for key in network_keys:
+            if key in made:
+                self.scenario.delete_network(made[key])
+        for node in nodes:
+            node.stop_agent()
+            if restore is not None:
+                restore(node)
+            cp = node.ovnbgp("cleanup", "--yes", check=False)
+            print(f"--- {node.name}: ovnbgp cleanup (exit {cp.returncode}) ---\n{cp.stdout}{cp.stderr}")
+            node.ovnbgp("frr", "apply", check=False)
+        self.wait_converged()
 
     def delete_vm(self, vm: Vm) -> None:
         self.unbind(vm)

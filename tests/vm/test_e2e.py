@@ -101,19 +101,7 @@ def world(lab) -> Iterator[dict]:
                  details=lambda: lab.central.sbctl("show"))
         yield {"pub": pub, "ten": ten, "router": router, "p1": p1, "t1": t1, "t2": t2, "fip": fip}
     finally:
-        for vm in [v for v in lab.vms.values() if v.name.startswith("e2e")]:
-            lab.delete_vm(vm)
-        if "router" in made:
-            sc.delete_router(made["router"])
-        for key in ("ten", "pub"):
-            if key in made:
-                sc.delete_network(made[key])
-        for node in nodes:
-            node.stop_agent()
-            cp = node.ovnbgp("cleanup", "--yes", check=False)
-            print(f"--- {node.name}: ovnbgp cleanup (exit {cp.returncode}) ---\n{cp.stdout}{cp.stderr}")
-            node.ovnbgp("frr", "apply", check=False)
-        lab.wait_converged()
+        lab.remove_world("e2e", made, ("ten", "pub"), nodes)
 
 
 def wait_routed(lab, prefix: str, node: str, timeout: float = 90) -> None:

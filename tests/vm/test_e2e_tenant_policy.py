@@ -48,20 +48,8 @@ def world(lab) -> Iterator[dict]:
                  what=f"{router.cr_port} bound to node1")
         yield {"allowed": allowed, "filtered": filtered, "va": va, "vf": vf, "router": router}
     finally:
-        for vm in [v for v in lab.vms.values() if v.name.startswith("tpv")]:
-            lab.delete_vm(vm)
-        if "router" in made:
-            sc.delete_router(made["router"])
-        for key in ("filtered", "allowed", "pub"):
-            if key in made:
-                sc.delete_network(made[key])
-        for node in nodes:
-            node.stop_agent()
-            node.config_path.write_text(originals[node.name])
-            cp = node.ovnbgp("cleanup", "--yes", check=False)
-            print(f"--- {node.name}: ovnbgp cleanup (exit {cp.returncode}) ---\n{cp.stdout}{cp.stderr}")
-            node.ovnbgp("frr", "apply", check=False)
-        lab.wait_converged()
+        lab.remove_world("tpv", made, ("filtered", "allowed", "pub"), nodes,
+                         restore=lambda node: node.config_path.write_text(originals[node.name]))
 
 
 def test_allowed_tenant_network_is_reachable_from_outside(lab, world):

@@ -78,18 +78,7 @@ def world(lab) -> Iterator[dict]:
                                                    f"{agent_log_tail(lab, NODE)}")
         yield {"dsts": dsts, "router": router}
     finally:
-        for vm in [v for v in lab.vms.values() if v.name.startswith("fo")]:
-            lab.delete_vm(vm)
-        if "router" in made:
-            sc.delete_router(made["router"])
-        for key in ("ten", "pub"):
-            if key in made:
-                sc.delete_network(made[key])
-        for node in nodes:
-            node.stop_agent()
-            node.ovnbgp("cleanup", "--yes", check=False)
-            node.ovnbgp("frr", "apply", check=False)
-        lab.wait_converged()
+        lab.remove_world("fo", made, ("ten", "pub"), nodes)
 
 
 def resume_time(log, t0: float) -> float:
