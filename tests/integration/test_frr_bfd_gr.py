@@ -9,10 +9,10 @@ import pytest
 
 from ovnbgp import config as config_mod
 from ovnbgp.frr import reload
-from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.frr.render import render_config
 from tests.harness.frr import FrrInstance
 from tests.harness.netns import unique_name
+from tests.integration.test_frr_apply import applier, make_cfg
 
 
 @pytest.fixture
@@ -27,28 +27,9 @@ def node(tmp_path, netns_factory):
 
 
 def test_bfd_profile_and_gr_time_apply_cleanly(node, tmp_path):
-    path = tmp_path / "ovnbgp.toml"
-    path.write_text(f"""
-[bgp]
-asn = 64999
-router_id = "192.0.2.1"
-bfd = true
-bfd_receive_interval = 250
-bfd_transmit_interval = 200
-bfd_detect_multiplier = 4
-graceful_restart = true
-graceful_restart_time = 45
-peers = [{{ address = "192.0.2.2", remote_as = 65000 }}]
-[frr]
-vty_socket = "{node.vty_dir}"
-config_file = "{node.config_path}"
-daemons_file = "{tmp_path / 'daemons'}"
-[agent]
-state_dir = "{tmp_path / 'state'}"
-""")
-    cfg = config_mod.load(path)
-    a = reload.FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
-                          state_dir=cfg.agent.state_dir)
+    cfg = _cfg(node, tmp_path, "bfd = true\nbfd_receive_interval = 250\nbfd_transmit_interval = 200\n"
+               "bfd_detect_multiplier = 4\ngraceful_restart = true\ngraceful_restart_time = 45\n")
+    a = applier(cfg)
     r = a.apply(render_config(cfg))
     assert r.ok and r.action == reload.RELOADED, r
     assert a.apply(render_config(cfg)).action == reload.UNCHANGED
@@ -61,30 +42,15 @@ state_dir = "{tmp_path / 'state'}"
     assert profile is not None
 
 
-def _cfg(node, tmp_path, bgp: str):
-    path = tmp_path / "ovnbgp.toml"
-    path.write_text(f"""
-[bgp]
-asn = 64999
-router_id = "192.0.2.1"
-peers = [{{ address = "192.0.2.2", remote_as = 65000 }}]
-{bgp}
-[frr]
-vty_socket = "{node.vty_dir}"
-config_file = "{node.config_path}"
-daemons_file = "{tmp_path / 'daemons'}"
-[agent]
-state_dir = "{tmp_path / 'state'}"
-""")
-    return config_mod.load(path)
+def _cfg(node: FrrInstance, tmp_path, bgp: str) -> config_mod.Config:
+    return config_mod.load(make_cfg(tmp_path, node, bgp))
 
 
 def test_default_timers_apply_cleanly_and_bfd_can_be_turned_off(node, tmp_path):
     """FRR leaves its defaults (300 ms x 3, restart-time 120) out of the running config: the
     rendered file must too, or every check sees drift (found in the lab: a refused config)."""
     cfg = _cfg(node, tmp_path, "bfd = true\ngraceful_restart = true\n")
-    a = reload.FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
-                          state_dir=cfg.agent.state_dir)
+    a = applier(cfg)
     r = a.apply(render_config(cfg))
     assert r.ok and r.action == reload.RELOADED, r
     assert a.apply(render_config(cfg)).action == reload.UNCHANGED
@@ -95,8 +61,7 @@ def test_bfd_profile_goes_with_the_config(node, tmp_path):
     """Giving FRR a config without the profile (what `ovnbgp cleanup` does with the operator's
     original) succeeds: frr-reload.py 8.4 leaves an empty `bfd` node, which is not a delta."""
     cfg = _cfg(node, tmp_path, "bfd = true\nbfd_receive_interval = 200\n")
-    a = reload.FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
-                          state_dir=cfg.agent.state_dir)
+    a = applier(cfg)
     assert a.apply(render_config(cfg)).ok
     r = a.apply("frr defaults traditional\n")
     assert r.ok, r
