@@ -8,8 +8,9 @@ looks for foreign objects that depend on the device (kernel/diff.py and kernel/t
 decide what to keep).
 
 Foreign here: a unicast route whose protocol is neither ovnbgp's nor the kernel's (2: routes
-the kernel makes for addresses come and go with them). Routes with several next hops
-(RTA_MULTIPATH) are not decoded and so not seen: a known gap.
+the kernel makes for addresses come and go with them). A route with several next hops
+(RTA_MULTIPATH, e.g. an operator's ECMP route) depends on each device one of its next hops
+uses: the kernel marks that next hop dead with the device's last IPv4 address.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ def routes_through(nl, links: dict, devs: Iterable[str], proto: int,
         return fam in fams and rtype == 1 and rproto not in (proto, RTPROT_KERNEL)
 
     out: dict[str, list[str]] = {}
-    for r in nl.dump(M.route_dump(), lambda b, o, n: M.parse_route(b, o, n, names),
-                     what="routes", accept=accept):
-        dev = r.dev
-        if dev is not None and dev in index.values() and r.dst not in derived:
-            out.setdefault(dev, []).append(str(r))
+    for paths in nl.dump(M.route_dump(), lambda b, o, n: M.parse_route_paths(b, o, n, names),
+                         what="routes", accept=accept):
+        for r in paths:
+            dev = r.dev
+            if dev is not None and dev in index.values() and r.dst not in derived:
+                out.setdefault(dev, []).append(str(r))
     return {d: tuple(sorted(v)) for d, v in out.items()}
 
 

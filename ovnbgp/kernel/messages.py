@@ -587,6 +587,40 @@ def parse_route(buf: bytes, off: int, length: int, names: dict[int, str]) -> Rou
                     metric=_u32(buf, attrs, RTA_PRIORITY), type=rtype)
 
 
+_RTNH = struct.Struct("=HBBi")  # struct rtnexthop: len, flags, hops, ifindex
+
+
+def parse_route_paths(buf: bytes, off: int, length: int,
+                      names: dict[int, str]) -> tuple[RouteObj, ...]:
+    """An RTM_NEWROUTE as one RouteObj per next hop: a multipath route (RTA_MULTIPATH) gives
+    one per `nexthop`, each with its own device and gateway; any other route is parse_route()."""
+    fam, dst_len, _sl, _tos, table, proto, scope, rtype, _fl = _ROUTE_HDR.unpack_from(buf, off + _NLHDR)
+    v = VERSION.get(fam)
+    if v is None:
+        return ()
+    attrs = _tlvs(buf, off + _NLHDR + 12, off + length)
+    if RTA_MULTIPATH not in attrs:
+        one = parse_route(buf, off, length, names)
+        return (one,) if one is not None else ()
+    dst = ipcache.network(v, _int(buf, attrs[RTA_DST]) if RTA_DST in attrs else 0, dst_len)
+    table = _u32(buf, attrs, RTA_TABLE) or table
+    metric = _u32(buf, attrs, RTA_PRIORITY)
+    out = []
+    pos, end = attrs[RTA_MULTIPATH][0], sum(attrs[RTA_MULTIPATH])
+    while pos + _RTNH.size <= end:
+        rlen, _flags, _hops, oif = _RTNH.unpack_from(buf, pos)
+        if rlen < _RTNH.size:
+            break
+        nh = _tlvs(buf, pos + _RTNH.size, pos + rlen)
+        gw = ipcache.address(v, _int(buf, nh[RTA_GATEWAY])) if RTA_GATEWAY in nh else None
+        out.append(RouteObj(table=table, dst=dst,
+                            dev=names.get(oif, f"#{oif}") if oif else None, gateway=gw,
+                            scope_link=v == 4 and scope == RT_SCOPE_LINK, protocol=proto,
+                            metric=metric, type=rtype))
+        pos += (rlen + 3) & ~3
+    return tuple(out)
+
+
 def of_message(m) -> tuple[bytes, int, int]:
     """(buffer, offset, length) of a pyroute2 message, for the parse_* functions."""
     return bytes(m.data), m.offset, m["header"]["length"] or len(m.data) - m.offset

@@ -366,6 +366,24 @@ def test_withdraw_everything_leaves_only_foreign_objects(kns, make_reconciler, t
     assert "200 br-ex" not in (tmp_path / "rt_tables.d" / "ovnbgp.conf").read_text()
 
 
+def test_bridge_ip_kept_for_a_foreign_multipath_route_through_the_bridge(kns, make_reconciler):
+    """An operator's ECMP route with one next hop on br-ex: the kernel would mark that next hop
+    dead with br-ex's last IPv4 address, so the bridge IP ovnbgp added stays, and says why."""
+    kns.run("ip", "link", "add", "br-o", "type", "bridge")
+    kns.run("ip", "link", "set", "br-o", "up")
+    rec = make_reconciler()
+    apply_all(rec, make_desired(2))
+    kns.run("ip", "route", "add", "198.51.100.0/24", "nexthop", "dev", "br-ex",
+            "nexthop", "dev", "br-o")
+    plan, res = apply_all(rec, DesiredState())
+    assert res.ok, res.lines()
+    assert "1.1.1.1/32" in ip(kns, "addr", "show", "dev", "br-ex")
+    kept = [n for n in plan.notices if n.kind == "kept"]
+    assert kept and "198.51.100.0/24" in kept[0].describe(), plan.lines()
+    route = ip(kns, "route", "show", "198.51.100.0/24")
+    assert "dev br-ex" in route and "dead" not in route, route
+
+
 def test_rt_tables_in_shared_file_keeps_other_lines(kns, make_reconciler, tmp_path):
     shared = tmp_path / "rt_tables"
     original = "#\n# reserved values\n#\n255\tlocal\n254\tmain\n253\tdefault\n0\tunspec\n#\n# local\n#\n150 mine\n"

@@ -207,3 +207,30 @@ def test_parse_addr_equals_pyroute2_decode(net, index):
     slow = ifaddrmsg(data)
     slow.decode()
     assert M.parse_addr(data, 0, len(data)) == reference.decode_addr(slow) == (index, a)
+
+
+def test_multipath_route_gives_one_path_per_next_hop():
+    m = rtmsg()
+    m["family"] = socket.AF_INET
+    m["dst_len"] = 24
+    m["table"] = 254
+    m["proto"] = 3
+    m["type"] = 1
+    m["attrs"] = [("RTA_DST", "198.51.100.0"), ("RTA_MULTIPATH", [
+        {"oif": 7, "attrs": [("RTA_GATEWAY", "192.0.2.1")]},
+        {"oif": 9, "attrs": []},
+    ])]
+    m = roundtrip(m, rtmsg)
+    data = bytes(m.data)
+    assert M.parse_route(data, 0, len(data), {}) is None  # not a shape ovnbgp makes
+    paths = M.parse_route_paths(data, 0, len(data), {7: "br-ex", 9: "eth1"})
+    assert [(p.dst, p.dev, p.gateway, p.table, p.protocol) for p in paths] == [
+        (N("198.51.100.0/24"), "br-ex", A("192.0.2.1"), 254, 3),
+        (N("198.51.100.0/24"), "eth1", None, 254, 3),
+    ]
+
+
+def test_plain_route_is_one_path():
+    r = RouteObj(200, N("10.0.0.0/26"), "br-ex", A("172.24.4.146"), False, 240, 0)
+    data = bytes(roundtrip(M.route("add", r, 7), rtmsg).data)
+    assert M.parse_route_paths(data, 0, len(data), {7: "br-ex"}) == (r,)
