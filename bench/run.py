@@ -205,11 +205,11 @@ def combined_table(res: dict) -> str:
         st = res.get(step, {})
         if st and st.get("status") not in (0, None):
             t.section(f"!! step {step}: {st.get('status')} (see the JSON for its output)")
-    text = t.text() + "\n" + report.UML_NOTE
+    parts = [t.text() + "\n" + report.UML_NOTE] if t.rows else []
     cloud = res.get("cloud", {}).get("results")
     if cloud:
-        text += "\n\n" + report.cloud_table(cloud)
-    return text
+        parts.append(report.cloud_table(cloud))
+    return "\n\n".join(parts)
 
 
 def main() -> int:
