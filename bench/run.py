@@ -1,6 +1,6 @@
 """Run every benchmark and print one table: `make bench` (not part of `make test`).
 
-    .venv/bin/python bench/run.py [--sizes 1000,10000] [--only model,kernel,agent] [--quick]
+    .venv/bin/python bench/run.py [--sizes 1000,10000] [--only model,kernel,agent,cloud] [--quick]
 
 Steps, each a subprocess with its own time limit (a failed or timed-out step is reported and
 the others still run; the exit status is then 1):
@@ -10,13 +10,18 @@ the others still run; the exit status is then 1):
 - kernel: bench/bench_kernel.py (kernel reconciler vs `ip -batch`, both steering modes; boots
           User-Mode Linux);
 - agent:  bench/bench_agent.py (the whole agent vs floors: cold sync, events, resync, idle,
-          memory, steering modes; boots User-Mode Linux).
+          memory, steering modes; boots User-Mode Linux);
+- cloud:  bench/bench_cloud.py (natively: the agent's start cost, CPU / peak RSS / bytes from
+          the SB, against a Southbound of 1k / 10k / 100k Port_Bindings with 160 exposures
+          here, beside ovsdb-client's floor and the old whole-table reader; remote events).
+          Its own sizes: BENCH_CLOUD_SIZES (default 1000,10000,100000), not --sizes; its own
+          table after the combined one.
 Results: bench/results/bench-<time>.json (every figure, the raw output of each step, the host's
 load before and after), bench/results/bench-<time>.txt (the table), and the agent's logs in
 bench/results/logs-<time>/. bench/results/ is not tracked by git.
 
-Environment: BENCH_SIZES=1000 for a quick run at one size (also --sizes); BENCH_TIMEOUT scales
-every step's time limit (default 1.0).
+Environment: BENCH_SIZES=1000 for a quick run at one size (also --sizes); BENCH_CLOUD_SIZES for
+the cloud step; BENCH_TIMEOUT scales every step's time limit (default 1.0).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ from bench.agent import report  # noqa: E402
 from bench.agent.report import Table  # noqa: E402
 
 PY = sys.executable
-STEPS = ("model", "kernel", "agent")
+STEPS = ("model", "kernel", "agent", "cloud")
+CLOUD_SIZES = "1000,10000,100000"
 
 
 def loadavg() -> list[float]:
@@ -199,7 +205,11 @@ def combined_table(res: dict) -> str:
         st = res.get(step, {})
         if st and st.get("status") not in (0, None):
             t.section(f"!! step {step}: {st.get('status')} (see the JSON for its output)")
-    return t.text() + "\n" + report.UML_NOTE
+    parts = [t.text() + "\n" + report.UML_NOTE] if t.rows else []
+    cloud = res.get("cloud", {}).get("results")
+    if cloud:
+        parts.append(report.cloud_table(cloud))
+    return "\n\n".join(parts)
 
 
 def main() -> int:
@@ -265,6 +275,20 @@ def main() -> int:
             if r["status"] == 0:
                 r["status"] = "no results written"
         res["agent"] = r
+
+    if "cloud" in only:
+        out = results / f"cloud-{stamp}.json"
+        cloud_sizes = os.environ.get("BENCH_CLOUD_SIZES", CLOUD_SIZES)
+        # ~4 min at 100k on 2 busy cores, most of it the old whole-table reader
+        r = run_step("cloud", [PY, "bench/bench_cloud.py", "--sizes", cloud_sizes, "--json", str(out)],
+                     1800 * scale)
+        try:
+            r["results"] = json.loads(out.read_text())
+        except (OSError, ValueError):
+            r["results"] = None
+            if r["status"] == 0:
+                r["status"] = "no results written"
+        res["cloud"] = r
 
     res["load_after"] = loadavg()
     res["seconds"] = round(time.monotonic() - started, 1)

@@ -173,3 +173,80 @@ def agent_table(results: dict) -> str:
     t = Table(["bench_agent", *(f"N={n}" for n in sizes), "target (at largest N)", ""])
     agent_rows(t, results)
     return t.text() + "\n" + UML_NOTE
+
+
+def mib(v: Any) -> str:
+    return "-" if v is None else f"{v:.0f} MiB"
+
+
+def mb(v: Any) -> str:
+    return "-" if v is None else f"{v / 1e6:.2f} MB"
+
+
+def cloud_rows(t: Table, results: dict) -> Table:
+    """Rows of bench_cloud's results (columns: figure, one per size, target at 100k, verdict).
+    Every start figure is given as agent | floor: the agent's rows fetched by ovsdb-client |
+    before (ovn.monitor_all) | floor of the whole table (ovsdb-client dump)."""
+    sizes = sorted(results.get("sizes", {}), key=int)
+    data = [results["sizes"][k] for k in sizes]
+    big = data[-1] if data and int(sizes[-1]) >= 100_000 else None
+
+    def add(label: str, fn: Callable[[dict], str], target: str = "",
+            check: Callable[[dict], bool] | None = None) -> None:
+        ok = None
+        if check is not None and big is not None:
+            try:
+                ok = check(big)
+            except (TypeError, KeyError):
+                ok = None
+        cells = []
+        for x in data:
+            try:
+                cells.append(fn(x))
+            except (TypeError, KeyError):
+                cells.append("-")
+        t.row(label, *cells, target if big is not None or not target else target + " (at 100k)",
+              verdict(ok))
+
+    add("  chassis / routers", lambda x: f"{x['chassis']} / {x['routers']}")
+    add("  exposures here (agent / before)",
+        lambda x: f"{x['agent']['exposures']} / {x['before']['exposures']}", "160")
+    add("  Port_Binding rows mirrored (agent / before)",
+        lambda x: f"{x['agent']['rows']} / {x['before']['rows']}")
+    t.section("  start, up to the first complete desired state: agent | floor (same rows) | "
+              "before: ovn.monitor_all | floor (dump)")
+
+    def four(key: str, fmt: Callable[[Any], str], floor_key: str = "") -> Callable[[dict], str]:
+        fk = floor_key or key
+        return lambda x: " | ".join(fmt(v) for v in (
+            x["agent"][key], x["floor"]["selects"][fk], x["before"][key], x["floor"]["dump"][fk]))
+
+    add("  CPU (watcher + model; floor: ovsdb-client)", four("start_cpu_s", s, "cpu_s"),
+        "<= 1 s", lambda x: x["agent"]["start_cpu_s"] <= 1.0)
+    add("  CPU of the whole process (+ interpreter, imports)",
+        lambda x: f"{s(x['agent']['process_cpu_s'])} | - | {s(x['before']['process_cpu_s'])} | -")
+    add("  peak RSS", four("maxrss_mib", mib), "<= 80 MiB", lambda x: x["agent"]["maxrss_mib"] <= 80)
+    add("  bytes received from the SB", four("bytes", mb), "<= 2 MB", lambda x: x["agent"]["bytes"] <= 2e6)
+    add("  SB server CPU for the initial reply (agent | before)",
+        lambda x: f"{s(x['agent']['server_cpu_s'])} | {s(x['before']['server_cpu_s'])}")
+    t.section("  events elsewhere in the cloud (agent | before: ovn.monitor_all)")
+    add("  remote Port_Binding change: bytes each",
+        lambda x: f"{x['agent']['remote_change']['bytes']:.0f} | {x['before']['remote_change']['bytes']:.0f} B",
+        "0 B", lambda x: x["agent"]["remote_change"]["bytes"] == 0)
+    add("  remote Port_Binding change: CPU each",
+        lambda x: f"{x['agent']['remote_change']['cpu_ms']:.2f} | {x['before']['remote_change']['cpu_ms']:.2f} ms")
+    add("  chassis joins elsewhere (+ its ports): CPU",
+        lambda x: f"{x['agent']['join_cpu_ms']:.1f} | {x['before']['join_cpu_ms']:.1f} ms",
+        "<= 10 ms", lambda x: x["agent"]["join_cpu_ms"] <= 10)
+    add("  chassis leaves elsewhere (- its ports): CPU",
+        lambda x: f"{x['agent']['leave_cpu_ms']:.1f} | {x['before']['leave_cpu_ms']:.1f} ms")
+    add("  chassis join: bytes received",
+        lambda x: f"{x['agent']['join_bytes']:.0f} | {x['before']['join_bytes']:.0f} B")
+    return t
+
+
+def cloud_table(results: dict) -> str:
+    sizes = sorted(results.get("sizes", {}), key=int)
+    t = Table(["bench_cloud (natively on this host)", *(f"N={n}" for n in sizes), "target", ""])
+    cloud_rows(t, results)
+    return t.text()

@@ -26,6 +26,15 @@ class ModelView:
         self.ctx = Context(local, frozenset(chassis_names), cfg)
         self.topology = Topology(infra, self.ctx)
 
+    def with_chassis(self, chassis_names: Iterable[str]) -> ModelView:
+        """This view with other Chassis names, without rebuilding the topology: only valid when
+        no infrastructure row is bound to a chassis that came or went (Topology reads the names
+        only through those rows: a cr-lrp bound here). A chassis elsewhere joining or leaving."""
+        view = ModelView.__new__(ModelView)
+        view.ctx = Context(self.ctx.local, frozenset(chassis_names), self.ctx.cfg)
+        view.topology = self.topology
+        return view
+
     @classmethod
     def of(cls, snapshot: Snapshot, cfg: Config) -> ModelView:
         infra = {u: r for u, r in snapshot.port_bindings.items() if r.type in INFRA_TYPES}

@@ -33,7 +33,7 @@ the model can use (ovnbgp/model/interest.py has the set and why it is complete):
 
 plus the whole Chassis table (names only). The first reply brings the Chassis names and the
 infrastructure rows; `_update_condition` then asks for the rest, and again whenever an
-infrastructure row, the Chassis names or the system-id change (a gateway moving here widens
+infrastructure row, this chassis' Chassis row or the system-id change (a gateway moving here widens
 the condition: its tenant ports arrive; moving away narrows it: they are deleted from the
 mirror). start() returns only once the server has acknowledged the condition the data asks
 for. A narrowed condition deletes rows the model does not use any more (by construction:
@@ -43,7 +43,9 @@ acknowledged the latest one (`_settle_deletes`), so a condition change never wit
 Rows leaving the condition mark their keys dirty but fire no named event.
 
 A chassis joining, leaving or renamed anywhere re-converts only the mirrored rows bound to it
-(none, usually) and the model re-evaluates only those (ModelCache.update), never the table.
+(none, usually) and the model re-evaluates only those (ModelCache.update), never the table;
+unless an infrastructure row is bound to it, the events' view keeps its topology
+(ModelView.with_chassis) and the condition is not recomputed.
 
 Reconnects: python-ovs asks with monitor_cond_since (OVS >= 2.12 servers), sending the last
 transaction id and the acknowledged condition. A server that still has that transaction in
@@ -561,13 +563,17 @@ class OvnWatcher:
                 _merge(changed, self._reconvert(idl, renamed))
             infra_changed = any(r is not None and r.type in INFRA_TYPES
                                 for pair in changed.values() for r in pair)
-            if first or renamed or infra_changed:
+            # The condition names this chassis' Chassis row: only that row matters of the
+            # Chassis table (a chassis elsewhere joining or leaving changes nothing here).
+            if first or infra_changed or self._local.system_id in renamed:
                 self._update_condition(idl)
             left = self._settle_deletes(idl, changed)
             changed = {u: (o, n) for u, (o, n) in changed.items() if o != n}
             pre_view = self._view
-            if infra_changed or renamed:
+            if infra_changed or any(r.chassis in renamed for r in self._infra.values()):
                 self._view = self._model_view()
+            elif renamed:  # no infrastructure row is bound to it: the topology stands
+                self._view = self._view.with_chassis(self._chassis.values())
             pre_overlay: dict[str, PortBindingRow | None] = {}
             for _old, new in changed.values():
                 if new is not None:

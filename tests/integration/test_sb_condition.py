@@ -128,3 +128,31 @@ def test_reconnect_keeps_the_state_and_follows_the_condition(env):
     wait_for(lambda: env.watcher.connected, "reconnected")
     assert env.compare() == before
     assert "tvm1" in env.ports()
+
+
+def test_a_chassis_joining_elsewhere_keeps_the_condition_and_the_topology(env):
+    """No whole-table work for a chassis elsewhere: the condition is not recomputed (it names
+    only this chassis' row) and the model view keeps its topology; a chassis that a gateway is
+    bound to still makes the view anew (its cr-lrp's state depends on the name)."""
+    env.router()
+    env.vm("public", "pvm1", "fa:16:3e:00:00:01 172.24.4.10")
+    env.start()
+    env.bind("pvm1", "ch1")
+    env.bind("cr-lrp-r1-gw", "ch2")
+    env.compare()
+    w = env.watcher
+    topology = w._view.topology
+    sent = []
+    idl = w._sb_conn.idl
+    original = idl.cond_change
+    idl.cond_change = lambda *a, **kw: (sent.append(a), original(*a, **kw))[1]
+    try:
+        env.central.sbctl("chassis-add", "far", "geneve", "127.3.0.1")
+        wait_for(lambda: "far" in w._view.ctx.chassis_names, "the view knows the new chassis")
+        assert w._view.topology is topology and not sent
+        env.central.sbctl("chassis-del", "ch2")  # the chassis the gateway is bound to
+        wait_for(lambda: "ch2" not in w._view.ctx.chassis_names, "the view lost ch2")
+        assert w._view.topology is not topology and not sent
+    finally:
+        idl.cond_change = original
+    env.compare()

@@ -172,3 +172,27 @@ def test_event_names_are_the_seeds():
         "PortBindingChassisCreatedEvent", "PortBindingChassisDeletedEvent", "FIPSetEvent",
         "FIPUnsetEvent", "SubnetRouterAttachedEvent", "SubnetRouterDetachedEvent",
         "TenantPortCreatedEvent", "TenantPortDeletedEvent")
+
+
+def test_view_with_other_chassis_names_answers_as_a_rebuilt_view():
+    """A chassis elsewhere joining or leaving: the watcher keeps the topology and swaps the
+    Chassis names (ModelView.with_chassis); every question gets the rebuilt view's answer."""
+    b = SbBuilder(chassis=["ch1", "ch2"])
+    pub = b.provider_network("public")
+    rdp = b.router("r1", pub, "fa:16:3e:00:00:01", "172.24.4.146/24", chassis="ch1")
+    t1 = b.tenant_network("t1")
+    b.router_interface("r1", rdp, t1, "t1", "fa:16:3e:00:00:02", "10.0.0.1/24")
+    b.vm("tvm", t1, "fa:16:3e:00:00:03 10.0.0.5", chassis="ch9")
+    snap = b.snapshot()
+    cfg = Config()
+    old = ModelView.of(snap, cfg)
+    infra = {u: r for u, r in snap.port_bindings.items() if r.type != ""}
+    for names in ({"ch1", "ch2", "ch9"}, {"ch1"}):
+        fast = old.with_chassis(names)
+        full = ModelView(infra, snap.local, names, cfg)
+        assert fast.topology is old.topology
+        assert fast.topology.tenant_nets == full.topology.tenant_nets
+        assert fast.topology.routers == full.topology.routers
+        tvm = b.row("tvm")
+        assert fast.ctx.bound_somewhere(tvm, []) == full.ctx.bound_somewhere(tvm, []) == ("ch9" in names)
+        assert fast.ctx.chassis_names == frozenset(names)
