@@ -4,7 +4,7 @@
     frr.bootstrap()            # at start: daemons file, FRR running, config applied
     frr.tick()                 # every loop turn: cheap; re-applies after an FRR restart
     frr.check_drift()          # on the periodic resync: frr-reload --test, re-apply if drifted
-    frr.repair_stale()         # on the periodic resync too: reset a session FRR left stale
+    frr.repair_stale()         # on the periodic resync too: withdraw what FRR left stale
                                # (and from tick(), every few seconds for a while after an
                                # FRR restart, when that happens)
     frr.set_config(new_cfg)    # on SIGHUP: re-render, apply only if the text changed
@@ -45,6 +45,8 @@ from ovnbgp.model.target import TargetResult
 log = logging.getLogger(__name__)
 
 WATCHED = ("zebra", "bgpd")
+LAST_RESORT_TRIES = 3  # re-originations before the only Established session is reset
+REORIGINATED_MEMORY = 120.0  # seconds a re-origination counts as tried for its prefixes
 STALE_WATCH = 300.0  # seconds after an FRR restart during which tick() looks for stale routes
 
 
@@ -114,6 +116,10 @@ class FrrManager:
         self._down_logged = False
         self.restarts_detected = 0
         self.stale_resets = 0
+        self.stale_reoriginations = 0  # repairs that kept the session (withdraw_by_reorigination)
+        self.reoriginate_wait = 3.0
+        # (peer, family) -> (tries, prefixes, when) of the last re-origination
+        self._reoriginated: dict[tuple[str, str], tuple[int, frozenset, float]] = {}
         self.confirm_after = 5.0
         self._stale_seen: dict[tuple[str, str], tuple[float, frozenset]] = {}
         self._clean_counters: tuple | None = None  # summary counters of the last clean check
@@ -221,15 +227,19 @@ class FrrManager:
         return result
 
     def repair_stale(self, reader: FrrReader | None = None) -> list[str]:
-        """Reset sessions whose Adj-RIB-Out holds a prefix FRR's own default table no longer has.
+        """Withdraw what a session's Adj-RIB-Out holds and FRR's own default table no longer has.
 
         Seen with FRR 8.4 (User-Mode Linux tests): after bgpd restarts and the config is
         re-applied while exposures exist, removing an address from the dummy sometimes removes
         the leaked route from the default table without sending the withdraw to a peer, so the
-        leaf keeps a stale route (a black hole). `clear bgp ... soft out` does not help; a hard
-        reset of that session does. Such a prefix is provably stale (FRR itself does not have
-        it), so after it is seen twice at least `confirm_after` seconds apart, the session is
-        reset. Returns the peers reset. Reader errors propagate (FrrError).
+        leaf keeps a stale route (a black hole). `clear bgp ... soft out` does not help (it
+        walks the table, where the prefix is gone). Such a prefix is provably stale (FRR itself
+        does not have it); once it is seen twice at least `confirm_after` seconds apart, it is
+        repaired without touching the session (withdraw_by_reorigination). Only if it is still
+        there at a later confirmed check is that session hard-reset, one per check, and only
+        while another peer is Established to carry the traffic (or, with no other peer, after
+        LAST_RESORT_TRIES re-originations failed). Returns the peers repaired. Reader errors
+        propagate (FrrError).
 
         Count-first: the summary (one small read) comes first; when its counters (ribCount
         per family, pfxSnt per Established peer and family) are those of the last check that
@@ -253,22 +263,93 @@ class FrrManager:
                 stale = reader.advertised(name, fam).prefixes - tables[fam]
                 if stale:
                     found[(name, fam)] = frozenset(stale)
-        reset = []
+        confirmed = {}
         for key, stale in found.items():
             seen = self._stale_seen.get(key)
             if seen and seen[1] & stale and now - seen[0] >= self.confirm_after:
-                name, fam = key
-                log.error("FRR advertises to %s (%s) %s, which its own table no longer has (stale "
-                          "Adj-RIB-Out): resetting that session", name, fam,
-                          ", ".join(str(p) for p in sorted(stale)[:10]))
-                Vtysh(self.paths, runner=self._runner).run(f"clear bgp {fam} unicast {name}")
-                self.stale_resets += 1
-                reset.append(name)
+                confirmed[key] = seen[1] & stale
+        established = {n for n, p in summary.peers.items() if p.established}
+        # A re-origination counts as tried for the same prefixes, and for a while only.
+        self._reoriginated = {k: v for k, v in self._reoriginated.items()
+                              if k in found and now - v[2] < REORIGINATED_MEMORY}
+        repaired = self._repair(confirmed, established, reader, now)
         self._stale_seen = {k: (self._stale_seen[k][0] if k in self._stale_seen else now, v)
-                            for k, v in found.items() if k[0] not in reset}
+                            for k, v in found.items() if k[0] not in repaired}
         self._clean_counters = (counters if not found and all(n is not None for _f, n in counters[0])
                                 else None)
-        return reset
+        return repaired
+
+    def _tries(self, key: tuple[str, str], stale: frozenset) -> int:
+        """Re-originations already tried for these stale prefixes of that session."""
+        tries, prefixes, _when = self._reoriginated.get(key, (0, frozenset(), 0.0))
+        return tries if prefixes & stale else 0
+
+    def _repair(self, confirmed: dict[tuple[str, str], frozenset], established: set[str],
+                reader: FrrReader, now: float) -> list[str]:
+        """Re-originate and withdraw confirmed stale prefixes; hard-reset (at most one
+        session) where that was already tried and did not work."""
+        first = {k: v for k, v in confirmed.items() if self._tries(k, v) < 1}
+        again = {k: v for k, v in confirmed.items() if k not in first}
+        repaired: list[str] = []
+        for fam in sorted({f for _n, f in first}):
+            keys = {k: v for k, v in first.items() if k[1] == fam}
+            prefixes = frozenset().union(*keys.values())
+            for name, _f in keys:
+                log.error("FRR advertises to %s (%s) %s, which its own table no longer has (stale "
+                          "Adj-RIB-Out): re-originating and withdrawing (the session is kept)",
+                          name, fam, ", ".join(str(p) for p in sorted(keys[(name, fam)])[:10]))
+            self.withdraw_by_reorigination(fam, prefixes, [n for n, _f in keys], reader)
+            for key, stale in keys.items():
+                self._reoriginated[key] = (1, stale, now)
+                repaired.append(key[0])
+            self.stale_reoriginations += 1
+        reset_done = False
+        for (name, fam), stale in sorted(again.items()):
+            others = established - {name}
+            tries = self._tries((name, fam), stale)
+            shown = ", ".join(str(p) for p in sorted(stale)[:10])
+            if reset_done or (not others and tries < LAST_RESORT_TRIES):
+                # One hard reset per check, and never of the only session while re-originating
+                # may still work: that would withdraw everything this node exposes.
+                log.error("FRR still advertises to %s (%s) %s after re-originating it; %s: "
+                          "re-originating again", name, fam, shown,
+                          "one session was reset already" if reset_done else "no other peer is Established")
+                self.withdraw_by_reorigination(fam, stale, [name], reader)
+                self._reoriginated[(name, fam)] = (tries + 1, stale, now)
+                repaired.append(name)
+                continue
+            log.error("FRR still advertises to %s (%s) %s after re-originating it: resetting that "
+                      "session (%s)", name, fam, shown,
+                      f"Established: {', '.join(sorted(others))}" if others else "the last resort: no other peer")
+            Vtysh(self.paths, runner=self._runner).run(f"clear bgp {fam} unicast {name}")
+            self.stale_resets += 1
+            reset_done = True
+            repaired.append(name)
+        return list(dict.fromkeys(repaired))
+
+    def withdraw_by_reorigination(self, fam: str, prefixes: frozenset, peers: list[str],
+                                  reader: FrrReader) -> None:
+        """Make FRR send the withdraw it lost, keeping the session: a `network` statement for
+        each prefix in the default instance puts the prefix back in the table; the outbound
+        route-map denies it (it is not from the ovnbgp VRF), so FRR's update-group withdraws
+        it from every Adj-RIB-Out that still holds it. The statements are removed once the
+        peers no longer advertise the prefixes (or after `reoriginate_wait` seconds)."""
+        # A prefix exposed again meanwhile is in the table: a `network` path could win over
+        # the leaked one and withdraw a live exposure for as long as it stays.
+        prefixes = prefixes - set(reader.rib(fam, "default").routes)
+        if not prefixes:
+            return
+        vty = Vtysh(self.paths, runner=self._runner)
+        ctx = ("configure terminal", f"router bgp {self.cfg.bgp.asn}", f"address-family {fam} unicast")
+        nets = sorted(prefixes, key=str)
+        vty.run(*ctx, *(f"network {p}" for p in nets))
+        try:
+            for _ in range(int(self.reoriginate_wait / 0.2)):
+                if not any(reader.advertised(n, fam).prefixes & prefixes for n in peers):
+                    break
+                time.sleep(0.2)
+        finally:
+            vty.run(*ctx, *(f"no network {p}" for p in nets))
 
     def set_config(self, cfg: Config) -> ReloadResult | None:
         """A new agent config (SIGHUP): apply if the rendered FRR config changed."""
@@ -323,4 +404,5 @@ class FrrManager:
             "errors": self.applier.errors,
             "restarts_detected": self.restarts_detected,
             "stale_resets": self.stale_resets,
+            "stale_reoriginations": self.stale_reoriginations,
         }

@@ -115,6 +115,8 @@ def parse_test_output(text: str) -> tuple[list[str], list[str]]:
 
 
 _HOSTNAME_DELETE = re.compile(r"^no hostname \S+$")
+# A delta left after a reload that turned BFD off: `neighbor G bfd` still in FRR's config.
+_BFD_LEFT_ON = re.compile(r"- (router bgp \d+(?: vrf \S+)?)\n no (neighbor \S+ bfd)")
 
 
 def significant_deltas(deletes: Sequence[str], adds: Sequence[str], vrf: str) -> list[str]:
@@ -225,6 +227,27 @@ class FrrApplier:
         return _problem_lines((cp.stdout or "") + "\n" + (cp.stderr or "")) or [
             f"vtysh -C exited {cp.returncode}"]
 
+    def _finish_bfd_removal(self, left: Sequence[str]) -> bool:
+        """Turn BFD off where frr-reload.py could not. To remove `neighbor G bfd` and `neighbor G
+        bfd profile P` it sends `no neighbor G bfd` first and `no neighbor G bfd profile P`
+        second, and the second turns BFD back on (FRR 8.4), so `neighbor G bfd` is left over.
+        Sent again alone (FRR's own running-config lines, as argument lists), it goes. True
+        when something was sent (the caller reads the deltas again)."""
+        sent = False
+        for delta in left:
+            m = _BFD_LEFT_ON.fullmatch(delta)
+            if m is None:
+                continue
+            router, neighbor = m.groups()
+            log.info("FRR config: %s: `no %s` again (frr-reload.py turned BFD back on)", router, neighbor)
+            cp = self._exec([*self.paths.vtysh_argv(), "-c", "configure terminal", "-c", router,
+                             "-c", f"no {neighbor}"])
+            if cp.returncode != 0:
+                raise ReloadError(f"vtysh: no {neighbor}: " + " / ".join(
+                    _problem_lines((cp.stdout or "") + "\n" + (cp.stderr or ""))))
+            sent = True
+        return sent
+
     def deltas(self, path: Path) -> list[str]:
         """Significant deltas between `path` and the running config (frr-reload.py --test)."""
         cp = self._exec([*self.paths.reload_argv(), "--test", str(path)])
@@ -290,6 +313,8 @@ class FrrApplier:
         install(cfg_file, text)
         complaint = self._reload(cfg_file)
         left = [] if complaint else self.deltas(cfg_file)
+        if left and self._finish_bfd_removal(left):
+            left = self.deltas(cfg_file)
         if not complaint and not left:
             self.last_good = text
             self.last_refused = None

@@ -67,3 +67,22 @@ def test_bfd_profile_goes_with_the_config(node, tmp_path):
     assert r.ok, r
     running = node.running_config()
     assert "profile ovnbgp" not in running and "router bgp" not in running
+
+
+@pytest.mark.parametrize("gr", [False, True])
+def test_bfd_turned_off_while_bgp_stays(node, tmp_path, gr):
+    """bgp.bfd true -> false with the same peers: BFD goes from the peer-group and nothing is
+    left to reload. frr-reload.py 8.4 alone sends `no neighbor G bfd`, then `no neighbor G bfd
+    profile P`, which turns BFD back on (without a profile): the apply is refused forever."""
+    extra = "graceful_restart = true\n" if gr else ""
+    a = applier(_cfg(node, tmp_path, "bfd = true\nbfd_receive_interval = 200\n" + extra))
+    on = _cfg(node, tmp_path, "bfd = true\nbfd_receive_interval = 200\n" + extra)
+    assert a.apply(render_config(on)).ok
+    assert " neighbor ovnbgp-leaves bfd" in node.running_config().splitlines()
+    off = _cfg(node, tmp_path, extra)
+    r = a.apply(render_config(off))
+    assert r.ok and r.action == reload.RELOADED, r
+    running = node.running_config()
+    assert "router bgp 64999" in running and "neighbor 192.0.2.2 remote-as 65000" in running
+    assert not [ln for ln in running.splitlines() if "bfd" in ln and "neighbor" in ln], running
+    assert a.apply(render_config(off)).action == reload.UNCHANGED

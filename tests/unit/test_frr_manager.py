@@ -30,7 +30,15 @@ class Clock:
 def manager(tmp_path):
     cfg = config.loads(f'[frr]\nvty_socket = "{tmp_path}"\n[agent]\nstate_dir = "{tmp_path / "s"}"\n')
     rec, clock = Recorder(), Clock()
-    return FrrManager(cfg, runner=rec, clock=clock), rec, clock
+    mgr = FrrManager(cfg, runner=rec, clock=clock)
+    mgr.reoriginate_wait = 0  # the fixtures never change: do not wait for the withdraw
+    return mgr, rec, clock
+
+
+def configured(rec: Recorder) -> list[str]:
+    """The config lines sent through vtysh (after its `configure terminal` ... context)."""
+    return [c for argv in rec.calls for c in argv[argv.index("-c") + 1::2]
+            if c.startswith(("network", "no network", "clear"))]
 
 
 def test_consistent_state_resets_nothing(tmp_path):
@@ -41,7 +49,7 @@ def test_consistent_state_resets_nothing(tmp_path):
     assert rec.calls == [] and mgr.stale_resets == 0
 
 
-def test_stale_adj_out_confirmed_then_session_reset(tmp_path):
+def test_stale_adj_out_confirmed_then_reoriginated_keeping_the_sessions(tmp_path):
     mgr, rec, clock = manager(tmp_path)
     # The default IPv4 table lost the leaked routes but both sessions still advertise them.
     stale = FixtureReader(**{"default-ipv4": "vrf-ipv4-no-bgp.json"})
@@ -50,10 +58,31 @@ def test_stale_adj_out_confirmed_then_session_reset(tmp_path):
     assert mgr.repair_stale(stale) == []  # not yet confirm_after seconds
     clock.t += 5
     assert sorted(mgr.repair_stale(stale)) == sorted([PEER_U, PEER_N])
-    assert sorted(c[-1] for c in rec.calls) == sorted(
-        [f"clear bgp ipv4 unicast {PEER_U}", f"clear bgp ipv4 unicast {PEER_N}"])
-    assert mgr.stale_resets == 2 and mgr.status()["stale_resets"] == 2
+    # One `network` per stale prefix in the default instance, then removed again; no reset.
+    argv = rec.calls[0]
+    assert argv[argv.index("-c") + 1::2][:3] == ["configure terminal", "router bgp 64999",
+                                                 "address-family ipv4 unicast"]
+    lines = configured(rec)
+    assert lines and not any(c.startswith("clear") for c in lines)
+    added = [c.split()[1] for c in lines if c.startswith("network")]
+    assert added and sorted(c.split()[2] for c in lines if c.startswith("no network")) == sorted(added)
+    assert mgr.stale_resets == 0 and mgr.status()["stale_reoriginations"] == 1
 
+
+def test_still_stale_after_reorigination_resets_one_session_while_the_other_carries(tmp_path):
+    mgr, rec, clock = manager(tmp_path)
+    stale = FixtureReader(**{"default-ipv4": "vrf-ipv4-no-bgp.json"})
+    mgr.repair_stale(stale)
+    clock.t += 10
+    assert sorted(mgr.repair_stale(stale)) == sorted([PEER_U, PEER_N])  # re-originated
+    rec.calls.clear()
+    mgr.repair_stale(stale)  # still there: seen again, confirmation starts over
+    clock.t += 10
+    assert sorted(mgr.repair_stale(stale)) == sorted([PEER_U, PEER_N])
+    resets = [c for c in configured(rec) if c.startswith("clear")]
+    # One session only; the other is re-originated again (it carries the traffic meanwhile).
+    assert resets == [f"clear bgp ipv4 unicast {sorted([PEER_U, PEER_N])[0]}"]
+    assert mgr.stale_resets == 1 and mgr.status()["stale_resets"] == 1
 
 def test_transient_difference_is_forgotten(tmp_path):
     mgr, rec, clock = manager(tmp_path)
@@ -73,6 +102,24 @@ def test_down_peers_are_not_touched(tmp_path):
     assert mgr.repair_stale(r) == [PEER_U]
 
 
+def test_the_only_established_session_is_reset_only_as_a_last_resort(tmp_path):
+    """With no other peer to carry the traffic, a reset withdraws everything the node exposes:
+    re-originating is tried LAST_RESORT_TRIES times first."""
+    from ovnbgp.frr.manager import LAST_RESORT_TRIES
+
+    mgr, rec, clock = manager(tmp_path)
+    r = FixtureReader(summary="summary-peer-down.json", **{"default-ipv4": "vrf-ipv4-no-bgp.json"})
+    for _ in range(LAST_RESORT_TRIES):
+        mgr.repair_stale(r)
+        clock.t += 10
+        assert mgr.repair_stale(r) == [PEER_U]
+        clock.t += 10
+        assert not any(c.startswith("clear") for c in configured(rec))
+    mgr.repair_stale(r)
+    clock.t += 10
+    assert mgr.repair_stale(r) == [PEER_U]
+    assert [c for c in configured(rec) if c.startswith("clear")] == [f"clear bgp ipv4 unicast {PEER_U}"]
+
 def test_fingerprint_of_a_dir_without_frr(tmp_path):
     fp = fingerprint(FrrPaths.from_config(config.loads(f'[frr]\nvty_socket = "{tmp_path}"\n').frr))
     assert not fp.complete and fp.describe() == "zebra down, bgpd down"
@@ -91,8 +138,8 @@ def test_stale_watch_after_a_restart_checks_every_few_seconds_then_stops(tmp_pat
     clock.t += 1
     assert mgr.stale_watch_tick(stale) == []  # not due yet
     clock.t += mgr.confirm_after
-    assert sorted(mgr.stale_watch_tick(stale)) == sorted([PEER_U, PEER_N])  # confirmed: reset
-    assert any(c[-1].startswith("clear bgp") for c in rec.calls)
+    assert sorted(mgr.stale_watch_tick(stale)) == sorted([PEER_U, PEER_N])  # confirmed: repaired
+    assert any(c.startswith("network") for c in configured(rec))
     clock.t += STALE_WATCH
     calls = len(rec.calls)
     assert mgr.stale_watch_tick(stale) == []  # the window is over
@@ -184,3 +231,20 @@ def test_count_first_tables_read_only_when_counters_move(tmp_path):
             return dataclasses.replace(s, rib_counts={f: (n or 0) - 1 for f, n in s.rib_counts.items()})
 
     assert mgr.repair_stale(Moved()) == [] and len(reads) > first
+
+
+def test_a_reorigination_counts_as_tried_for_its_prefixes_and_for_a_while_only(tmp_path):
+    """A stale case long after an earlier one (another bgpd restart) is re-originated first,
+    not taken for a failed re-origination (found in the vm tier: a needless reset)."""
+    from ovnbgp.frr.manager import REORIGINATED_MEMORY
+
+    mgr, rec, clock = manager(tmp_path)
+    stale = FixtureReader(**{"default-ipv4": "vrf-ipv4-no-bgp.json"})
+    mgr.repair_stale(stale)
+    clock.t += 10
+    mgr.repair_stale(stale)  # re-originated
+    clock.t += REORIGINATED_MEMORY
+    mgr.repair_stale(stale)
+    clock.t += 10
+    assert sorted(mgr.repair_stale(stale)) == sorted([PEER_U, PEER_N])
+    assert not any(c.startswith("clear") for c in configured(rec)) and mgr.stale_reoriginations == 2

@@ -74,7 +74,7 @@ MODULE_SECONDS = {
     "test_failover.py": 180,
     "test_faults.py": 211,
     "test_flows.py": 32,
-    "test_frr_chain.py": 114,
+    "test_frr_chain.py": 200,
     "test_kernel_basics.py": 4,
     "test_kernel_reconciler.py": 42,
     "test_lab_fabric.py": 111,

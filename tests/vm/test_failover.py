@@ -11,6 +11,7 @@ module's `outage` also counts replies that came late under load, which are not l
   uplink down, node side    node1's NIC to leaf1 down for HOLD s, then up (both paths again)
   uplink down, leaf side    leaf1b's NIC to node1 down: node1 keeps carrier, BFD tells it
   leaf FRR killed           every leaf1 daemon SIGKILLed, restarted after HOLD s
+  session hard-reset        node1's session to leaf1 cleared (`clear bgp`), the old stale repair
   node FRR restarted        node1's FRR killed and restarted: graceful restart
   agent SIGKILLed           ovnbgp on node1 SIGKILLed and restarted: nothing withdrawn
 
@@ -230,6 +231,21 @@ def test_leaf_frr_killed(lab, world, figures):
     finally:
         if not inst.procs["bgpd"].alive():
             inst.restart(apply_config=True)
+
+
+def test_one_session_hard_reset(lab, world, figures):
+    """What the stale-advertisement repair cost when it hard-reset a session (`clear bgp`, as
+    FrrManager.repair_stale did before it re-originated; now its last resort, only while
+    another session carries the traffic): the leaf withdraws everything the node exposes
+    until the session is back. The loss is printed."""
+    node = lab.nodes[NODE]
+    up = node.uplinks[0]
+
+    def fail():
+        node.frr.vtysh(f"clear bgp ipv4 unicast {up.peer_addr4}")
+
+    measure(lab, figures, f"{NODE}'s session to {up.peer} hard-reset (clear bgp)", world["dsts"],
+            fail, lambda: None, lambda: (wait_sessions(lab), wait_both_paths(lab, world["dsts"])))
 
 
 def test_node_frr_restart_with_graceful_restart(lab, world, figures):
