@@ -77,4 +77,5 @@ def conditioned(snapshot: Snapshot) -> Snapshot:
     rows = snapshot.port_bindings
     want = interest((r for r in rows.values() if r.type in INFRA_TYPES), snapshot.local.system_id)
     return Snapshot(local=snapshot.local, chassis_names=snapshot.chassis_names,
-                    port_bindings={u: r for u, r in rows.items() if wanted(r, want)})
+                    port_bindings={u: r for u, r in rows.items() if wanted(r, want)},
+                    load_balancers=snapshot.load_balancers)

@@ -83,7 +83,7 @@ from ovnbgp.model.interest import Interest, interest, wanted
 from ovnbgp.model.parse import parse_bridge_mappings
 from ovnbgp.model.policy import SCOPE_KEYS
 from ovnbgp.model.query import ModelView
-from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
+from ovnbgp.model.records import BridgeInfo, LoadBalancerRow, LocalOvs, PortBindingRow, Snapshot
 from ovnbgp.model.topology import INFRA_TYPES
 from ovnbgp.ovn import events as ev
 
@@ -93,6 +93,9 @@ SB_COLUMNS = {
     "Port_Binding": ["logical_port", "type", "datapath", "mac", "chassis", "up", "options",
                      "nat_addresses", "external_ids"],
     "Chassis": ["name"],
+    # The whole table, unconditioned (docs/load-balancers.md, "Monitoring"): a row names its
+    # datapaths only through a Logical_DP_Group reference, which a condition cannot follow.
+    "Load_Balancer": ["name", "vips"],
 }
 OVS_COLUMNS = {
     "Open_vSwitch": ["external_ids", "bridges"],
@@ -102,6 +105,8 @@ OVS_COLUMNS = {
 }
 OVN_PATCH_PORT_KEYS = ("ovn-localnet-port", "ovn-l2gateway-port")
 PB = "Port_Binding"
+LB = "Load_Balancer"
+LB_KEY_PREFIX = "lb:"  # dirty key of a Load_Balancer row: "lb:<uuid>" (Port_Binding keys are bare uuids)
 
 
 def sb_condition(chassis_uuid: str | None, datapaths: Iterable[str]) -> list:
@@ -158,6 +163,10 @@ def port_binding_from_idl(row, chassis_names: dict) -> PortBindingRow:
         nat_addresses=tuple(_atoms(row, "nat_addresses")),
         external_ids=_scopes(row) if _scalar(row, "type", "") == "patch" else {},
     )
+
+
+def load_balancer_from_idl(row) -> LoadBalancerRow:
+    return LoadBalancerRow(uuid=str(row.uuid), name=_scalar(row, "name", ""), vips=_smap(row, "vips"))
 
 
 def _scopes(row) -> dict[str, str]:
@@ -359,6 +368,8 @@ def _strerror(err: int) -> str:
 def _register(helper, columns: dict[str, list[str]]) -> None:
     tables = helper.schema_json["tables"]
     for table, cols in columns.items():
+        if table not in tables:
+            continue  # Load_Balancer before OVN 20.12: no load balancer is ever seen
         present = [c for c in cols if c in tables[table]["columns"]]  # e.g. `up` before OVN 21.03
         helper.register_columns(table, present)
 
@@ -386,6 +397,7 @@ class OvnWatcher:
         self._names: dict[str, str] = {}  # logical_port -> uuid
         self._infra: dict[str, PortBindingRow] = {}
         self._chassis: dict = {}  # Chassis uuid -> name
+        self._lbs: dict[str, LoadBalancerRow] = {}  # Load_Balancer uuid -> row
         self._monitor_all = cfg.ovn.monitor_all
         self._interest: Interest | None = None  # what the SB condition asks for (None: all)
         self._held: dict[str, PortBindingRow] = {}  # see _settle_deletes
@@ -494,21 +506,26 @@ class OvnWatcher:
     def snapshot(self) -> Snapshot:
         with self._lock:
             return Snapshot(local=self._local, port_bindings=dict(self._rows),
-                            chassis_names=frozenset(self._chassis.values()))
+                            chassis_names=frozenset(self._chassis.values()),
+                            load_balancers=dict(self._lbs))
 
     def changes(self, keys: Iterable[Hashable]) -> Changes:
         """The current values for dirty keys, for ModelCache.update()."""
         with self._lock:
             pbs = {}
+            lbs = {}
             local = chassis = None
             for k in keys:
                 if k == ev.LOCAL_OVS_KEY:
                     local = self._local
                 elif k == ev.CHASSIS_KEY:
                     chassis = frozenset(self._chassis.values())
+                elif isinstance(k, str) and k.startswith(LB_KEY_PREFIX):
+                    u = k[len(LB_KEY_PREFIX):]
+                    lbs[u] = self._lbs.get(u)
                 elif isinstance(k, str):
                     pbs[k] = self._rows.get(k)
-            return Changes(port_bindings=pbs, local=local, chassis_names=chassis)
+            return Changes(port_bindings=pbs, local=local, chassis_names=chassis, load_balancers=lbs)
 
     def port_binding(self, logical_port: str) -> PortBindingRow | None:
         with self._lock:
@@ -553,9 +570,11 @@ class OvnWatcher:
         first = not self._sb_synced.is_set()
         chassis_notices = [n for n in notices if n[1]._table.name == "Chassis"]
         pb_notices = [(e, r) for e, r, _ in notices if r._table.name == PB]
+        lb_notices = [(e, r) for e, r, _ in notices if r._table.name == LB]
         with self._lock:
             reread = idl.cleared or (resynced and first)
             renamed = self._apply_chassis(idl, chassis_notices, reread)
+            lbs_changed = self._apply_lbs(idl, lb_notices, reread)
             changed = self._reload_all(idl) if reread else self._apply_notices(pb_notices)
             if renamed:
                 _merge(changed, self._reconvert(idl, renamed))
@@ -589,13 +608,16 @@ class OvnWatcher:
             # first reply carries the infrastructure rows; this chassis' rows follow).
             if not idl.condition_pending:
                 self._sb_synced.set()
-                LOG.info("Southbound read: %d Port_Binding rows, %d chassis (%s)", len(self._rows),
-                         len(self._chassis), "whole table" if self._monitor_all else "conditional")
+                LOG.info("Southbound read: %d Port_Binding rows (%s), %d chassis, %d load balancers",
+                         len(self._rows), "whole table" if self._monitor_all else "conditional",
+                         len(self._chassis), len(self._lbs))
             return
         for event, kind, row, old in fired:
             event.run(kind, row, old)
         if renamed:
             self._dirty({ev.CHASSIS_KEY}, "Chassis")
+        if lbs_changed:
+            self._dirty({LB_KEY_PREFIX + u for u in lbs_changed}, LB)
         if changed:
             self._dirty(set(changed), "Port_Binding")
         if resynced:
@@ -639,6 +661,23 @@ class OvnWatcher:
                 self._chassis[uuid] = new
             affected |= {x for x in (old, new, str(uuid)) if x is not None}
         return affected
+
+    def _apply_lbs(self, idl, notices: list, reread: bool) -> set[str]:
+        """Mirror the Load_Balancer rows; return the uuids whose row came, went or changed."""
+        if LB not in idl.tables:
+            return set()
+        if reread:
+            fresh = {str(r.uuid): load_balancer_from_idl(r) for r in idl.tables[LB].rows.values()}
+        else:
+            fresh = dict(self._lbs)
+            for event, row in notices:
+                if event == ovs_idl.ROW_DELETE:
+                    fresh.pop(str(row.uuid), None)
+                else:
+                    fresh[str(row.uuid)] = load_balancer_from_idl(row)
+        changed = {u for u in self._lbs.keys() | fresh.keys() if self._lbs.get(u) != fresh.get(u)}
+        self._lbs = fresh
+        return changed
 
     def _reconvert(self, idl, names: set[str]) -> dict:
         """Convert again the mirrored rows bound to one of `names` (see _apply_chassis)."""
