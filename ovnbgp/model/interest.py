@@ -20,6 +20,10 @@ condition does not change when a bridge or a mapping does. `desired_state(condit
 == desired_state(s)` for every snapshot (tests/unit/test_model_interest.py), which is also why
 a row leaving the condition (the condition narrowed) can be dropped without changing anything.
 Logical port names are unique in the Southbound (an index), which this relies on.
+
+The Load_Balancer table is monitored whole (docs/load-balancers.md, "Monitoring": a row names
+its datapaths only through a Logical_DP_Group reference, which a condition cannot follow);
+`conditioned()` keeps every row of it.
 """
 
 from __future__ import annotations

@@ -31,15 +31,16 @@ the model can use (ovnbgp/model/interest.py has the set and why it is complete):
     OR chassis == <uuid of the Chassis row named system-id>   -- once that row exists
     OR datapath == <d> for each tenant datapath behind a cr-lrp bound here
 
-plus the whole Chassis table (names only). The first reply brings the Chassis names and the
-infrastructure rows; `_update_condition` then asks for the rest, and again whenever an
-infrastructure row, the Chassis names or the system-id change (a gateway moving here widens
-the condition: its tenant ports arrive; moving away narrows it: they are deleted from the
-mirror). start() returns only once the server has acknowledged the condition the data asks
-for. A narrowed condition deletes rows the model does not use any more (by construction:
-test_model_interest.py); a delete of a row the current condition still wants, while a change
-is in flight, may come from an older, narrower condition and is held until the server
-acknowledged the latest one (`_settle_deletes`), so a condition change never withdraws.
+plus the whole Chassis table (names only) and the whole Load_Balancer table (name, vips;
+docs/load-balancers.md says why no condition; its dirty keys are "lb:<uuid>"). The first reply
+brings the Chassis names and the infrastructure rows; `_update_condition` then asks for the
+rest, and again whenever an infrastructure row, the Chassis names or the system-id change (a
+gateway moving here widens the condition: its tenant ports arrive; moving away narrows it: they
+are deleted from the mirror). start() returns only once the server has acknowledged the
+condition the data asks for. A narrowed condition deletes rows the model does not use any more
+(by construction: test_model_interest.py); a delete of a row the current condition still wants,
+while a change is in flight, may come from an older, narrower condition and is held until the
+server acknowledged the latest one (`_settle_deletes`), so a condition change never withdraws.
 Rows leaving the condition mark their keys dirty but fire no named event.
 
 A chassis joining, leaving or renamed anywhere re-converts only the mirrored rows bound to it

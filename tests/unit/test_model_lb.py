@@ -114,3 +114,32 @@ def test_any_vips_map_is_indexed_or_reported_never_raises(vips):
     index = LbIndex([LoadBalancerRow("u1", "lb", vips)])
     assert all(p.row == "u1" for p in index.problems)
     assert all(ref.lb == "u1" for refs in index.vips.values() for ref in refs)
+
+
+def test_explain_names_the_load_balancer_and_why():
+    from ovnbgp.model.why import LOAD_BALANCER, account, parse_target
+
+    b = world()
+    a = account(b.snapshot(), CFG, parse_target("172.24.4.50"))
+    lb = [r for r in a.rows if r.role == LOAD_BALANCER]
+    assert a.exposed and lb[0].row == uid("lb:lb-prov") and lb[0].exposed and lb[0].table == "Load_Balancer"
+    assert lb[0].to_dict()["load_balancer"] == uid("lb:lb-prov")
+
+    b.lb("lb-prov", {"172.24.4.50:80": ""})
+    a = account(b.snapshot(), CFG, parse_target("172.24.4.50"))
+    lb = [r for r in a.rows if r.role == LOAD_BALANCER][0]
+    assert not a.exposed and lb.waiting == "lb-members" and "has no members" in lb.reasons[0]
+
+    a = account(world(gw_chassis="ch2").snapshot(), CFG, parse_target("172.24.4.50"))
+    lb = [r for r in a.rows if r.role == LOAD_BALANCER][0]
+    assert any("bound to chassis ch2, not here" in r for r in lb.reasons), lb.reasons
+
+    a = account(world().snapshot(), CFG, parse_target("10.0.0.50"))
+    lb = [r for r in a.rows if r.role == LOAD_BALANCER][0]
+    assert any("tenant subnet" in r for r in lb.reasons), lb.reasons
+
+    b = world()
+    b.set_nat("r1", f"{GW_MAC} 172.24.4.146 {resident('cr-lrp-r1-gw')}")  # not on the router
+    a = account(b.snapshot(), CFG, parse_target("172.24.4.50"))
+    lb = [r for r in a.rows if r.role == LOAD_BALANCER][0]
+    assert "no router gateway lists VIP 172.24.4.50" in lb.reasons[0]
