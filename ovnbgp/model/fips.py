@@ -66,9 +66,8 @@ def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name
             if ip in own:
                 continue
             if any(ip.version == net.version and ip in net for net in tenant):
-                problems.append(problem(row, f"nat_addresses {ip} is in a tenant subnet of the router "
-                                         f"of {resident_name}: a tenant address (a load balancer "
-                                         "VIP), not exposed as a host", "debug"))
+                # a rule, not a Problem: legal data (why.py words it for explain), and no
+                # withdrawal is ever laid to it
                 continue
             claim = _lb_claim(ip, lbs, bridge, resident, problems) if lbs.refs(ip) else \
                 Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port, resident.uuid)
