@@ -147,6 +147,11 @@ def test_provider_vip_reaches_a_member_through_the_gateway_node(lab, world):
     wait_answered(lab, vip, world["members"], "node1")
     seen = {tcp_answer(lab, vip) for _ in range(12)}
     assert seen == world["members"], seen  # both members answer: OVN load-balances
+    cp = lab.nodes["node1"].ovnbgp("explain", str(vip), check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert f"load balancer VIP {PROV_LB} (Load_Balancer " in cp.stdout, cp.stdout
+    cp = lab.nodes["node2"].ovnbgp("explain", str(vip), check=False)
+    assert cp.returncode == 1 and "bound to chassis node1, not here" in cp.stdout, cp.stdout
 
 
 def test_tenant_vip_floating_ip_reaches_a_member(lab, world):
@@ -184,6 +189,8 @@ def test_last_member_gone_withdraws_and_a_member_back_exposes(lab, world):
     for node in NODES:
         assert f"{vip}/32" not in dummy_prefixes(lab, node)
     assert f"{world['fip'].ip}/32" in dummy_prefixes(lab, "node1")  # the other LB stays
+    cp = lab.nodes["node1"].ovnbgp("explain", str(vip), check=False)
+    assert cp.returncode == 1 and f"VIP {vip} has no members" in cp.stdout, cp.stdout
     set_members(sc, PROV_LB, world["prov_vips"])
     wait_routed(lab, f"{vip}/32", "node1")
     wait_answered(lab, vip, world["members"], "node1")
