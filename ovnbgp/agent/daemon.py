@@ -456,9 +456,11 @@ class Agent:
             LOG.info("%s %s (stale, not in the desired state)", what, prefix,
                      extra={"fields": {"change": what, "prefix": str(prefix)}})
             return
-        cause = causes.get(exp.row, default_cause)
+        cause = causes.get(exp.row) or causes.get(f"lb:{exp.row}", default_cause)
+        port = exp.port if exp.kind is not ExposureKind.LB_VIP else \
+            f"{exp.port}, Load_Balancer {exp.row}"  # the row is the load balancer's (model/lb.py)
         LOG.info("%s %s (%s, port %s, bridge %s, cause %s)", what, prefix, exp.kind.value,
-                 exp.port, exp.bridge, cause,
+                 port, exp.bridge, cause,
                  extra={"fields": {"change": what, "prefix": str(prefix), "kind": exp.kind.value,
                                    "port": exp.port, "bridge": exp.bridge, "cause": cause}})
 

@@ -34,7 +34,7 @@ def format_text(story: Story) -> str:
     a = story.account
     out = [headline(story), "Southbound:"]
     for r in a.rows:
-        head = f"  {r.role} {r.port} (Port_Binding {r.row})"
+        head = f"  {r.role} {r.port} ({r.table} {r.row})"
         if r.exposed:
             out.append(head + ": exposes " + ", ".join(
                 f"{e.prefix} ({e.kind.value}, bridge {e.bridge})" for e in r.exposed))

@@ -24,12 +24,14 @@ from ovnbgp.model.claims import (
     waiting_for_up,
 )
 from ovnbgp.model.fips import fip_claims
+from ovnbgp.model.lb import LB_PORT_PREFIX, LbIndex
 from ovnbgp.model.parse import nat_residents
 from ovnbgp.model.records import (
     DesiredState,
     Exposure,
     ExposureKind,
     IPNetwork,
+    LoadBalancerRow,
     LocalOvs,
     PortBindingRow,
     Problem,
@@ -41,6 +43,7 @@ LOG = logging.getLogger("ovnbgp.model")
 
 BRIDGES_KEY = ("bridges",)
 TOPOLOGY_KEY = ("topology",)
+LB_KEY = ("load-balancers",)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Changes:
     port_bindings: Mapping[str, PortBindingRow | None] = field(default_factory=dict)
     local: LocalOvs | None = None  # None: unchanged
     chassis_names: frozenset[str] | None = None  # None: unchanged
+    load_balancers: Mapping[str, LoadBalancerRow | None] = field(default_factory=dict)
 
 
 def desired_state(snapshot: Snapshot, cfg: Config, established: Iterable[Exposure] = ()) -> DesiredState:
@@ -102,7 +106,7 @@ class ModelCache:
 
     def snapshot(self) -> Snapshot:
         return Snapshot(local=self._ctx.local, port_bindings=dict(self._rows),
-                        chassis_names=self._ctx.chassis_names)
+                        chassis_names=self._ctx.chassis_names, load_balancers=dict(self._lbs))
 
     def rebuild(self, snapshot: Snapshot) -> DesiredState:
         """Recompute everything from a fresh snapshot (problems already logged stay quiet)."""
@@ -124,8 +128,11 @@ class ModelCache:
                 rows[uuid] = row
         for uuid in mine.keys() - snapshot.port_bindings.keys():
             rows[uuid] = None
+        lbs: dict[str, LoadBalancerRow | None] = {
+            u: lb for u, lb in snapshot.load_balancers.items() if self._lbs.get(u) != lb}
+        lbs.update({u: None for u in self._lbs.keys() - snapshot.load_balancers.keys()})
         return self.update(Changes(port_bindings=rows, local=snapshot.local,
-                                   chassis_names=frozenset(snapshot.chassis_names)))
+                                   chassis_names=frozenset(snapshot.chassis_names), load_balancers=lbs))
 
     def update(self, changes: Changes) -> DesiredState:
         """Apply row changes and return the new desired state."""
@@ -139,7 +146,14 @@ class ModelCache:
                     rows.pop(uuid, None)
                 else:
                     rows[uuid] = row
-            return self.rebuild(Snapshot(local=local, port_bindings=rows, chassis_names=names))
+            lbs = dict(self._lbs)
+            for uuid, lb in changes.load_balancers.items():
+                if lb is None:
+                    lbs.pop(uuid, None)
+                else:
+                    lbs[uuid] = lb
+            return self.rebuild(Snapshot(local=local, port_bindings=rows, chassis_names=names,
+                                         load_balancers=lbs))
 
         before = self.state
         changed: dict[str, tuple[PortBindingRow | None, PortBindingRow | None]] = {}
@@ -157,10 +171,13 @@ class ModelCache:
             for name in names ^ ctx.chassis_names:
                 rechecked |= self._by_chassis.get(name, set())
             ctx.chassis_names = names
-        if not changed and not rechecked:
+        lbs_changed = self._update_lbs(changes.load_balancers)
+        if not changed and not rechecked and not lbs_changed:
             return self.state
 
         dirty: set[str] = set(changed) | rechecked
+        if lbs_changed:
+            dirty |= self._nat_rows()
         if any(_structure(o) != _structure(n) for o, n in changed.values()) or \
                 any(self._rows[u].type == "chassisredirect" for u in rechecked):
             dirty |= self._retopologize()
@@ -171,7 +188,8 @@ class ModelCache:
         for uuid in dirty:
             self._agg.set(("pb", uuid), self._pb_contribution(self._rows.get(uuid)))
         self._agg.settle()
-        self._warn_withdrawals(before, changed.keys())
+        self._warn_withdrawals(before, changed.keys() | {
+            u for u, lb in changes.load_balancers.items() if lb is not None or u in lbs_changed})
         self._flush_problems()
         return self.state
 
@@ -189,12 +207,15 @@ class ModelCache:
         self._nat_refs: dict[str, set[str]] = {}
         self._nat_names: dict[str, frozenset[str]] = {}
         self._by_chassis: dict[str, set[str]] = {}
+        self._lbs: dict[str, LoadBalancerRow] = dict(snapshot.load_balancers)
+        self._lb_index = LbIndex(self._lbs)
         for uuid, row in snapshot.port_bindings.items():
             self._index(uuid, row)
         self._agg = Aggregate(self._ctx, established, owners)
         self._topo = Topology(self._infra, self._ctx)
         self._agg.set(BRIDGES_KEY, self._ctx.bridges.contribution)
         self._agg.set(TOPOLOGY_KEY, self._topo.contribution)
+        self._agg.set(LB_KEY, contribution([], [], self._lb_index.problems))
         for router, contrib in self._topo.routers.items():
             self._agg.set(("router", router), contrib)
         for uuid, row in self._rows.items():
@@ -253,7 +274,28 @@ class ModelCache:
         for dp in old.provider.keys() | new.provider.keys():
             if old.provider.get(dp) != new.provider.get(dp):
                 dirty |= self._nat_by_dp.get(dp, set())
+        if old.router_nets != new.router_nets:
+            dirty |= self._nat_rows()
         return dirty
+
+    def _nat_rows(self) -> set[str]:
+        """Every row with nat_addresses (one gateway patch port per router, a few per node)."""
+        return set().union(*self._nat_by_dp.values()) if self._nat_by_dp else set()
+
+    def _update_lbs(self, changes: Mapping[str, LoadBalancerRow | None]) -> set[str]:
+        """Apply Load_Balancer changes; re-index when any; return the uuids that changed."""
+        changed = {u for u, lb in changes.items() if self._lbs.get(u) != lb}
+        if not changed:
+            return changed
+        for uuid in changed:
+            lb = changes[uuid]
+            if lb is None:
+                del self._lbs[uuid]
+            else:
+                self._lbs[uuid] = lb
+        self._lb_index = LbIndex(self._lbs)
+        self._agg.set(LB_KEY, contribution([], [], self._lb_index.problems))
+        return changed
 
     def _warn_withdrawals(self, before: DesiredState, changed: Iterable[str] | None) -> None:
         """Exposures gone in the change that made data unusable: one warning per row at
@@ -285,9 +327,10 @@ class ModelCache:
         self._agg.new_problems = [p for p in self._agg.new_problems if (p.row, p.port) not in withdrawn]
         for (row, port), prefixes in withdrawn.items():
             more = f" (+{len(prefixes) - 5} more)" if len(prefixes) > 5 else ""
-            LOG.warning("withdrawn %s%s: unusable data in port %s (Port_Binding %s): %s",
-                        ", ".join(prefixes[:5]), more, port or "-", row or "- (local OVS DB)",
-                        clip("; ".join(reasons[row, port])))
+            where = f"Load_Balancer {row}" if port.startswith(LB_PORT_PREFIX) else \
+                f"port {port or '-'} (Port_Binding {row or '- (local OVS DB)'})"
+            LOG.warning("withdrawn %s%s: unusable data in %s: %s", ", ".join(prefixes[:5]), more,
+                        where, clip("; ".join(reasons[row, port])))
 
     def _flush_problems(self) -> None:
         if self._log_problems:
@@ -297,6 +340,10 @@ class ModelCache:
             for p in self._agg.new_problems:
                 if p.waiting == WAITING_UP:
                     LOG.info("port %s (Port_Binding %s) bound here, waiting for up=true", p.port, p.row)
+                    continue
+                if p.port.startswith(LB_PORT_PREFIX):  # a Load_Balancer row (model/lb.py)
+                    LOG.log(logging.getLevelName(p.level.upper()), "%s (Load_Balancer %s)",
+                            p.reason, p.row)
                     continue
                 LOG.log(logging.getLevelName(p.level.upper()), "skipped: %s (port %s, Port_Binding %s)",
                         p.reason, p.port or "-", p.row or "-")
@@ -351,7 +398,8 @@ class ModelCache:
         if bridge is None:
             return EMPTY
         problems: list[Problem] = []
-        claims = fip_claims(row, row.nat_addresses, bridge, self._by_name, self._ctx, problems)
+        claims = fip_claims(row, row.nat_addresses, bridge, self._by_name, self._ctx, problems,
+                            self._lb_index, self._topo.router_nets)
         return contribution(claims, [], problems)
 
 

@@ -6,23 +6,31 @@ model/query.py) to name a change, so both read the entries by the same rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from ovnbgp.model import ipcache
 from ovnbgp.model.claims import Claim, problem, waiting_for_up
+from ovnbgp.model.lb import EMPTY_INDEX, WAITING_MEMBERS, LbIndex, lb_problem
 from ovnbgp.model.parse import ParseError, parse_nat_address
-from ovnbgp.model.records import ExposureKind, IPAddress, PortBindingRow, Problem
+from ovnbgp.model.records import ExposureKind, IPAddress, IPNetwork, LoadBalancerRow, PortBindingRow, Problem
 from ovnbgp.model.topology import VM_TYPE, Context, router_port_addrs
 
 Lookup = Callable[[str], "PortBindingRow | None"]  # logical_port -> row
 
 
 def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name: Lookup,
-               ctx: Context, problems: list[Problem]) -> list[Claim]:
+               ctx: Context, problems: list[Problem], lbs: LbIndex = EMPTY_INDEX,
+               router_nets: Mapping[str, tuple[IPNetwork, ...]] | None = None) -> list[Claim]:
     """The FIP claims of `entries` (nat_addresses of patch port `row` on a provider network
     mapped to `bridge`): an entry counts when its is_chassis_resident() port is bound here
-    (a VM port: also up; a cr-lrp: its own IPs are exposed as cr-lrp, not twice)."""
+    (a VM port: also up; a cr-lrp: its own IPs are exposed as cr-lrp, not twice).
+
+    Behind a cr-lrp, OVN also lists the VIPs of the router's load balancers: an address in
+    one of the router's tenant subnets (`router_nets`) is a tenant address, not exposed as a
+    host; a VIP of a Load_Balancer row (`lbs`) is an lb-vip claim while a load balancer lists
+    a member for it (docs/load-balancers.md)."""
     claims: list[Claim] = []
+    router_nets = router_nets or {}
     for entry in entries:
         try:
             _, ips, resident_name = parse_nat_address(entry)
@@ -53,8 +61,29 @@ def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name
             problems.append(problem(row, f"nat_addresses entry resident on port {resident_name!r} "
                                      f"of type {resident.type!r}; not exposed", "debug"))
             continue
+        tenant = router_nets.get(resident.datapath, ()) if resident.type == "chassisredirect" else ()
         for ip in ips:
-            if ip not in own:
-                claims.append(Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port,
-                                     resident.uuid))
+            if ip in own:
+                continue
+            if any(ip.version == net.version and ip in net for net in tenant):
+                # a rule, not a Problem: legal data (why.py words it for explain), and no
+                # withdrawal is ever laid to it
+                continue
+            claim = _lb_claim(ip, lbs, bridge, resident, problems) if lbs.refs(ip) else \
+                Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port, resident.uuid)
+            if claim is not None:
+                claims.append(claim)
     return claims
+
+
+def _lb_claim(ip: IPAddress, lbs: LbIndex, bridge: str, resident: PortBindingRow,
+              problems: list[Problem]) -> Claim | None:
+    """VIP `ip` delivered by `resident`'s chassis: claimed for the first load balancer (by
+    uuid) that lists a member for it; none: not exposed (OVN would reject the connection)."""
+    ref = lbs.serving(ip)
+    if ref is None:
+        for r in lbs.refs(ip):
+            problems.append(lb_problem(LoadBalancerRow(r.lb, r.name), f"VIP {ip} has no members; "
+                                       "not exposed until one is added", "info", WAITING_MEMBERS))
+        return None
+    return Claim(ipcache.host(ip), ExposureKind.LB_VIP, bridge, resident.logical_port, ref.lb)

@@ -20,6 +20,10 @@ condition does not change when a bridge or a mapping does. `desired_state(condit
 == desired_state(s)` for every snapshot (tests/unit/test_model_interest.py), which is also why
 a row leaving the condition (the condition narrowed) can be dropped without changing anything.
 Logical port names are unique in the Southbound (an index), which this relies on.
+
+The Load_Balancer table is monitored whole (docs/load-balancers.md, "Monitoring": a row names
+its datapaths only through a Logical_DP_Group reference, which a condition cannot follow);
+`conditioned()` keeps every row of it.
 """
 
 from __future__ import annotations
@@ -77,4 +81,5 @@ def conditioned(snapshot: Snapshot) -> Snapshot:
     rows = snapshot.port_bindings
     want = interest((r for r in rows.values() if r.type in INFRA_TYPES), snapshot.local.system_id)
     return Snapshot(local=snapshot.local, chassis_names=snapshot.chassis_names,
-                    port_bindings={u: r for u, r in rows.items() if wanted(r, want)})
+                    port_bindings={u: r for u, r in rows.items() if wanted(r, want)},
+                    load_balancers=snapshot.load_balancers)

@@ -37,6 +37,16 @@ class PortBindingRow:
 
 
 @dataclass(frozen=True)
+class LoadBalancerRow:
+    """The Southbound Load_Balancer columns the model uses (strings not yet trusted): `vips`
+    maps "IP[:PORT]" (IPv6 in brackets with a port) to "IP[:PORT],..." backends (docs/load-balancers.md)."""
+
+    uuid: str
+    name: str
+    vips: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class BridgeInfo:
     """A local OVS provider bridge."""
 
@@ -63,6 +73,7 @@ class Snapshot:
     local: LocalOvs
     port_bindings: Mapping[str, PortBindingRow]  # by uuid
     chassis_names: frozenset[str] = frozenset()  # names in the SB Chassis table
+    load_balancers: Mapping[str, LoadBalancerRow] = field(default_factory=dict)  # by uuid
 
 
 # --- output: what this node must have ------------------------------------------------------
@@ -74,6 +85,7 @@ class ExposureKind(str, enum.Enum):
     CRLRP = "cr-lrp"
     TENANT_SUBNET = "tenant-subnet"
     TENANT_VM = "tenant-vm"
+    LB_VIP = "lb-vip"
 
 
 @dataclass(frozen=True, order=True)

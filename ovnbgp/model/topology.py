@@ -290,6 +290,7 @@ class Topology:
             if contrib is not EMPTY:
                 self.routers[router] = contrib
 
+        self.router_nets = self._router_nets(crlrps, patches, by_name, localnet_dps)
         self.tenant_nets: dict[str, tuple[TenantNet, ...]] = {
             sw: tuple(sorted(nets, key=TenantNet.sort_key)) for sw, nets in tenant.items()}
         # What a VM port's contribution depends on, per datapath.
@@ -297,6 +298,27 @@ class Topology:
         for sw, nets in self.tenant_nets.items():
             self.dp_sig.setdefault(sw, ("tenant", nets))
         self.contribution = contribution([], [], problems)
+
+    @staticmethod
+    def _router_nets(crlrps: Mapping[str, list[PortBindingRow]], patches: Mapping[str, list[PortBindingRow]],
+                     by_name: Mapping[str, PortBindingRow], localnet_dps: set[str]) -> dict[str, tuple]:
+        """Router datapath (with a cr-lrp) -> the subnets of its interfaces on tenant switches,
+        whatever the policy: an address in one is a tenant address, never a floating IP."""
+        out: dict[str, tuple] = {}
+        for router in sorted(crlrps):
+            distributed = {c.options.get("distributed-port", "") for c in crlrps[router]}
+            nets: list = []
+            for lrp in sorted(patches.get(router, ()), key=lambda r: (r.logical_port, r.uuid)):
+                if lrp.logical_port in distributed or "chassis-redirect-port" in lrp.options:
+                    continue
+                peer = by_name.get(lrp.options.get("peer", ""))
+                if peer is None or peer.datapath in localnet_dps:
+                    continue
+                nets += [iface.network for _, iface in router_port_addrs(lrp, [])
+                         if iface.network not in nets]
+            if nets:
+                out[router] = tuple(nets)
+        return out
 
     def _gateway_bridge(self, cr: PortBindingRow, router: str,
                         by_name: Mapping[str, PortBindingRow], problems: list[Problem]) -> str | None:

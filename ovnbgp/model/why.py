@@ -15,14 +15,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ovnbgp.config import Config
+from ovnbgp.model import ipcache
 from ovnbgp.model.cache import desired_state
+from ovnbgp.model.lb import row_vips
 from ovnbgp.model.parse import nat_residents
 from ovnbgp.model.policy import FILTERED
 from ovnbgp.model.query import ModelView
 from ovnbgp.model.records import (
     DesiredState,
     Exposure,
+    ExposureKind,
+    IPAddress,
     IPNetwork,
+    LoadBalancerRow,
     LocalOvs,
     PortBindingRow,
     Problem,
@@ -34,21 +39,25 @@ VM_PORT = "VM port"
 GATEWAY = "router gateway (cr-lrp)"
 ROUTER_INTERFACE = "router interface (tenant subnet)"
 FLOATING_IP = "floating IP (nat_addresses)"
+LOAD_BALANCER = "load balancer VIP"
+PB_TABLE, LB_TABLE = "Port_Binding", "Load_Balancer"
 
 
 @dataclass(frozen=True)
 class RowAccount:
     """One Southbound row that mentions the address, and what the model makes of it."""
 
-    row: str  # Port_Binding uuid
-    port: str  # logical_port
+    row: str  # Port_Binding uuid (Load_Balancer uuid when `table` says so)
+    port: str  # logical_port (a load balancer: its name)
     role: str
     exposed: tuple[Exposure, ...] = ()
     reasons: tuple[str, ...] = ()  # why it is not (or not fully) exposed, in operator words
-    waiting: str = ""  # "port-up" when it only waits for ovn-controller
+    waiting: str = ""  # "port-up" when it only waits for ovn-controller, "lb-members"
+    table: str = PB_TABLE
 
     def to_dict(self) -> dict:
-        return {"port_binding": self.row, "port": self.port, "role": self.role,
+        key = "load_balancer" if self.table == LB_TABLE else "port_binding"
+        return {key: self.row, "port": self.port, "role": self.role,
                 "exposed": [str(e.prefix) for e in self.exposed], "reasons": list(self.reasons),
                 "waiting": self.waiting}
 
@@ -118,7 +127,9 @@ def account(snapshot: Snapshot, cfg: Config, target: IPNetwork) -> Account:
     for uuid in sorted(snapshot.port_bindings):
         row = snapshot.port_bindings[uuid]
         rows += why.row(row, target)
-    order = {GATEWAY: 0, ROUTER_INTERFACE: 1, FLOATING_IP: 2, VM_PORT: 3}
+    for uuid in sorted(snapshot.load_balancers):
+        rows += why.load_balancer(snapshot.load_balancers[uuid], target)
+    order = {GATEWAY: 0, ROUTER_INTERFACE: 1, LOAD_BALANCER: 2, FLOATING_IP: 3, VM_PORT: 4}
     rows.sort(key=lambda r: (order[r.role], r.port, r.row))
     notes = tuple(p.reason for p in problems.get("", ()) if p.level != "debug")
     return Account(target, snapshot.local.system_id, exposures, tuple(rows), state, notes,
@@ -139,8 +150,11 @@ class _Why:
             self.by_name.setdefault(self.rows[uuid].logical_port, self.rows[uuid])
         self.localnet_dps = {r.datapath for r in self.rows.values() if r.type == "localnet"}
         self.exposed_by: dict[str, list[Exposure]] = {}
+        self.lb_vips_by_port: dict[str, list[Exposure]] = {}  # cr-lrp -> the VIPs it delivers
         for e in state.exposures:
             self.exposed_by.setdefault(e.row, []).append(e)
+            if e.kind is ExposureKind.LB_VIP:
+                self.lb_vips_by_port.setdefault(e.port, []).append(e)
 
     # -- which rows mention the address ---------------------------------------------------
 
@@ -283,9 +297,48 @@ class _Why:
         return RowAccount(row.uuid, row.logical_port, ROUTER_INTERFACE, exposed,
                           _unique(reasons), waiting)
 
+    def load_balancer(self, lb: LoadBalancerRow, target: IPNetwork) -> list[RowAccount]:
+        """A Load_Balancer row that lists the address as a VIP (model/lb.py, model/fips.py)."""
+        vips = [ip for ip in row_vips(lb, []) if _overlaps(ipcache.host(ip), target)]
+        if not vips:
+            return []
+        exposed = tuple(e for e in self.exposed_by.get(lb.uuid, ()) if _overlaps(e.prefix, target))
+        reasons: list[str] = []
+        waiting = ""
+        for p in self.problems.get(lb.uuid, ()):
+            waiting = p.waiting or waiting
+            if not exposed or p.level != "debug":
+                reasons.append(p.reason)
+        if not exposed and not waiting:
+            for ip in vips:
+                reasons += self._vip_placement(ip)
+        return [RowAccount(lb.uuid, lb.name, LOAD_BALANCER, exposed, _unique(reasons), waiting,
+                           LB_TABLE)]
+
+    def _vip_placement(self, ip: IPAddress) -> list[str]:
+        """Why a VIP no gateway here delivers is not exposed: which gateway OVN gives it to."""
+        out = []
+        for row in sorted(self.rows.values(), key=lambda r: r.logical_port):
+            for entry in row.nat_addresses:
+                if ipcache.host(ip) not in set(_hosts(entry)):
+                    continue
+                for name in sorted(nat_residents((entry,))):
+                    res = self.by_name.get(name)
+                    where = self._where(res, "router gateway") if res is not None else None
+                    if where:
+                        out.append(f"{where}: OVN load-balances VIP {ip} there")
+                    nets = self.view.topology.router_nets.get(res.datapath, ()) if res else ()
+                    if any(ip.version == n.version and ip in n for n in nets):
+                        out.append(f"VIP {ip} is in a tenant subnet of the router of {name}: a tenant "
+                                   "address, reached through its floating IP (or its tenant subnet)")
+        return out or [f"no router gateway lists VIP {ip} in its nat_addresses: the load balancer "
+                       "is not on a router with a gateway (lr-lb-add), or northd refused its vips"]
+
     def _fip(self, row: PortBindingRow, entries: list[str], target: IPNetwork) -> RowAccount:
         exposed: list[Exposure] = []
-        reasons = [p.reason for p in self.problems.get(row.uuid, ()) if any(e in p.reason for e in entries)]
+        host = f" {target.network_address} " if target.prefixlen == target.max_prefixlen else None
+        reasons = [p.reason for p in self.problems.get(row.uuid, ())
+                   if any(e in p.reason for e in entries) or (host and host in p.reason)]
         waiting = ""
         if row.datapath not in self.view.topology.provider:
             reasons += self._network_reasons(row.datapath)
@@ -295,6 +348,8 @@ class _Why:
                 if res is None:
                     continue
                 exposed += [e for e in self.exposed_by.get(res.uuid, ()) if _overlaps(e.prefix, target)]
+                exposed += [e for e in self.lb_vips_by_port.get(res.logical_port, ())
+                            if _overlaps(e.prefix, target)]
                 if exposed:
                     continue
                 what = "port" if res.type == VM_TYPE else "router gateway"

@@ -31,15 +31,17 @@ the model can use (ovnbgp/model/interest.py has the set and why it is complete):
     OR chassis == <uuid of the Chassis row named system-id>   -- once that row exists
     OR datapath == <d> for each tenant datapath behind a cr-lrp bound here
 
-plus the whole Chassis table (names only). The first reply brings the Chassis names and the
-infrastructure rows; `_update_condition` then asks for the rest, and again whenever an
-infrastructure row, this chassis' Chassis row or the system-id change (a gateway moving here widens
-the condition: its tenant ports arrive; moving away narrows it: they are deleted from the
-mirror). start() returns only once the server has acknowledged the condition the data asks
-for. A narrowed condition deletes rows the model does not use any more (by construction:
-test_model_interest.py); a delete of a row the current condition still wants, while a change
-is in flight, may come from an older, narrower condition and is held until the server
-acknowledged the latest one (`_settle_deletes`), so a condition change never withdraws.
+plus the whole Chassis table (names only) and the whole Load_Balancer table (name, vips;
+docs/load-balancers.md says why no condition; its dirty keys are "lb:<uuid>"). The first reply
+brings the Chassis names and the infrastructure rows; `_update_condition` then asks for the
+rest, and again whenever an infrastructure row, this chassis' Chassis row or the system-id
+change (a gateway moving here widens the condition: its tenant ports arrive; moving away
+narrows it: they are deleted from the mirror). start() returns only once the server has
+acknowledged the condition the data asks for. A narrowed condition deletes rows the model
+does not use any more (by construction: test_model_interest.py); a delete of a row the current
+condition still wants, while a change is in flight, may come from an older, narrower condition
+and is held until the server acknowledged the latest one (`_settle_deletes`), so a condition
+change never withdraws.
 Rows leaving the condition mark their keys dirty but fire no named event.
 
 A chassis joining, leaving or renamed anywhere re-converts only the mirrored rows bound to it
@@ -85,7 +87,7 @@ from ovnbgp.model.interest import Interest, interest, wanted
 from ovnbgp.model.parse import parse_bridge_mappings
 from ovnbgp.model.policy import SCOPE_KEYS
 from ovnbgp.model.query import ModelView
-from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
+from ovnbgp.model.records import BridgeInfo, LoadBalancerRow, LocalOvs, PortBindingRow, Snapshot
 from ovnbgp.model.topology import INFRA_TYPES
 from ovnbgp.ovn import events as ev
 
@@ -95,6 +97,9 @@ SB_COLUMNS = {
     "Port_Binding": ["logical_port", "type", "datapath", "mac", "chassis", "up", "options",
                      "nat_addresses", "external_ids"],
     "Chassis": ["name"],
+    # The whole table, unconditioned (docs/load-balancers.md, "Monitoring"): a row names its
+    # datapaths only through a Logical_DP_Group reference, which a condition cannot follow.
+    "Load_Balancer": ["name", "vips"],
 }
 OVS_COLUMNS = {
     "Open_vSwitch": ["external_ids", "bridges"],
@@ -104,6 +109,8 @@ OVS_COLUMNS = {
 }
 OVN_PATCH_PORT_KEYS = ("ovn-localnet-port", "ovn-l2gateway-port")
 PB = "Port_Binding"
+LB = "Load_Balancer"
+LB_KEY_PREFIX = "lb:"  # dirty key of a Load_Balancer row: "lb:<uuid>" (Port_Binding keys are bare uuids)
 
 
 def sb_condition(chassis_uuid: str | None, datapaths: Iterable[str]) -> list:
@@ -160,6 +167,10 @@ def port_binding_from_idl(row, chassis_names: dict) -> PortBindingRow:
         nat_addresses=tuple(_atoms(row, "nat_addresses")),
         external_ids=_scopes(row) if _scalar(row, "type", "") == "patch" else {},
     )
+
+
+def load_balancer_from_idl(row) -> LoadBalancerRow:
+    return LoadBalancerRow(uuid=str(row.uuid), name=_scalar(row, "name", ""), vips=_smap(row, "vips"))
 
 
 def _scopes(row) -> dict[str, str]:
@@ -361,6 +372,8 @@ def _strerror(err: int) -> str:
 def _register(helper, columns: dict[str, list[str]]) -> None:
     tables = helper.schema_json["tables"]
     for table, cols in columns.items():
+        if table not in tables:
+            continue  # Load_Balancer before OVN 20.12: no load balancer is ever seen
         present = [c for c in cols if c in tables[table]["columns"]]  # e.g. `up` before OVN 21.03
         helper.register_columns(table, present)
 
@@ -388,6 +401,7 @@ class OvnWatcher:
         self._names: dict[str, str] = {}  # logical_port -> uuid
         self._infra: dict[str, PortBindingRow] = {}
         self._chassis: dict = {}  # Chassis uuid -> name
+        self._lbs: dict[str, LoadBalancerRow] = {}  # Load_Balancer uuid -> row
         self._monitor_all = cfg.ovn.monitor_all
         self._interest: Interest | None = None  # what the SB condition asks for (None: all)
         self._held: dict[str, PortBindingRow] = {}  # see _settle_deletes
@@ -496,21 +510,26 @@ class OvnWatcher:
     def snapshot(self) -> Snapshot:
         with self._lock:
             return Snapshot(local=self._local, port_bindings=dict(self._rows),
-                            chassis_names=frozenset(self._chassis.values()))
+                            chassis_names=frozenset(self._chassis.values()),
+                            load_balancers=dict(self._lbs))
 
     def changes(self, keys: Iterable[Hashable]) -> Changes:
         """The current values for dirty keys, for ModelCache.update()."""
         with self._lock:
             pbs = {}
+            lbs = {}
             local = chassis = None
             for k in keys:
                 if k == ev.LOCAL_OVS_KEY:
                     local = self._local
                 elif k == ev.CHASSIS_KEY:
                     chassis = frozenset(self._chassis.values())
+                elif isinstance(k, str) and k.startswith(LB_KEY_PREFIX):
+                    u = k[len(LB_KEY_PREFIX):]
+                    lbs[u] = self._lbs.get(u)
                 elif isinstance(k, str):
                     pbs[k] = self._rows.get(k)
-            return Changes(port_bindings=pbs, local=local, chassis_names=chassis)
+            return Changes(port_bindings=pbs, local=local, chassis_names=chassis, load_balancers=lbs)
 
     def port_binding(self, logical_port: str) -> PortBindingRow | None:
         with self._lock:
@@ -555,9 +574,11 @@ class OvnWatcher:
         first = not self._sb_synced.is_set()
         chassis_notices = [n for n in notices if n[1]._table.name == "Chassis"]
         pb_notices = [(e, r) for e, r, _ in notices if r._table.name == PB]
+        lb_notices = [(e, r) for e, r, _ in notices if r._table.name == LB]
         with self._lock:
             reread = idl.cleared or (resynced and first)
             renamed = self._apply_chassis(idl, chassis_notices, reread)
+            lbs_changed = self._apply_lbs(idl, lb_notices, reread)
             changed = self._reload_all(idl) if reread else self._apply_notices(pb_notices)
             if renamed:
                 _merge(changed, self._reconvert(idl, renamed))
@@ -595,13 +616,16 @@ class OvnWatcher:
             # first reply carries the infrastructure rows; this chassis' rows follow).
             if not idl.condition_pending:
                 self._sb_synced.set()
-                LOG.info("Southbound read: %d Port_Binding rows, %d chassis (%s)", len(self._rows),
-                         len(self._chassis), "whole table" if self._monitor_all else "conditional")
+                LOG.info("Southbound read: %d Port_Binding rows (%s), %d chassis, %d load balancers",
+                         len(self._rows), "whole table" if self._monitor_all else "conditional",
+                         len(self._chassis), len(self._lbs))
             return
         for event, kind, row, old in fired:
             event.run(kind, row, old)
         if renamed:
             self._dirty({ev.CHASSIS_KEY}, "Chassis")
+        if lbs_changed:
+            self._dirty({LB_KEY_PREFIX + u for u in lbs_changed}, LB)
         if changed:
             self._dirty(set(changed), "Port_Binding")
         if resynced:
@@ -645,6 +669,23 @@ class OvnWatcher:
                 self._chassis[uuid] = new
             affected |= {x for x in (old, new, str(uuid)) if x is not None}
         return affected
+
+    def _apply_lbs(self, idl, notices: list, reread: bool) -> set[str]:
+        """Mirror the Load_Balancer rows; return the uuids whose row came, went or changed."""
+        if LB not in idl.tables:
+            return set()
+        if reread:
+            fresh = {str(r.uuid): load_balancer_from_idl(r) for r in idl.tables[LB].rows.values()}
+        else:
+            fresh = dict(self._lbs)
+            for event, row in notices:
+                if event == ovs_idl.ROW_DELETE:
+                    fresh.pop(str(row.uuid), None)
+                else:
+                    fresh[str(row.uuid)] = load_balancer_from_idl(row)
+        changed = {u for u in self._lbs.keys() | fresh.keys() if self._lbs.get(u) != fresh.get(u)}
+        self._lbs = fresh
+        return changed
 
     def _reconvert(self, idl, names: set[str]) -> dict:
         """Convert again the mirrored rows bound to one of `names` (see _apply_chassis)."""

@@ -13,7 +13,7 @@ import dataclasses
 import uuid as uuidlib
 from collections.abc import Iterable
 
-from ovnbgp.model.records import BridgeInfo, LocalOvs, PortBindingRow, Snapshot
+from ovnbgp.model.records import BridgeInfo, LoadBalancerRow, LocalOvs, PortBindingRow, Snapshot
 
 _NS = uuidlib.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
 
@@ -35,6 +35,7 @@ class SbBuilder:
                        for i, (p, b) in enumerate(self.mappings.items())}
         self.bridges = dict(bridges)
         self.rows: dict[str, PortBindingRow] = {}
+        self.lbs: dict[str, LoadBalancerRow] = {}
 
     # -- rows -----------------------------------------------------------------------------
 
@@ -92,6 +93,17 @@ class SbBuilder:
     def set_nat(self, router: str, *entries: str) -> PortBindingRow:
         return self.set(f"gw-{router}", nat_addresses=tuple(entries))
 
+    def lb(self, name: str, vips: dict[str, str]) -> str:
+        """Load balancer `name` (a Southbound Load_Balancer row as northd writes it)."""
+        u = uid("lb:" + name)
+        self.lbs[u] = LoadBalancerRow(uuid=u, name=name, vips=dict(vips))
+        return u
+
+    def remove_lb(self, name: str) -> str:
+        u = uid("lb:" + name)
+        self.lbs.pop(u, None)
+        return u
+
     # -- snapshot -------------------------------------------------------------------------
 
     def local(self) -> LocalOvs:
@@ -100,7 +112,7 @@ class SbBuilder:
 
     def snapshot(self) -> Snapshot:
         return Snapshot(local=self.local(), port_bindings=dict(self.rows),
-                        chassis_names=frozenset(self.chassis))
+                        chassis_names=frozenset(self.chassis), load_balancers=dict(self.lbs))
 
 
 def resident(port: str) -> str:

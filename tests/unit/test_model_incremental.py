@@ -36,7 +36,13 @@ VM_ENTRIES = [
 GW_CIDRS = [("172.24.4.146/24", "2001:db8::1/64"), ("172.24.4.147/24",), ("192.0.2.1/24",),
             ("172.24.4.0/24",), ("172.24.4.148/24", "2001:db8::2/64")]
 IF_CIDRS = [("10.0.0.1/26", "fd00:10::1/64"), ("10.1.0.1/24",), ("10.0.0.1/26",), ("10.0.0.0/26",)]
-NAT_IPS = ["172.24.4.225", "172.24.4.226", "172.24.4.10", "172.24.4.146", "192.0.2.50", "bad"]
+NAT_IPS = ["172.24.4.225", "172.24.4.226", "172.24.4.10", "172.24.4.146", "192.0.2.50", "bad",
+           "10.0.0.50"]
+# load balancers (model/lb.py): VIPs among the NAT IPs, with or without members, or malformed
+LBS = ["lb1", "lb2"]
+LB_VIPS = [{"172.24.4.225:80": "10.0.0.5:8080"}, {"172.24.4.225:80": ""},
+           {"10.0.0.50:80": "10.0.0.5:80", "172.24.4.226:80": "10.0.0.5:80"},
+           {"172.24.4.226": "10.0.0.6,10.0.0.5"}, {"bad:80": "10.0.0.5:80"}, {"192.0.2.50:80": "x"}]
 
 
 class World:
@@ -51,7 +57,7 @@ class World:
     def apply(self, op: tuple) -> Changes:
         """Run one operation; return the Changes a watcher would report."""
         b = self.b
-        before = dict(b.rows)
+        before, before_lbs = dict(b.rows), dict(b.lbs)
         local = chassis = None
         kind = op[0]
         if kind == "vm":
@@ -108,9 +114,15 @@ class World:
         elif kind == "chassis":
             b.chassis = set(op[1])
             chassis = frozenset(b.chassis)
+        elif kind == "lb":
+            b.lb(op[1], op[2])
+        elif kind == "lb-del":
+            b.remove_lb(op[1])
         changed = {u: b.rows.get(u) for u in before.keys() | b.rows.keys()
                    if before.get(u) != b.rows.get(u)}
-        return Changes(port_bindings=changed, local=local, chassis_names=chassis)
+        lbs = {u: b.lbs.get(u) for u in before_lbs.keys() | b.lbs.keys()
+               if before_lbs.get(u) != b.lbs.get(u)}
+        return Changes(port_bindings=changed, local=local, chassis_names=chassis, load_balancers=lbs)
 
 
 def _nat_entry(draw_ip: str, who: str) -> str:
@@ -137,6 +149,8 @@ ops = st.one_of(
               st.sampled_from([None, "physnet2", "public", "physnet9"])),
     st.tuples(st.just("bridge"), st.sampled_from(["br-ex2"]), st.booleans()),
     st.tuples(st.just("chassis"), st.sampled_from([("ch1", "ch2"), ("ch2",), ("ch1", "ch2", "ghost")])),
+    st.tuples(st.just("lb"), st.sampled_from(LBS), st.sampled_from(LB_VIPS)),
+    st.tuples(st.just("lb-del"), st.sampled_from(LBS)),
 )
 
 CONFIGS = [Config(), Config(kernel=KernelConfig(steering="table")),
@@ -157,6 +171,7 @@ def test_incremental_equals_full(cfg, steps):
         assert got == want, op
         assert got.problems == want.problems, op
         assert cache.snapshot().port_bindings == world.b.rows
+        assert cache.snapshot().load_balancers == world.b.lbs
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=["rules", "table", "no-wait"])
@@ -199,6 +214,12 @@ SCENARIOS = {
         ("router", "r1", "public", GW_CIDRS[0], "ch1"),
         ("nat", "r1", (_nat_entry("172.24.4.146", "cr-lrp-r1-gw"), _nat_entry("172.24.4.226", "cr-lrp-r1-gw"))),
         ("router", "r1", "public", GW_CIDRS[4], "ch1"), ("failover", "r1", "ghost"), ("failover", "r1", "ch1")],
+    "lb-vips-follow-gateway-members-and-subnets": [
+        ("router", "r1", "public", GW_CIDRS[0], "ch1"),
+        ("nat", "r1", (_nat_entry("172.24.4.225 10.0.0.50 172.24.4.226", "cr-lrp-r1-gw"),)),
+        ("lb", "lb1", LB_VIPS[0]), ("lb", "lb2", LB_VIPS[2]), ("attach", "r1", "t1", IF_CIDRS[0]),
+        ("lb", "lb1", LB_VIPS[1]), ("failover", "r1", "ch2"), ("failover", "r1", "ch1"),
+        ("detach", "r1", "t1"), ("lb-del", "lb2"), ("lb", "lb1", LB_VIPS[4]), ("lb-del", "lb1")],
 }
 
 
