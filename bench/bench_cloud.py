@@ -52,6 +52,8 @@ from bench.agent import report  # noqa: E402
 from bench.agent.ovsdb import OvsdbClient, where_uuid  # noqa: E402
 from bench.cloud.servers import Databases, cpu_ticks_s  # noqa: E402
 from bench.cloud.topology import THIS, CloudSb, chassis_ops  # noqa: E402
+from ovnbgp.model.interest import converge  # noqa: E402
+from ovnbgp.model.records import LocalOvs  # noqa: E402
 from ovnbgp.ovn.watcher import SB_COLUMNS, sb_condition  # noqa: E402
 
 SB = "OVN_Southbound"
@@ -121,7 +123,8 @@ def floors(dbs: Databases, sb: CloudSb) -> dict:
         b = client_floor(["ovsdb-client", "--format=json", "dump", p.remote, SB, "Chassis", "name"], p)
         out["dump"] = {"cpu_s": a["cpu_s"] + b["cpu_s"], "maxrss_mib": max(a["maxrss_mib"], b["maxrss_mib"]),
                        "bytes": a["bytes"] + b["bytes"]}
-        cond = sb_condition(sb.chassis[THIS], sb.local_tenant_datapaths)
+        want, _ = converge(sb.snapshot(LocalOvs(system_id=THIS)))  # the agent's fixed point
+        cond = sb_condition(sb.chassis[THIS], want)
         ops = [{"op": "select", "table": "Port_Binding", "where": [clause], "columns": pb_cols}
                for clause in cond]
         ops.append({"op": "select", "table": "Chassis", "where": [], "columns": ["name"]})

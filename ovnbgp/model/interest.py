@@ -2,24 +2,55 @@
 
 A node must pay for its own workload, not for the whole cloud, so the watcher asks the
 Southbound only for the rows `wanted()` accepts (the OVSDB form is built by the watcher from the
-same `Interest`). The set, worked out from topology.py and cache.py:
+same `Interest`). Like ovn-controller's local datapaths, the set grows from the rows bound to
+this chassis along the patch ports, and is worked out from topology.py, cache.py and fips.py.
+The clauses (OR'ed):
 
-- every infrastructure row (type patch, localnet, chassisredirect): the provider networks, the
-  routers, their interfaces and gateways, the cr-lrps of every router (failover moves them),
-  the `nat_addresses` of the gateway patch ports (FIPs). One row per network or router port;
-- every row bound to this chassis (`chassis` == the Chassis row named like the system-id):
-  provider VMs, the resident VM of a DVR floating IP;
-- every row on a tenant datapath behind a gateway bound here (`datapath` in
-  `Interest.datapaths`): tenant VMs are exposed wherever they are bound.
+1. `type == localnet`: every provider network (one row per network, VLAN or flat). Topology
+   maps them to bridges; a provider VM, a gateway's network and a FIP's network are read
+   through them, and a tenant switch is one without a localnet port.
+2. `chassis == this chassis`: provider VMs (exposed only when bound here), the cr-lrps bound
+   here (the routers whose gateway is here) and the residents of floating IPs (a VM port or
+   a cr-lrp, exposed only when bound here).
+3. `datapath in` the router datapaths of interest: the routers with a cr-lrp bound here
+   (Topology reads all their ports: the gateway ports, every cr-lrp of the router, the router
+   interfaces) and the routers with an interface on the network of a VM bound here (the
+   router of a distributed floating IP whose gateway is elsewhere). A few rows per router.
+4. `logical_port in` the peers of the patch ports on those routers: the gateway port's switch
+   side on the provider network, which carries the nat_addresses (FIPs, the cr-lrp's own
+   entry) and the address scopes; the switch side of every router interface (Topology reads
+   its datapath and scopes). By name, because the provider network's datapath holds every
+   router's gateway port of the cloud.
+5. `datapath in` the tenant datapaths behind the routers of a cr-lrp bound here (the peer of a
+   router interface on a switch without a localnet port): tenant VMs are exposed wherever
+   they are bound, so all their rows.
+6. `datapath in` the datapaths of the VM ports bound here that are not provider networks:
+   their router interfaces' switch side (whose peers, clause 4 and 3, name the routers of a
+   distributed FIP); also the rows `ovnbgp explain` names as "gateway elsewhere" for a local
+   VM.
 
-Nothing else can contribute: a VM port counts only when bound here (provider network, FIP
-resident) or on a tenant network of a local gateway; a FIP resident of any other type, an
-l3gateway port, a virtual/external/localport port only ever yield a Problem. The tenant
-datapaths are a superset of Topology.tenant_nets (no bridge or Chassis-table checks), so the
-condition does not change when a bridge or a mapping does. `desired_state(conditioned(s))
-== desired_state(s)` for every snapshot (tests/unit/test_model_interest.py), which is also why
-a row leaving the condition (the condition narrowed) can be dropped without changing anything.
-Logical port names are unique in the Southbound (an index), which this relies on.
+The chain of a distributed floating IP whose router's gateway is elsewhere: the VM bound here
+(2) -> its network (6) -> the router interfaces' switch side on it -> their peers by name (4)
+-> the router's datapath (3) -> its gateway port -> the peer by name (4), with nat_addresses.
+
+Nothing else contributes to the desired state: a VM port counts only when bound here or on a
+tenant network of a local gateway; a FIP only when its resident is bound here; a cr-lrp bound
+elsewhere only through its router (3). A remote change outside these rows is never sent.
+
+Assumed, as northd and Neutron build it: logical port names are unique (the SB indexes them);
+a nat_addresses entry is on the provider-side peer of its own router's gateway port and names
+that router's cr-lrp or a VM on a tenant network (no localnet) attached to that router. A FIP
+whose resident VM is on a provider network attached to a router as an interface is not
+followed (that would need the provider network's every row). Under that, the rows inside the
+condition give the desired state of the whole table: `desired_state(conditioned(s)) ==
+desired_state(s)` (tests/unit/test_model_interest.py), which is also why a row leaving the
+condition (the condition narrowed) can be dropped without changing anything. Problems of rows
+outside the condition are not reported (`ovnbgp explain` reads the whole table).
+
+The interest is a function of the rows the watcher has, computed in one stratified pass from
+the rows bound here (the anchors), so rows that are no longer reachable from an anchor cannot
+keep each other in: the watcher's iteration (rows arrive, the condition widens, until nothing
+changes) reaches the same set as `conditioned()` from any earlier mirror.
 
 The Load_Balancer table is monitored whole (docs/load-balancers.md, "Monitoring": a row names
 its datapaths only through a Logical_DP_Group reference, which a condition cannot follow);
@@ -32,54 +63,116 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ovnbgp.model.records import PortBindingRow, Snapshot
-from ovnbgp.model.topology import INFRA_TYPES
+from ovnbgp.model.topology import INFRA_TYPES, VM_TYPE
+
+ALWAYS_TYPES = frozenset({"localnet"})  # clause 1
 
 
 @dataclass(frozen=True)
 class Interest:
-    """What the watcher asks for besides the infrastructure rows."""
+    """What the watcher asks for besides the localnet rows."""
 
     chassis: str  # this chassis' name (the system-id); "" when unknown: nothing is bound here
-    datapaths: frozenset[str]  # tenant switch datapaths behind gateways bound here
+    datapaths: frozenset[str] = frozenset()  # clauses 3, 5, 6
+    names: frozenset[str] = frozenset()  # clause 4: logical_port names
 
 
-def tenant_datapaths(infra: Iterable[PortBindingRow], system_id: str) -> frozenset[str]:
+def interest(rows: Iterable[PortBindingRow], system_id: str) -> Interest:
+    """The interest the rows at hand call for (any rows; those outside it are ignored)."""
+    if not system_id:
+        return Interest("")
+    localnet: set[str] = set()
+    patches: dict[str, PortBindingRow] = {}
+    patches_on: dict[str, list[PortBindingRow]] = {}
+    here: list[PortBindingRow] = []
+    for r in sorted(rows, key=lambda r: r.uuid):
+        if r.type == "localnet":
+            localnet.add(r.datapath)
+        elif r.type == "patch":
+            patches.setdefault(r.logical_port, r)
+            patches_on.setdefault(r.datapath, []).append(r)
+        if r.chassis == system_id:
+            here.append(r)
+    gateways = {r.datapath for r in here if r.type == "chassisredirect"}
+    vm_nets = {r.datapath for r in here if r.type == VM_TYPE} - localnet  # clause 6
+    names: set[str] = set()
+    attached: set[str] = set()  # routers with an interface on a local VM's network
+    for net in vm_nets:
+        for p in patches_on.get(net, ()):
+            peer_name = p.options.get("peer", "")
+            if peer_name:
+                names.add(peer_name)
+            peer = patches.get(peer_name)
+            if peer is not None:
+                attached.add(peer.datapath)
+    routers = gateways | attached  # clause 3
+    tenant: set[str] = set()  # clause 5
+    for router in routers:
+        for p in patches_on.get(router, ()):
+            peer_name = p.options.get("peer", "")
+            if not peer_name:
+                continue
+            names.add(peer_name)
+            peer = patches.get(peer_name)
+            if router in gateways and peer is not None and peer.datapath not in localnet:
+                tenant.add(peer.datapath)
+    return Interest(system_id, frozenset(routers | tenant | vm_nets), frozenset(names))
+
+
+def tenant_datapaths(rows: Iterable[PortBindingRow], system_id: str) -> frozenset[str]:
     """The switch datapaths without a localnet port that a router with a cr-lrp bound to
     `system_id` has an interface on (peer of one of the router's patch ports)."""
-    if not system_id:
-        return frozenset()
-    rows = sorted(infra, key=lambda r: r.uuid)
+    rows = list(rows)
+    gateways = {r.datapath for r in rows if r.type == "chassisredirect" and system_id
+                and r.chassis == system_id}
     localnet = {r.datapath for r in rows if r.type == "localnet"}
-    routers = {r.datapath for r in rows if r.type == "chassisredirect" and r.chassis == system_id}
-    if not routers:
-        return frozenset()
-    patches: dict[str, PortBindingRow] = {}
-    for r in rows:
+    by_name: dict[str, PortBindingRow] = {}
+    for r in sorted(rows, key=lambda r: r.uuid):
         if r.type == "patch":
-            patches.setdefault(r.logical_port, r)
+            by_name.setdefault(r.logical_port, r)
     out = set()
-    for r in patches.values():
-        if r.datapath in routers:
-            peer = patches.get(r.options.get("peer", ""))
+    for r in by_name.values():
+        if r.datapath in gateways:
+            peer = by_name.get(r.options.get("peer", ""))
             if peer is not None and peer.datapath not in localnet:
                 out.add(peer.datapath)
     return frozenset(out)
 
 
-def interest(infra: Iterable[PortBindingRow], system_id: str) -> Interest:
-    return Interest(system_id, tenant_datapaths(infra, system_id))
-
-
 def wanted(row: PortBindingRow, want: Interest) -> bool:
     """Whether the row is inside the monitor condition."""
-    return (row.type in INFRA_TYPES or row.datapath in want.datapaths
+    return (row.type in ALWAYS_TYPES or row.datapath in want.datapaths
+            or row.logical_port in want.names
             or (bool(want.chassis) and row.chassis == want.chassis))
+
+
+def shapes_interest(row: PortBindingRow | None, system_id: str) -> bool:
+    """Whether a change of this row can change the interest (the watcher recomputes it then):
+    an infrastructure row, or a row bound here."""
+    return row is not None and (row.type in INFRA_TYPES
+                                or (bool(system_id) and row.chassis == system_id))
+
+
+def converge(snapshot: Snapshot, start: Iterable[str] = ()) -> tuple[Interest, frozenset[str]]:
+    """What a conditioned watcher ends with: from the rows `start` (uuids it already has, e.g.
+    from an earlier condition), ask, receive, recompute, until the interest stands. Returns
+    the interest and the uuids inside it."""
+    rows = snapshot.port_bindings
+    system_id = snapshot.local.system_id
+    want = interest((rows[u] for u in start if u in rows), system_id)
+    for _ in range(len(rows) + 2):
+        have = {u for u, r in rows.items() if wanted(r, want)}
+        new = interest((rows[u] for u in have), system_id)
+        if new == want:
+            return want, frozenset(have)
+        want = new
+    raise AssertionError("the interest did not converge")  # pragma: no cover
 
 
 def conditioned(snapshot: Snapshot) -> Snapshot:
     """The snapshot as a conditioned watcher sees it (the reference for the tests)."""
+    _, have = converge(snapshot)
     rows = snapshot.port_bindings
-    want = interest((r for r in rows.values() if r.type in INFRA_TYPES), snapshot.local.system_id)
     return Snapshot(local=snapshot.local, chassis_names=snapshot.chassis_names,
-                    port_bindings={u: r for u, r in rows.items() if wanted(r, want)},
+                    port_bindings={u: rows[u] for u in have},
                     load_balancers=snapshot.load_balancers)

@@ -25,23 +25,27 @@ of the clustered SB remotes (or relays) in random order; followers are fine for 
 (leader_only=False).
 
 Conditional monitoring (unless cfg.ovn.monitor_all): the SB sends only the Port_Binding rows
-the model can use (ovnbgp/model/interest.py has the set and why it is complete):
+the model can use (ovnbgp/model/interest.py has the set, its clauses and why it is complete):
 
-    type in (chassisredirect, localnet, patch)          -- always
+    type == localnet                                          -- always
     OR chassis == <uuid of the Chassis row named system-id>   -- once that row exists
-    OR datapath == <d> for each tenant datapath behind a cr-lrp bound here
+    OR datapath == <d> for the routers of local cr-lrps and of local VMs' networks, the tenant
+                       networks behind local cr-lrps, the networks of local VMs
+    OR logical_port == <n> for the peers of those routers' patch ports (gateway ports' switch
+                       side with the FIPs, router interfaces' switch side)
 
 plus the whole Chassis table (names only) and the whole Load_Balancer table (name, vips;
-docs/load-balancers.md says why no condition; its dirty keys are "lb:<uuid>"). The first reply
-brings the Chassis names and the infrastructure rows; `_update_condition` then asks for the
-rest, and again whenever an infrastructure row, this chassis' Chassis row or the system-id
-change (a gateway moving here widens the condition: its tenant ports arrive; moving away
-narrows it: they are deleted from the mirror). start() returns only once the server has
-acknowledged the condition the data asks for. A narrowed condition deletes rows the model
-does not use any more (by construction: test_model_interest.py); a delete of a row the current
-condition still wants, while a change is in flight, may come from an older, narrower condition
-and is held until the server acknowledged the latest one (`_settle_deletes`), so a condition
-change never withdraws.
+docs/load-balancers.md says why no condition; its dirty keys are "lb:<uuid>"). Like
+ovn-controller's local datapaths, the set is grown from the rows bound here: the first reply brings the Chassis names and the localnet rows;
+`_update_condition` then asks for this chassis' rows, and again whenever a row bound here or an
+infrastructure row (patch, chassisredirect, localnet) arrives, changes or goes, until the
+interest stands (a fixed point; start() returns only once the server has acknowledged the
+condition the data asks for). A gateway or a VM moving here widens the condition (its router,
+tenant ports, FIP rows arrive); moving away narrows it (they are deleted from the mirror). A
+narrowed condition deletes rows the model does not use any more (by construction:
+test_model_interest.py); a delete of a row the current condition still wants, while a change
+is in flight, may come from an older, narrower condition and is held until the server
+acknowledged the latest one (`_settle_deletes`), so a condition change never withdraws.
 Rows leaving the condition mark their keys dirty but fire no named event.
 
 A chassis joining, leaving or renamed anywhere re-converts only the mirrored rows bound to it
@@ -83,7 +87,7 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovnbgp.config import Config
 from ovnbgp.model.cache import Changes
 from ovnbgp.model.claims import clip
-from ovnbgp.model.interest import Interest, interest, wanted
+from ovnbgp.model.interest import ALWAYS_TYPES, Interest, interest, shapes_interest, wanted
 from ovnbgp.model.parse import parse_bridge_mappings
 from ovnbgp.model.policy import SCOPE_KEYS
 from ovnbgp.model.query import ModelView
@@ -113,14 +117,17 @@ LB = "Load_Balancer"
 LB_KEY_PREFIX = "lb:"  # dirty key of a Load_Balancer row: "lb:<uuid>" (Port_Binding keys are bare uuids)
 
 
-def sb_condition(chassis_uuid: str | None, datapaths: Iterable[str]) -> list:
+def sb_condition(chassis_uuid: str | None, want: Interest | None) -> list:
     """The Port_Binding monitor condition for an Interest (model/interest.py), in OVSDB form:
-    the clauses of a monitor condition are OR'ed. Sorted, so an unchanged interest gives an
-    equal list (python-ovs then sends nothing)."""
-    cond: list = [["type", "==", t] for t in sorted(INFRA_TYPES)]
+    the clauses of a monitor condition are OR'ed. `chassis_uuid`: the Chassis row named like
+    the interest's chassis (None: not registered, nothing can be bound here). Sorted, so an
+    unchanged interest gives an equal list (python-ovs then sends nothing)."""
+    cond: list = [["type", "==", t] for t in sorted(ALWAYS_TYPES)]
     if chassis_uuid:
         cond.append(["chassis", "==", ["uuid", chassis_uuid]])
-    cond += [["datapath", "==", ["uuid", dp]] for dp in sorted(datapaths)]
+    if want is not None:
+        cond += [["datapath", "==", ["uuid", dp]] for dp in sorted(want.datapaths)]
+        cond += [["logical_port", "==", name] for name in sorted(want.names)]
     return cond
 
 
@@ -445,7 +452,7 @@ class OvnWatcher:
                     "(set it as for ovn-controller: ovs-vsctl set open . external_ids:system-id=NAME)")
             # The first reply brings the Chassis names and the infrastructure rows; the rows of
             # this chassis and of its gateways' tenant networks follow (_update_condition).
-            initial = {} if self._monitor_all else {PB: sb_condition(None, ())}
+            initial = {} if self._monitor_all else {PB: sb_condition(None, None)}
             self._sb_conn = self._connect(",".join(self.cfg.ovn.sb_remotes), "OVN_Southbound",
                                           SB_COLUMNS, self._on_sb_batch, deadline, leader_only=False,
                                           conditions=initial)
@@ -585,8 +592,11 @@ class OvnWatcher:
             infra_changed = any(r is not None and r.type in INFRA_TYPES
                                 for pair in changed.values() for r in pair)
             # The condition names this chassis' Chassis row: only that row matters of the
-            # Chassis table (a chassis elsewhere joining or leaving changes nothing here).
-            if first or infra_changed or self._local.system_id in renamed:
+            # Chassis table (a chassis elsewhere joining or leaving changes nothing here). Rows
+            # bound here and infrastructure rows can widen or narrow it (model/interest.py).
+            me = self._local.system_id
+            if first or me in renamed or any(shapes_interest(r, me) for pair in changed.values()
+                                             for r in pair):
                 self._update_condition(idl)
             left = self._settle_deletes(idl, changed)
             changed = {u: (o, n) for u, (o, n) in changed.items() if o != n}
@@ -610,6 +620,8 @@ class OvnWatcher:
             # rows reach the work queue (below), so the loop never waits for it. Rows that left
             # the condition are not events in the SB.
             events_for = {u: c for u, c in changed.items() if u not in left}
+            partners = {} if self._monitor_all else self._completed_partners(events_for)
+            events_for.update(partners)
             fired = ev.dispatch(self.events, events_for) if events_for and not resynced else []
         if first:
             # Complete only once the server applied the condition the data asks for (the
@@ -626,11 +638,27 @@ class OvnWatcher:
             self._dirty({ev.CHASSIS_KEY}, "Chassis")
         if lbs_changed:
             self._dirty({LB_KEY_PREFIX + u for u in lbs_changed}, LB)
-        if changed:
-            self._dirty(set(changed), "Port_Binding")
+        if changed or partners:
+            self._dirty(set(changed) | set(partners), "Port_Binding")
         if resynced:
             how = "re-read" if idl.cleared else "caught up with the changes (monitor_cond_since)"
             self._on_resync(f"Southbound DB reconnected: {how}")
+
+    def _completed_partners(self, changed: dict) -> dict:
+        """The mirrored patch rows whose peer arrived or changed in this batch, as unchanged
+        (row, row) pairs: under the condition a router interface and its peer arrive one
+        condition round apart (the peer is asked for by name once the router's rows are here),
+        so what the pair means (e.g. a subnet now exposed) is named on the row that was already
+        here, by comparing the views before and after, as for a peer set by northd."""
+        out = {}
+        for _old, new in changed.values():
+            if new is None or new.type != "patch":
+                continue
+            uuid = self._names.get(new.options.get("peer", ""))
+            row = self._rows.get(uuid) if uuid is not None else None
+            if row is not None and uuid not in changed:
+                out[uuid] = (row, row)
+        return out
 
     def _model_view(self) -> ModelView:
         """The model's topology of the mirror (for the events); call with the lock held."""
@@ -707,15 +735,16 @@ class OvnWatcher:
         if self._monitor_all:
             return
         with self._lock:
-            want = interest(self._infra.values(), self._local.system_id)
+            want = interest(self._rows.values(), self._local.system_id)
             me = next((str(u) for u, n in self._chassis.items() if n == want.chassis), None) \
                 if want.chassis else None
             self._interest = want
-        cond = sb_condition(me, want.datapaths)
+        cond = sb_condition(me, want)
         if idl.tables[PB].condition_state.latest != cond:
             LOG.info("Southbound condition: Port_Bindings of type %s, bound to %s (Chassis %s), "
-                     "on %d tenant datapaths behind local gateways", "/".join(sorted(INFRA_TYPES)),
-                     want.chassis or "-", me or "not registered", len(want.datapaths))
+                     "on %d router/tenant datapaths, %d ports by name",
+                     "/".join(sorted(ALWAYS_TYPES)), want.chassis or "-", me or "not registered",
+                     len(want.datapaths), len(want.names))
             idl.cond_change(PB, cond)
 
     def _refresh_condition(self) -> None:
@@ -740,7 +769,7 @@ class OvnWatcher:
                 continue
             if not wanted(old, want):
                 left.add(uuid)
-            elif pending and old.type not in INFRA_TYPES:
+            elif pending and old.type not in ALWAYS_TYPES:
                 LOG.debug("Port_Binding %s (%s) left the view during a condition change; kept "
                           "until the change is acknowledged", uuid, old.logical_port)
                 self._held[uuid] = old

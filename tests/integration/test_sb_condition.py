@@ -71,9 +71,10 @@ def test_gateway_moving_here_brings_its_tenant_ports_and_away_drops_them(env):
     env.bind("pvm2", "ch2")
     s = env.compare()
     assert {str(e.prefix) for e in s.exposures} == {"172.24.4.10/32"}
-    # neither the gateway's tenant ports nor the VMs bound elsewhere were sent to this chassis
-    assert not env.ports() & {"tvm1", "tvm2", "pvm2"}
-    assert {"pvm1", "cr-lrp-r1-gw", "lrp-r1-t1", "t1-r1", "ln-public"} <= env.ports()
+    # neither the gateway's tenant ports nor the VMs bound elsewhere were sent to this chassis,
+    # nor the router: nothing of it is here (model/interest.py)
+    assert not env.ports() & {"tvm1", "tvm2", "pvm2", "cr-lrp-r1-gw", "lrp-r1-t1", "t1-r1"}
+    assert {"pvm1", "ln-public"} <= env.ports()
 
     env.bind("cr-lrp-r1-gw", "ch1")  # the gateway moves here: its tenant network comes along
     wait_for(lambda: {"tvm1", "tvm2"} <= env.ports(), "the tenant ports arrived")
@@ -87,6 +88,39 @@ def test_gateway_moving_here_brings_its_tenant_ports_and_away_drops_them(env):
     wait_for(lambda: not {"tvm1", "tvm2"} & env.ports(), "the tenant ports left")
     s = env.compare()
     assert {str(e.prefix) for e in s.exposures} == {"172.24.4.10/32"}
+
+
+ROUTER_ROWS = {"cr-lrp-r1-gw", "lrp-r1-gw", "lrp-r1-t1", "t1-r1"}  # gw-r1: the provider side
+
+
+def test_distributed_fip_of_a_vm_here_whose_gateway_is_elsewhere(env):
+    """The chain of a distributed FIP (model/interest.py): the VM bound here brings its network,
+    the router interface on it, the router and its gateway port's provider side with the
+    nat_addresses; the FIP is exposed here through the conditioned watcher. When the VM moves
+    away, the chain leaves the view and the FIP is withdrawn."""
+    env.router()
+    env.tenant("t1")
+    env.vm("t1", "tvm1", "fa:16:3e:00:02:01 10.0.0.5")
+    env.vm("t1", "tvm2", "fa:16:3e:00:02:02 10.0.0.6")
+    env.start()
+    env.bind("cr-lrp-r1-gw", "ch2")
+    env.bind("tvm2", "ch2")
+    env.central.nbctl("lr-nat-add", "r1", "dnat_and_snat", "172.24.4.225", "10.0.0.5", "tvm1",
+                      "fa:16:3e:00:00:99")
+    s = env.compare()
+    assert s.exposures == frozenset()
+    assert not env.ports() & (ROUTER_ROWS | {"gw-r1", "tvm1", "tvm2"})
+
+    env.bind("tvm1", "ch1")  # the VM comes here: its FIP with it, the router's gateway elsewhere
+    wait_for(lambda: ROUTER_ROWS | {"gw-r1", "tvm1", "tvm2"} <= env.ports(), "the chain arrived")
+    s = env.compare()
+    fip = [e for e in s.exposures if str(e.prefix) == "172.24.4.225/32"]
+    assert [(e.kind.value, e.port) for e in fip] == [("fip", "tvm1")]
+    assert {str(e.prefix) for e in s.exposures} == {"172.24.4.225/32"}  # no tenant exposure
+
+    env.bind("tvm1", "ch2")  # and away: the chain leaves the view, the FIP goes
+    wait_for(lambda: not env.ports() & (ROUTER_ROWS | {"gw-r1", "tvm1", "tvm2"}), "the chain left")
+    assert env.compare().exposures == frozenset()
 
 
 def test_a_change_outside_the_condition_does_not_reach_the_agent(env):
@@ -135,11 +169,15 @@ def test_a_chassis_joining_elsewhere_keeps_the_condition_and_the_topology(env):
     only this chassis' row) and the model view keeps its topology; a chassis that a gateway is
     bound to still makes the view anew (its cr-lrp's state depends on the name)."""
     env.router()
+    env.tenant("t1")
     env.vm("public", "pvm1", "fa:16:3e:00:00:01 172.24.4.10")
+    env.vm("t1", "tvm1", "fa:16:3e:00:02:01 10.0.0.5")
     env.start()
     env.bind("pvm1", "ch1")
+    env.bind("tvm1", "ch1")  # a VM here behind r1: r1's rows (its cr-lrp on ch2) are in the view
     env.bind("cr-lrp-r1-gw", "ch2")
     env.compare()
+    assert "cr-lrp-r1-gw" in env.ports()
     w = env.watcher
     topology = w._view.topology
     sent = []
