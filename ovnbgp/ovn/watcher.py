@@ -35,17 +35,17 @@ the model can use (ovnbgp/model/interest.py has the set, its clauses and why it 
                        side with the FIPs, router interfaces' switch side)
 
 plus the whole Chassis table (names only) and the whole Load_Balancer table (name, vips;
-docs/load-balancers.md says why no condition; its dirty keys are "lb:<uuid>"). Like
-ovn-controller's local datapaths, the set is grown from the rows bound here: the first reply brings the Chassis names and the localnet rows;
-`_update_condition` then asks for this chassis' rows, and again whenever a row bound here or an
-infrastructure row (patch, chassisredirect, localnet) arrives, changes or goes, until the
-interest stands (a fixed point; start() returns only once the server has acknowledged the
-condition the data asks for). A gateway or a VM moving here widens the condition (its router,
-tenant ports, FIP rows arrive); moving away narrows it (they are deleted from the mirror). A
-narrowed condition deletes rows the model does not use any more (by construction:
-test_model_interest.py); a delete of a row the current condition still wants, while a change
-is in flight, may come from an older, narrower condition and is held until the server
-acknowledged the latest one (`_settle_deletes`), so a condition change never withdraws.
+docs/load-balancers.md says why no condition; its dirty keys are "lb:<uuid>"). Like ovn-
+controller's local datapaths, the set is grown from the rows bound here: the first reply brings
+the Chassis names and the localnet rows; `_update_condition` then asks for this chassis' rows,
+and again whenever a row bound here or an infrastructure row (patch, chassisredirect, localnet)
+arrives, changes or goes, until the interest stands (a fixed point; start() returns only once
+the server has acknowledged the condition the data asks for). A gateway or a VM moving here
+widens the condition (its router, tenant ports, FIP rows arrive); moving away narrows it (they
+are deleted from the mirror). A narrowed condition deletes rows the model does not use any more
+(by construction: test_model_interest.py); a delete of a row the current condition still wants,
+while a change is in flight, may come from an older, narrower condition and is held until the
+server acknowledged the latest one (`_settle_deletes`), so a condition change never withdraws.
 Rows leaving the condition mark their keys dirty but fire no named event.
 
 A chassis joining, leaving or renamed anywhere re-converts only the mirrored rows bound to it
