@@ -17,12 +17,13 @@ from ovnbgp.model.topology import VM_TYPE, Context, router_port_addrs
 Lookup = Callable[[str], "PortBindingRow | None"]  # logical_port -> row
 
 
-def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name: Lookup,
-               ctx: Context, problems: list[Problem]) -> list[Claim]:
+def fip_claims(row: PortBindingRow, entries: Iterable[str], network: tuple[str, int],
+               by_name: Lookup, ctx: Context, problems: list[Problem]) -> list[Claim]:
     """The FIP claims of `entries` (nat_addresses of patch port `row` on a provider network
-    mapped to `bridge`): an entry counts when its is_chassis_resident() port is bound here
+    mapped to `network`, (bridge, VLAN)): an entry counts when its is_chassis_resident() port is bound here
     (a VM port: also up; a cr-lrp: its own IPs are exposed as cr-lrp, not twice)."""
     claims: list[Claim] = []
+    bridge, vlan = network
     for entry in entries:
         try:
             _, ips, resident_name = parse_nat_address(entry)
@@ -56,5 +57,5 @@ def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name
         for ip in ips:
             if ip not in own:
                 claims.append(Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port,
-                                     resident.uuid))
+                                     resident.uuid, vlan=vlan))
     return claims
