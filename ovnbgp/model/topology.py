@@ -243,7 +243,7 @@ class Topology:
             r_objects: list = []
             r_problems: list[Problem] = []
             distributed = {c.options.get("distributed-port", "") for c in crlrps[router]}
-            gateways: list[tuple[str, list[tuple[str, IPInterface]]]] = []
+            gateways: list[tuple[str, int, list[tuple[str, IPInterface]]]] = []
             for cr in sorted(crlrps[router], key=lambda r: (r.logical_port, r.uuid)):
                 if not ctx.bound_here(cr, r_problems):
                     continue
