@@ -257,11 +257,11 @@ class KernelReconciler:
         """Make the changes of `plan` in the documented order (one method per step); never
         raises for a kernel error on one object (it is in the result)."""
         res = TargetResult(notices=list(plan.notices))
+        vlans_before = set(self._created_vlans)  # (before step 1, which may make some)
         links = self._apply_devices(plan, res)  # 1
         self._apply_files(plan, res)  # 2, 3
         created = self._created_addrs()
         created_before = {d: set(a) for d, a in created.items()}
-        vlans_before = set(self._created_vlans)
         self._add_bridge_addrs(plan, links, res, created)  # 4
         self._run_proxies(plan.proxy_add, links, res)  # 4b
         not_withdrawn = self._withdraw(plan, links, res)  # 5
