@@ -25,7 +25,7 @@ import pytest
 
 from tests.harness.proc import wait_for
 from tests.lab.checks import dummy_prefixes, spine_paths, traces_of
-from tests.vm.test_e2e import Figures, outage, pings_reach, timed_move, wait_gone, wait_routed
+from tests.vm.test_e2e import Figures, pings_reach, timed_move, wait_gone, wait_routed
 
 NODES = ("node1", "node2")
 VID = 100
@@ -168,8 +168,9 @@ def test_vlan_vm_migrates_and_pings_resume(lab, world, figures):
         wait_for(lambda src=src: not traces_of(lab, src, (v1.ip4, v1.ip6)), timeout=30,
                  what=f"nothing of {v1.name} left on {src}",
                  details=lambda src=src: "\n".join(traces_of(lab, src, (v1.ip4, v1.ip6))))
-        pings_reach(lab, v1, v1.ip4)
-        pings_reach(lab, v1, v1.ip6)
+        for ip in (v1.ip4, v1.ip6):  # (the fabric may still settle: then every echo counts)
+            lab.wait_ping("outside", ip, timeout=30)
+            pings_reach(lab, v1, ip)
     pings_reach(lab, f1, f1.ip4)
 
 
@@ -195,9 +196,13 @@ def test_deleting_the_vlan_network_leaves_nothing_and_the_flat_one_works(lab, wo
     pings_reach(lab, f1, f1.ip4)
     pings_reach(lab, f1, f1.ip6)
     log = world["flat_pinger"].stop()
-    t0 = log.replies[0][0] if log.replies else 0.0
-    _resumed, dark = outage(log, t0)
-    figures.add(f"flat provider VM on the same bridge, pinged 10/s from its first reply through "
-                f"the VLAN VM's migrations and deletion: {dark:.2f} s without replies, "
-                f"{len(log.replies)} replies")
-    assert log.replies and dark < 3.0, log.output[-800:]
+    assert log.replies, log.output[-800:]
+    t0 = log.replies[0][0]  # (it started before the VM was routed)
+    times = [t for t, _ in log.replies]
+    longest = max(b - a for a, b in zip(times, times[1:] + [log.stopped]))
+    sent = max(seq for _, seq in log.replies) - log.replies[0][1] + 1
+    figures.add(f"flat provider VM on the same bridge, pinged 10/s for {log.stopped - t0:.0f} s "
+                f"from its first reply, through the VLAN VM's migrations and deletion: "
+                f"{len(times)} of {sent} answered, longest silence {longest:.2f} s")
+    # no outage (a loaded one-CPU guest delays and bunches replies by up to a second or two)
+    assert longest < 5.0, log.output[-800:]
