@@ -27,10 +27,27 @@ DEFAULT_PATH = Path("/etc/ovnbgp/ovnbgp.toml")
 # `match` a trailing newline ("br-ex\n") would pass.
 # Linux interface names: 1-15 chars, no '/', whitespace or ':'; we are stricter still.
 IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+# The VLAN devices ovnbgp makes on a provider bridge for a VLAN provider network: BRIDGE.VID,
+# VID 1..4094 without leading zeros, 15 characters at most (vlan_device_name()).
+VLAN_DEV_RE = re.compile(r"(?P<bridge>[A-Za-z0-9][A-Za-z0-9_.-]{0,12})\.(?P<vid>[1-9][0-9]{0,3})")
+VLAN_MIN, VLAN_MAX = 1, 4094
 # An Ethernet address in the lower-case form OVS and the kernel print.
 MAC_RE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 # Anything that may name an OVS port in an ovs-ofctl match: no separators, no spaces.
 OVS_PORT_RE = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+
+
+def vlan_device_name(bridge: str, vid: int) -> str | None:
+    """The name of ovnbgp's VLAN device for VLAN `vid` on `bridge` ("br-ex.100"), or None when
+    the pair cannot make one (a bad bridge name, a VID out of 1..4094, more than 15 chars)."""
+    if (isinstance(vid, bool) or not isinstance(vid, int) or not VLAN_MIN <= vid <= VLAN_MAX
+            or not isinstance(bridge, str)):
+        return None
+    name = f"{bridge}.{vid}"
+    m = VLAN_DEV_RE.fullmatch(name)
+    return name if m is not None and m["bridge"] == bridge and IFNAME_RE.fullmatch(name) else None
+
+
 # Routing table ids the kernel reserves: unspec, default, main, local.
 RESERVED_TABLES = frozenset({0, 253, 254, 255})
 # FRR object names (peer groups, route-maps, VRFs): conservative.

@@ -65,11 +65,22 @@ def bridge_ip_candidates(desired: DesiredState, observed: KernelState) -> set[st
     return out
 
 
+def vlan_candidates(desired: DesiredState, observed: KernelState) -> set[str]:
+    """VLAN devices ovnbgp made that the plan for `desired` may delete."""
+    wanted = {v.name for v in desired.vlans}
+    return {d for d in observed.created_vlans - wanted if d in observed.links}
+
+
 def refresh(nl, desired: DesiredState, observed: KernelState, proto: int) -> None:
-    """Fill observed.dependents for the devices whose bridge IP may go (a dump of the routes,
-    only then: it is rare, and the answer must be current)."""
+    """Fill observed.dependents for the devices whose bridge IP may go (IPv4 routes) and the
+    VLAN devices that may be deleted (both families): a dump of the routes, only then: it is
+    rare, and the answer must be current."""
     devs = bridge_ip_candidates(desired, observed)
-    observed.dependents = routes_through(nl, observed.links, devs, proto) if devs else {}
+    vlans = vlan_candidates(desired, observed)
+    out = routes_through(nl, observed.links, devs, proto) if devs else {}
+    if vlans:
+        out.update(routes_through(nl, observed.links, vlans, proto, families=(4, 6)))
+    observed.dependents = out
 
 
 def foreign_users(observed: KernelState, dev: str, proto: int) -> list[str]:

@@ -15,6 +15,11 @@ the same destination in a bridge table, a foreign PERMANENT neighbour with anoth
 rt_tables line with another name for the id) is a conflict: reported as a notice, not touched,
 and the exposures that depend on it are held back.
 
+VLAN provider networks steer through a VLAN device BRIDGE.VID (_vlan_devices): made by ovnbgp
+and recorded in the state file, deleted (after the steering through it) when no VLAN network
+needs it; one made by someone else is used when it is exactly that VLAN on that bridge, never
+deleted, and a conflict otherwise (its objects wait as for a missing bridge).
+
 A provider bridge whose device does not exist yet, or is down: its rules, routes, neighbours,
 bridge IPs, sysctls and new exposures wait (a notice); what is already in place for it is kept
 (no withdrawal while OVS recreates the bridge). They are applied once the device is there and up.
@@ -35,6 +40,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 
+from ovnbgp.config import VLAN_DEV_RE
 from ovnbgp.kernel import rt_tables, sysctl
 from ovnbgp.kernel.dependents import foreign_users
 from ovnbgp.kernel.hold import Hold, steered_tables
@@ -110,9 +116,13 @@ def plan(desired: DesiredState, observed: KernelState, settings: KernelSettings)
     if settings.advertise:
         dummy_ours, can_add = _links(p, observed, settings)
 
+    # --- VLAN devices: what waits for one is treated like a missing bridge's ---------------
+    vlans_waiting, vlans_ready = _vlan_devices(p, desired, observed, proto, missing, hold)
+
     _rt_tables(p, desired, observed, settings, hold)
-    _bridge_setup(p, observed, bridges, missing)
+    _bridge_setup(p, observed, bridges, missing, vlans_ready)
     _bridge_addr_dels(p, bridges, observed, proto, hold)
+    missing = missing | vlans_waiting
 
     _proxies(p, desired, observed, proto, missing, hold)
 
@@ -152,10 +162,11 @@ def _rt_tables(p: KernelPlan, desired: DesiredState, observed: KernelState,
 
 
 def _bridge_setup(p: KernelPlan, observed: KernelState, bridges: dict[str, BridgeSetup],
-                  missing: set[str]) -> None:
-    """Sysctls and bridge IPs of the present bridges."""
+                  missing: set[str], vlans: list[str]) -> None:
+    """Sysctls and bridge IPs of the present bridges (and the sysctls of the VLAN devices
+    there or made by this plan: rp_filter off, proxy_arp, proxy_ndp, as on a bridge)."""
     present = sorted(set(bridges) - missing)
-    for path, value in sysctl.desired(present).items():
+    for path, value in sysctl.desired(present + vlans).items():
         old = observed.sysctls.get(path)
         if old != value:
             p.sysctls.append(SysctlOp(path, value, old))
@@ -188,6 +199,68 @@ def _bridge_addr_dels(p: KernelPlan, bridges: dict[str, BridgeSetup], observed: 
                                         f"does not own with it (first: {users[0]})"))
                 continue
             p.bridge_addr_del.append(AddrOp(Action.DEL, dev, a, role="bridge"))
+
+
+def _vlan_devices(p: KernelPlan, desired: DesiredState, observed: KernelState, proto: int,
+                  missing: set[str], hold: Hold) -> tuple[set[str], list[str]]:
+    """The VLAN devices of VLAN provider networks: made when absent (and recorded as ovnbgp's
+    by apply), used as they are when a device of that name is VLAN VID on the bridge whoever
+    made it, a conflict otherwise (left alone: its network's steering and exposures wait).
+    Returns (devices whose objects wait, devices there or made by this plan). The ones
+    ovnbgp made that no network needs any more are deleted last (KernelPlan.link_del), except
+    while held or while something not ovnbgp's depends on them (deleting a device flushes
+    the routes through it and the neighbours on it)."""
+    waiting: set[str] = set()
+    ready: list[str] = []
+    for v in sorted(desired.vlans):
+        name = v.name
+        if v.bridge in missing:
+            waiting.add(name)
+            continue
+        have, parent = observed.links.get(name), observed.links[v.bridge]
+        if have is None:
+            p.links.append(LinkOp(Action.ADD, name, "vlan", up=True, link=v.bridge, vlan_id=v.vlan))
+        elif have.kind != "vlan" or have.link != parent.index or have.vlan_id != v.vlan:
+            what = (f"a {have.kind or 'device of unknown kind'}" if have.kind != "vlan" else
+                    f"VLAN {have.vlan_id} on device #{have.link}")
+            p.notices.append(Notice("conflict", f"device {name}",
+                                    f"exists and is {what}, not VLAN {v.vlan} on {v.bridge}; "
+                                    "left alone, its network's steering and exposures wait"))
+            waiting.add(name)
+            continue
+        elif not have.up:
+            if name not in observed.created_vlans:
+                p.notices.append(Notice("waiting", f"device {name}", "is down and not "
+                                        "ovnbgp's; its network's steering and exposures wait"))
+                waiting.add(name)
+                continue
+            p.links.append(LinkOp(Action.SET, name, up=True))
+        ready.append(name)
+    wanted = {v.name for v in desired.vlans}
+    for name in sorted(observed.created_vlans - wanted):
+        have = observed.links.get(name)
+        if have is None or have.kind != "vlan":
+            continue
+        m = VLAN_DEV_RE.fullmatch(name)
+        if m is None or hold.keeps("VLAN device", dev=m["bridge"]):
+            continue
+        users = vlan_device_users(observed, name, proto)
+        if users:
+            p.notices.append(Notice("kept", f"device {name}",
+                                    f"not deleted: {len(users)} object(s) ovnbgp does not own "
+                                    f"depend on it (first: {users[0]})"))
+            continue
+        p.link_del.append(LinkOp(Action.DEL, name))
+    return waiting, ready
+
+
+def vlan_device_users(observed: KernelState, dev: str, proto: int) -> list[str]:
+    """What is not ovnbgp's and would go with VLAN device `dev`: routes through it (any table,
+    both families; observed.dependents) and PERMANENT neighbours on it."""
+    out = list(observed.dependents.get(dev, ()))
+    out += [str(n) for (ndev, _ip), n in sorted(observed.neighbours.items(), key=lambda kv: str(kv[0]))
+            if ndev == dev and n.permanent and n.protocol != proto]
+    return out
 
 
 def _addr_sort(a: IPInterface) -> tuple:
@@ -424,7 +497,7 @@ def _exposures(p: KernelPlan, desired: DesiredState, observed: KernelState, s: K
         wanted[addr] = table
         if addr in have:
             continue
-        if e.bridge in missing:
+        if e.bridge in missing or e.dev in missing:
             waiting += 1
             continue
         if any(t == table and overlaps(dst, e.prefix) for t, dst, fam in conflicts
@@ -459,6 +532,7 @@ def bridge_tables(desired: DesiredState) -> set[int]:
 
 def all_devices(desired: DesiredState) -> Iterable[str]:
     names = {b.name for b in desired.bridges}
+    names |= {v.name for v in desired.vlans}
     names |= {r.dev for r in desired.routes}
     names |= {n.dev for n in desired.neighbours}
     names |= {n.dev for n in desired.proxy_neighbours}

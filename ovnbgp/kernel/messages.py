@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST
 from pyroute2.netlink.rtnl import (
     RTM_DELADDR,
+    RTM_DELLINK,
     RTM_DELNEIGH,
     RTM_DELROUTE,
     RTM_DELRULE,
@@ -102,13 +103,19 @@ def link_dump() -> ifinfmsg:
 
 
 def link_create(name: str, kind: str, *, vrf_table: int | None = None,
-                master: int | None = None, up: bool = False) -> ifinfmsg:
+                master: int | None = None, up: bool = False, link: int | None = None,
+                vlan_id: int | None = None) -> ifinfmsg:
+    """A new device; `link` and `vlan_id` for a VLAN device (kind "vlan") on device `link`."""
     m = ifinfmsg()
     m["family"] = socket.AF_UNSPEC
     info: list = [["IFLA_INFO_KIND", kind]]
     if vrf_table is not None:
         info.append(["IFLA_INFO_DATA", {"attrs": [["IFLA_VRF_TABLE", vrf_table]]}])
+    if vlan_id is not None:
+        info.append(["IFLA_INFO_DATA", {"attrs": [["IFLA_VLAN_ID", vlan_id]]}])
     m["attrs"] = [["IFLA_IFNAME", name], ["IFLA_LINKINFO", {"attrs": info}]]
+    if link is not None:
+        m["attrs"].append(["IFLA_LINK", link])
     if master is not None:
         m["attrs"].append(["IFLA_MASTER", master])
     if up:
@@ -130,14 +137,24 @@ def link_set(index: int, *, master: int | None = None, up: bool = False) -> ifin
     return _hdr(m, RTM_NEWLINK, F_REQ)
 
 
+def link_delete(index: int) -> ifinfmsg:
+    m = ifinfmsg()
+    m["family"] = socket.AF_UNSPEC
+    m["index"] = index
+    return _hdr(m, RTM_DELLINK, F_REQ)
+
+
 def decode_link(m: ifinfmsg) -> LinkState:
     kind = m.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
-    vrf_table = None
+    vrf_table = vlan_id = link = None
     if kind == "vrf":
         vrf_table = m.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VRF_TABLE")
+    elif kind == "vlan":
+        vlan_id = m.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VLAN_ID")
+        link = m.get_attr("IFLA_LINK")
     return LinkState(index=m["index"], name=m.get_attr("IFLA_IFNAME"), kind=kind,
                      master=m.get_attr("IFLA_MASTER") or None, up=bool(m["flags"] & IFF_UP),
-                     vrf_table=vrf_table)
+                     vrf_table=vrf_table, link=link, vlan_id=vlan_id)
 
 
 # --- addresses -----------------------------------------------------------------------------

@@ -142,6 +142,7 @@ class KernelReconciler:
         self._drift = Drift()  # foreign changes seen since the last plan (kernel/monitor.py)
         self._on_drift = None
         self._observed: KernelState | None = None
+        self._vlans_unobserved: set[str] | None = None  # the record, before any observe()
         self._observed_index: changes_mod.ObservedIndex | None = None  # set with _observed
         self._cache_ok = False
         self._link_dirty: set[str] = set()
@@ -174,9 +175,10 @@ class KernelReconciler:
             st.rt_tables_error = f"cannot read: {e.strerror or e}"
         owned_tables = rt_tables.owned(st.rt_tables_text)
         st.created_addrs = state.load(self.state_path)
+        st.created_vlans = state.load_vlans(self.state_path)
 
         devs = {s.vrf_name, s.dummy_name} if s.advertise else set()
-        devs |= set(owned_tables) | set(st.created_addrs)
+        devs |= set(owned_tables) | set(st.created_addrs) | st.created_vlans
         tables = set(owned_tables.values())
         if desired is not None:
             devs |= set(diff_mod.all_devices(desired))
@@ -255,6 +257,7 @@ class KernelReconciler:
         """Make the changes of `plan` in the documented order (one method per step); never
         raises for a kernel error on one object (it is in the result)."""
         res = TargetResult(notices=list(plan.notices))
+        vlans_before = set(self._created_vlans)  # (before step 1, which may make some)
         links = self._apply_devices(plan, res)  # 1
         self._apply_files(plan, res)  # 2, 3
         created = self._created_addrs()
@@ -267,12 +270,27 @@ class KernelReconciler:
         self._expose(plan, links, res, failed_steering)  # 8
         self._run_proxies(plan.proxy_del, links, res)  # 9
         self._remove_bridge_addrs(plan, links, res, created)
-        self._save_created(created, created_before, links)
+        if plan.link_del:  # 10: stale VLAN devices of ovnbgp's, after everything through them
+            self._apply_links(plan.link_del, res)
+            links = {name: ln.index for name, ln in self.read_links().items()}
+            if self._observed is not None:
+                self._observed.links = {n: ln for n, ln in self._observed.links.items() if n in links}
+        self._save_created(created, created_before, links, vlans_before)
         self._log_result(plan, res)
         return res
 
+    @property
+    def _created_vlans(self) -> set[str]:
+        """The VLAN devices ovnbgp made (state file), kept current in the cached observation."""
+        if self._observed is not None:
+            return self._observed.created_vlans
+        if self._vlans_unobserved is None:
+            self._vlans_unobserved = state.load_vlans(self.state_path)
+        return self._vlans_unobserved
+
     def _apply_devices(self, plan: KernelPlan, res: TargetResult) -> dict[str, int]:
-        """Step 1, the VRF and the dummy; returns the device indexes for the other steps."""
+        """Step 1, the VRF, the dummy and VLAN devices; returns the device indexes for the
+        other steps."""
         cache = self._observed
         if plan.links:
             self._apply_links(plan.links, res)
@@ -366,16 +384,23 @@ class KernelReconciler:
                 created.get(op.dev, set()).discard(op.address)
 
     def _save_created(self, created: dict[str, set[IPInterface]],
-                      before: dict[str, set[IPInterface]], links: dict[str, int]) -> None:
-        """The state file of bridge IPs ovnbgp added (written only when it changed)."""
+                      before: dict[str, set[IPInterface]], links: dict[str, int],
+                      vlans_before: set[str]) -> None:
+        """The state file of bridge IPs and VLAN devices ovnbgp added (written only when it
+        changed). A VLAN device that is gone leaves the record: one made later under its
+        name by someone else is not ovnbgp's."""
         created = {d: a for d, a in created.items() if a and d in links}
-        if created != before:
+        vlans = {d for d in self._created_vlans if d in links}
+        if created != before or vlans != vlans_before:
             try:
-                state.save(self.state_path, created)
+                state.save(self.state_path, created, vlans)
             except OSError as e:
                 log.error("kernel: cannot write state file %s: %s", self.state_path, e)
         if self._observed is not None:
             self._observed.created_addrs = created
+            self._observed.created_vlans = vlans
+        else:
+            self._vlans_unobserved = vlans
 
     def _log_result(self, plan: KernelPlan, res: TargetResult) -> None:
         if res.failed:
@@ -489,9 +514,17 @@ class KernelReconciler:
             if op.master and master is None:
                 res.add_failure(op, f"master {op.master} does not exist")
                 continue
+            if op.link is not None and op.link not in index:
+                res.add_failure(op, f"parent device {op.link} does not exist")
+                continue
+            if op.action is Action.DEL:
+                self._delete_vlan(op, index, res)
+                continue
             if op.action is Action.ADD:
                 msg = M.link_create(op.name, op.kind or "", vrf_table=op.vrf_table,
-                                    master=master, up=op.up)
+                                    master=master, up=op.up,
+                                    link=index[op.link] if op.link is not None else None,
+                                    vlan_id=op.vlan_id)
             elif op.name in index:
                 msg = M.link_set(index[op.name], master=master, up=op.up)
             else:
@@ -500,8 +533,22 @@ class KernelReconciler:
             r = self.nl.execute([msg])[0]
             if r.errno == 0 or (op.action is Action.ADD and r.errno == errno.EEXIST):
                 res.done(op.verb, op, _exposure(op))
+                if op.action is Action.ADD and op.kind == "vlan" and r.errno == 0:
+                    self._created_vlans.add(op.name)  # made here: ovnbgp's (state file)
             else:
                 res.add_failure(op, r)
+
+    def _delete_vlan(self, op: LinkOp, index: dict[str, int], res: TargetResult) -> None:
+        """Delete a VLAN device ovnbgp made (the plan checked the record and the users)."""
+        if op.name not in index:
+            res.done(op.verb, op)
+        else:
+            r = self.nl.execute([M.link_delete(index[op.name])])[0]
+            if r.errno not in (0, errno.ENODEV):
+                res.add_failure(op, r)
+                return
+            res.done(op.verb, op)
+        self._created_vlans.discard(op.name)
 
     def _run_addrs(self, ops: list[AddrOp], links: dict[str, int], res: TargetResult):
         if not ops:

@@ -60,6 +60,8 @@ class LinkState:
     master: int | None = None
     up: bool = False
     vrf_table: int | None = None
+    link: int | None = None  # IFLA_LINK: the parent device of a VLAN device
+    vlan_id: int | None = None  # a VLAN device's VID
 
 
 @dataclass(frozen=True, order=True)
@@ -177,6 +179,7 @@ class KernelState:
     rt_tables_text: str = ""
     rt_tables_error: str | None = None
     created_addrs: dict[str, set[IPInterface]] = field(default_factory=dict)  # state file
+    created_vlans: set[str] = field(default_factory=set)  # VLAN devices ovnbgp made (state file)
     # dev -> the IPv4 routes through it that are not ovnbgp's or the kernel's, any table (only
     # for devices whose bridge IP may be removed; dependents.foreign_users)
     dependents: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -197,22 +200,31 @@ class Action(str, enum.Enum):
 
 @dataclass(frozen=True)
 class LinkOp:
-    """Create the VRF or the dummy, or fix its master / up state. Never deletes a device."""
+    """Create the VRF, the dummy or a VLAN device, or fix its master / up state. Only a VLAN
+    device ovnbgp made (state file) is ever deleted by a plan (DEL, in KernelPlan.link_del);
+    the dummy and the VRF only by `ovnbgp cleanup` (kernel/teardown.py)."""
 
-    action: Action  # ADD (create) or SET
+    action: Action  # ADD (create), SET or DEL
     name: str
     kind: str | None = None
     vrf_table: int | None = None
     master: str | None = None  # device name of the master to set (dummy -> VRF)
     up: bool = False
+    link: str | None = None  # a VLAN device's parent (the bridge)
+    vlan_id: int | None = None
 
     @property
     def verb(self) -> str:
         return self.action.value
 
     def describe(self) -> str:
+        if self.action is Action.DEL:
+            return f"- link del {self.name}"
         if self.action is Action.ADD:
             extra = f" table {self.vrf_table}" if self.vrf_table is not None else ""
+            if self.link is not None:
+                return (f"+ link add link {self.link} name {self.name} type {self.kind} id "
+                        f"{self.vlan_id}" + (" up" if self.up else ""))
             master = f" master {self.master}" if self.master else ""
             return f"+ link add {self.name} type {self.kind}{extra}{master}" + (" up" if self.up else "")
         parts = []
@@ -340,6 +352,7 @@ class KernelPlan:
     dummy_add: list[AddrOp] = field(default_factory=list)
     proxy_del: list[ProxyOp] = field(default_factory=list)
     bridge_addr_del: list[AddrOp] = field(default_factory=list)
+    link_del: list[LinkOp] = field(default_factory=list)  # stale VLAN devices of ovnbgp's, last
     notices: list[Notice] = field(default_factory=list)
 
     def ops(self) -> list[Op]:
@@ -348,7 +361,7 @@ class KernelPlan:
             out.append(self.rt_tables)
         out += [*self.sysctls, *self.bridge_addr_add, *self.proxy_add, *self.dummy_del,
                 *self.steer_add, *self.steer_del, *self.dummy_add, *self.proxy_del,
-                *self.bridge_addr_del]
+                *self.bridge_addr_del, *self.link_del]
         return out
 
     def empty(self) -> bool:

@@ -142,7 +142,7 @@ def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
     a key wanted twice): the caller plans in full."""
     old = index.state
     if (new.bridges != old.bridges or new.proxy_neighbours != old.proxy_neighbours
-            or new.holds or old.holds):
+            or new.vlans != old.vlans or new.holds or old.holds):
         return None
     touched = index.advance(new)
     for name, keys in (extra or {}).items():
@@ -156,7 +156,7 @@ def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
     sub = DesiredState(exposures=frozenset(picked["exposures"]), rules=frozenset(picked["rules"]),
                        routes=frozenset(picked["routes"]),
                        neighbours=frozenset(picked["neighbours"]), bridges=new.bridges,
-                       proxy_neighbours=new.proxy_neighbours)
+                       proxy_neighbours=new.proxy_neighbours, vlans=new.vlans)
     if not set(all_devices(sub)) <= observed.watched_devs:
         return None  # a device the observation did not look at
     if not ({r.table for r in sub.rules} | {r.table for r in sub.routes}) <= observed.watched_tables:
@@ -174,6 +174,7 @@ def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
                     if k in observed.neighbours},
         proxies=observed.proxies, sysctls=observed.sysctls,
         rt_tables_text=observed.rt_tables_text, rt_tables_error=observed.rt_tables_error,
-        created_addrs=observed.created_addrs, watched_devs=observed.watched_devs,
+        created_addrs=observed.created_addrs, created_vlans=observed.created_vlans,
+        watched_devs=observed.watched_devs,
         watched_tables=observed.watched_tables)
     return plan(sub, sub_observed, settings)

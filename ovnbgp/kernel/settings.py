@@ -19,6 +19,7 @@ from ovnbgp.config import (
     RESERVED_TABLES,
     Config,
     KernelConfig,
+    vlan_device_name,
 )
 from ovnbgp.model.records import BridgeSetup, DesiredState, Neighbour, ProxyNeighbour, Route, Rule
 
@@ -125,6 +126,12 @@ def validate(desired: DesiredState, settings: KernelSettings) -> None:
         seen_neigh.setdefault(nkey, n)
     for pn in desired.proxy_neighbours:
         problems += _check_proxy(pn)
+    for v in desired.vlans:
+        if vlan_device_name(v.bridge, v.vlan) is None:
+            problems.append(f"VLAN device {v.bridge!r}.{v.vlan!r}: not a VLAN 1..4094 on a "
+                            "bridge with a name of 15 characters at most")
+        elif v.bridge not in names:
+            problems.append(f"VLAN device {v.name}: bridge {v.bridge!r} has no BridgeSetup")
     if problems:
         raise KernelInputError(sorted(set(problems)))
 

@@ -18,10 +18,12 @@ from ovnbgp.model.records import (
     ProxyNeighbour,
     Route,
     Rule,
+    VlanDevice,
 )
 from ovnbgp.model.topology import Context
 
-OUTPUT_TYPES = (Exposure, Rule, Route, Neighbour, BridgeSetup, FlowSpec, ProxyNeighbour, BridgeHold)
+OUTPUT_TYPES = (Exposure, Rule, Route, Neighbour, BridgeSetup, FlowSpec, ProxyNeighbour, BridgeHold,
+                VlanDevice)
 
 
 class Aggregate:
@@ -181,13 +183,16 @@ class Aggregate:
     def _outputs(self, c: Claim) -> tuple:
         kcfg = self.ctx.cfg.kernel
         table = self.ctx.bridges.tables[c.bridge]
-        out: list = [Exposure(c.prefix, c.kind, c.bridge, c.port, c.row)]
+        exposure = Exposure(c.prefix, c.kind, c.bridge, c.port, c.row, c.vlan)
+        out: list = [exposure]
         if kcfg.steering == "rules":
             out.append(Rule(kcfg.rule_priority, table, c.prefix, c.prefix.version))
         if c.kind is ExposureKind.TENANT_SUBNET:
-            out.append(Route(table, c.prefix, c.bridge, gateway=c.via))
-        elif kcfg.steering == "table" and c.kind is not ExposureKind.TENANT_VM:
-            out.append(Route(table, c.prefix, c.bridge, scope_link=True))
+            out.append(Route(table, c.prefix, exposure.dev, gateway=c.via))
+        elif c.kind is not ExposureKind.TENANT_VM and (kcfg.steering == "table" or c.vlan):
+            # On a VLAN network the table's default route (dev BRIDGE) is not the way: a host
+            # route through the VLAN device, in either steering mode.
+            out.append(Route(table, c.prefix, exposure.dev, scope_link=True))
         return tuple(out)
 
     def state(self) -> DesiredState:
@@ -199,7 +204,7 @@ class Aggregate:
             self._state = DesiredState(
                 exposures=f[Exposure], rules=f[Rule], routes=f[Route], neighbours=f[Neighbour],
                 bridges=f[BridgeSetup], flows=f[FlowSpec], proxy_neighbours=f[ProxyNeighbour],
-                holds=f[BridgeHold],
+                holds=f[BridgeHold], vlans=f[VlanDevice],
                 problems=frozenset(self.problems))
         return self._state
 

@@ -73,7 +73,8 @@ def _structure(row: PortBindingRow | None) -> tuple | None:
     return (row.type, row.datapath, row.logical_port, row.mac,
             tuple(sorted(row.options.items())),
             row.chassis if row.type == "chassisredirect" else None,
-            tuple(sorted(row.external_ids.items())))  # address scopes (model/policy.py)
+            tuple(sorted(row.external_ids.items())),  # address scopes (model/policy.py)
+            repr(row.tag))  # a localnet port's VLAN (repr: any value a bad row may carry)
 
 
 class ModelCache:
@@ -272,7 +273,7 @@ class ModelCache:
             if old.dp_sig.get(dp) != new.dp_sig.get(dp):
                 dirty |= self._vms_by_dp.get(dp, set())
         for dp in old.provider.keys() | new.provider.keys():
-            if old.provider.get(dp) != new.provider.get(dp):
+            if old.network_of(dp) != new.network_of(dp):
                 dirty |= self._nat_by_dp.get(dp, set())
         if old.router_nets != new.router_nets:
             dirty |= self._nat_rows()
@@ -376,17 +377,17 @@ class ModelCache:
             problems.append(waiting_for_up(row))
         if sig[0] == "provider":
             if ctx.bound_here(row, problems) and ctx.up(row):
-                bridge = sig[1]
+                _, bridge, vlan = sig
                 for ip in port_ips(row, problems):
                     claims.append(Claim(ipcache.host(ip), ExposureKind.PROVIDER_VM, bridge,
-                                         row.logical_port, row.uuid))
+                                         row.logical_port, row.uuid, vlan=vlan))
         elif ctx.bound_somewhere(row, problems) and ctx.up(row):
             nets: tuple[TenantNet, ...] = sig[1]
             for ip in port_ips(row, problems):
                 for net in nets:
                     if net.network.version == ip.version and ip in net.network:
                         claims.append(Claim(ipcache.host(ip), ExposureKind.TENANT_VM, net.bridge,
-                                             row.logical_port, row.uuid))
+                                             row.logical_port, row.uuid, vlan=net.vlan))
                         break
                 else:
                     problems.append(problem(row, f"{ip} is not inside a tenant subnet exposed "
@@ -394,11 +395,11 @@ class ModelCache:
         return contribution(claims, [], problems)
 
     def _fip_contribution(self, row: PortBindingRow) -> Contribution:
-        bridge = self._topo.provider.get(row.datapath)
-        if bridge is None:
+        network = self._topo.network_of(row.datapath)
+        if network is None:
             return EMPTY
         problems: list[Problem] = []
-        claims = fip_claims(row, row.nat_addresses, bridge, self._by_name, self._ctx, problems,
+        claims = fip_claims(row, row.nat_addresses, network, self._by_name, self._ctx, problems,
                             self._lb_index, self._topo.router_nets)
         return contribution(claims, [], problems)
 

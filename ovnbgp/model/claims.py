@@ -18,9 +18,10 @@ class Claim:
     port: str
     row: str
     via: IPAddress | None = None  # tenant subnet: the cr-lrp IP its route goes through
+    vlan: int = 0  # the VLAN of its provider network (0: flat)
 
     def sort_key(self) -> tuple:
-        return (self.kind.value, self.bridge, self.port, str(self.via))
+        return (self.kind.value, self.bridge, self.port, str(self.via), self.vlan)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class TenantNet:
     router: str
     network: IPNetwork
     bridge: str
+    vlan: int = 0  # the VLAN of the router's gateway network (0: flat)
 
     def sort_key(self) -> tuple:
         return (self.router, self.network.version, int(self.network.network_address),

@@ -18,12 +18,12 @@ from ovnbgp.model.topology import VM_TYPE, Context, router_port_addrs
 Lookup = Callable[[str], "PortBindingRow | None"]  # logical_port -> row
 
 
-def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name: Lookup,
-               ctx: Context, problems: list[Problem], lbs: LbIndex = EMPTY_INDEX,
+def fip_claims(row: PortBindingRow, entries: Iterable[str], network: tuple[str, int],
+               by_name: Lookup, ctx: Context, problems: list[Problem], lbs: LbIndex = EMPTY_INDEX,
                router_nets: Mapping[str, tuple[IPNetwork, ...]] | None = None) -> list[Claim]:
     """The FIP claims of `entries` (nat_addresses of patch port `row` on a provider network
-    mapped to `bridge`): an entry counts when its is_chassis_resident() port is bound here
-    (a VM port: also up; a cr-lrp: its own IPs are exposed as cr-lrp, not twice).
+    mapped to `network`, (bridge, VLAN)): an entry counts when its is_chassis_resident() port
+    is bound here (a VM port: also up; a cr-lrp: its own IPs are exposed as cr-lrp, not twice).
 
     Behind a cr-lrp, OVN also lists the VIPs of the router's load balancers: an address in
     one of the router's tenant subnets (`router_nets`) is a tenant address, not exposed as a
@@ -31,6 +31,7 @@ def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name
     a member for it (docs/load-balancers.md)."""
     claims: list[Claim] = []
     router_nets = router_nets or {}
+    bridge, vlan = network
     for entry in entries:
         try:
             _, ips, resident_name = parse_nat_address(entry)
@@ -69,14 +70,15 @@ def fip_claims(row: PortBindingRow, entries: Iterable[str], bridge: str, by_name
                 # a rule, not a Problem: legal data (why.py words it for explain), and no
                 # withdrawal is ever laid to it
                 continue
-            claim = _lb_claim(ip, lbs, bridge, resident, problems) if lbs.refs(ip) else \
-                Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port, resident.uuid)
+            claim = _lb_claim(ip, lbs, network, resident, problems) if lbs.refs(ip) else \
+                Claim(ipcache.host(ip), ExposureKind.FIP, bridge, resident.logical_port, resident.uuid,
+                      vlan=vlan)
             if claim is not None:
                 claims.append(claim)
     return claims
 
 
-def _lb_claim(ip: IPAddress, lbs: LbIndex, bridge: str, resident: PortBindingRow,
+def _lb_claim(ip: IPAddress, lbs: LbIndex, network: tuple[str, int], resident: PortBindingRow,
               problems: list[Problem]) -> Claim | None:
     """VIP `ip` delivered by `resident`'s chassis: claimed for the first load balancer (by
     uuid) that lists a member for it; none: not exposed (OVN would reject the connection)."""
@@ -86,4 +88,5 @@ def _lb_claim(ip: IPAddress, lbs: LbIndex, bridge: str, resident: PortBindingRow
             problems.append(lb_problem(LoadBalancerRow(r.lb, r.name), f"VIP {ip} has no members; "
                                        "not exposed until one is added", "info", WAITING_MEMBERS))
         return None
-    return Claim(ipcache.host(ip), ExposureKind.LB_VIP, bridge, resident.logical_port, ref.lb)
+    bridge, vlan = network
+    return Claim(ipcache.host(ip), ExposureKind.LB_VIP, bridge, resident.logical_port, ref.lb, vlan=vlan)

@@ -10,6 +10,7 @@ The formats (OVN 23.03, checked against a real ovn-northd):
 - router port / cr-lrp `mac` entry: "fa:16:3e:b5:a6:77 172.24.4.146/24 2001:db8::1/64".
 - patch port `nat_addresses` entry: 'fa:16:3e:00:00:99 172.24.4.225 is_chassis_resident("vm2")'.
 - OVS `ovn-bridge-mappings`: "physnet1:br-ex,physnet2:br-ex2".
+- localnet port `tag`: an integer, the VLAN of a VLAN provider network (empty: flat).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
-from ovnbgp.config import IFNAME_RE, MAC_RE
+from ovnbgp.config import IFNAME_RE, MAC_RE, VLAN_MAX, VLAN_MIN
 from ovnbgp.model import ipcache
 from ovnbgp.model.records import IPAddress, IPInterface, IPNetwork
 
@@ -234,6 +235,19 @@ def nat_residents(entries: tuple[str, ...]) -> frozenset[str]:
                 if m:
                     out.add(m.group(1))
     return frozenset(out)
+
+
+def parse_vlan_tag(value: object) -> int | None:
+    """A localnet port's `tag` column (Neutron's VLAN network) -> the VLAN id, None when the
+    column is empty (a flat network). 1..4094: 0 means "no VLAN" in 802.1Q and 4095 is
+    reserved, though the SB schema allows it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParseError(f"VLAN tag {_short(str(value))} is not an integer")
+    if not VLAN_MIN <= value <= VLAN_MAX:
+        raise ParseError(f"VLAN tag {value} is out of range {VLAN_MIN}..{VLAN_MAX}")
+    return value
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -59,9 +59,9 @@ class ModelView:
     def fip_claims(self, row: PortBindingRow, entries: Iterable[str], by_name: Lookup) -> list:
         """The FIP claims the model makes for these nat_addresses entries of patch port `row`
         (the view has no Load_Balancer rows: a VIP there is named like a floating IP)."""
-        bridge = self.topology.provider.get(row.datapath)
-        if row.type != "patch" or bridge is None:
+        network = self.topology.network_of(row.datapath)
+        if row.type != "patch" or network is None:
             return []
         problems: list[Problem] = []
-        return fip_claims(row, entries, bridge, by_name, self.ctx, problems,
+        return fip_claims(row, entries, network, by_name, self.ctx, problems,
                           router_nets=self.topology.router_nets)

@@ -34,6 +34,7 @@ class PortBindingRow:
     options: Mapping[str, str] = field(default_factory=dict)
     nat_addresses: tuple[str, ...] = ()
     external_ids: Mapping[str, str] = field(default_factory=dict)
+    tag: object = None  # the VLAN of a localnet port (Neutron's VLAN network), None: untagged
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,12 @@ class Exposure:
     bridge: str
     port: str  # logical port that causes it
     row: str  # Port_Binding uuid that causes it
+    vlan: int = 0  # the provider network's VLAN (0: flat): steered through the VLAN device
+
+    @property
+    def dev(self) -> str:
+        """The device its steering goes through: the bridge, or its VLAN device."""
+        return steering_dev(self.bridge, self.vlan)
 
 
 @dataclass(frozen=True, order=True)
@@ -154,11 +161,33 @@ class BridgeSetup:
 
 @dataclass(frozen=True, order=True)
 class FlowSpec:
-    """Rewrite dst MAC of IP traffic from OVN's patch port on `bridge` to the bridge's MAC."""
+    """Rewrite dst MAC of IP traffic from OVN's patch port on `bridge` to the bridge's MAC;
+    `vlan` > 0: only that VLAN's traffic (a VLAN provider network's, tagged by OVN)."""
 
     bridge: str
     patch_port: str
     bridge_mac: str
+    vlan: int = 0
+
+
+@dataclass(frozen=True, order=True)
+class VlanDevice:
+    """The kernel VLAN device `BRIDGE.VID` on a provider bridge, for the VLAN provider networks
+    mapped to it: OVN sends their traffic tagged on the bridge, so the node steers it into and
+    out of OVN through this device (routes, neighbours, proxy ARP/NDP) instead of the bridge."""
+
+    bridge: str
+    vlan: int
+
+    @property
+    def name(self) -> str:
+        return steering_dev(self.bridge, self.vlan)
+
+
+def steering_dev(bridge: str, vlan: int) -> str:
+    """"br-ex" for a flat network (vlan 0), "br-ex.100" for VLAN 100 (config.vlan_device_name;
+    the model only makes VLAN records whose name is valid)."""
+    return f"{bridge}.{vlan}" if vlan else bridge
 
 
 @dataclass(frozen=True, order=True)
@@ -197,6 +226,7 @@ class DesiredState:
     flows: frozenset[FlowSpec] = frozenset()
     proxy_neighbours: frozenset[ProxyNeighbour] = frozenset()
     holds: frozenset[BridgeHold] = frozenset()  # non-empty: bridges no longer mapped are held
+    vlans: frozenset[VlanDevice] = frozenset()
     # What the model skipped and why. Not part of equality: two states that expose and steer
     # the same things are the same desired state.
     problems: frozenset[Problem] = field(default=frozenset(), compare=False)

@@ -10,10 +10,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from ovnbgp.config import IFNAME_RE, OVS_PORT_RE, RESERVED_TABLES, Config
+from ovnbgp.config import IFNAME_RE, OVS_PORT_RE, RESERVED_TABLES, Config, vlan_device_name
 from ovnbgp.model import ipcache
 from ovnbgp.model.claims import EMPTY, Claim, Contribution, TenantNet, contribution, problem
-from ovnbgp.model.parse import ParseError, parse_mac, parse_port_addresses, parse_router_port_addresses
+from ovnbgp.model.parse import (
+    ParseError,
+    parse_mac,
+    parse_port_addresses,
+    parse_router_port_addresses,
+    parse_vlan_tag,
+)
 from ovnbgp.model.policy import scope_key, tenant_subnet_refusal
 from ovnbgp.model.records import (
     BridgeHold,
@@ -30,6 +36,8 @@ from ovnbgp.model.records import (
     ProxyNeighbour,
     Route,
     Rule,
+    VlanDevice,
+    steering_dev,
 )
 
 VM_TYPE = ""
@@ -69,6 +77,8 @@ class Bridges:
         if not local.bridge_mappings and not holds:
             holds.append("ovn-bridge-mappings maps no physnet")
         self.physnet_bridge: dict[str, str] = {}  # physnet -> existing bridge, mapping order
+        # bridge -> (its MAC, its valid patch ports): what a VLAN network's flows need
+        self.flow_ports: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.tables: dict[str, int] = {}
         order: list[str] = []
         for physnet, bridge in local.bridge_mappings.items():
@@ -121,11 +131,14 @@ class Bridges:
                     problems.append(problem(None, f"bridge {bridge} has no MAC yet; no OVS flows for it",
                                              "debug"))
                 continue
+            ports = []
             for port in sorted(info.patch_ports):
                 if not isinstance(port, str) or not OVS_PORT_RE.fullmatch(port):
                     problems.append(problem(None, f"bridge {bridge}: bad OVS port name {port!r}"))
                     continue
                 objects.append(FlowSpec(bridge, port, mac))
+                ports.append(port)
+            self.flow_ports[bridge] = (mac, tuple(ports))
         objects += [BridgeHold(reason) for reason in self.holds]
         self.contribution = contribution([], objects, problems)
 
@@ -208,20 +221,15 @@ class Topology:
                 .setdefault(row.datapath, []).append(row)
 
         # Provider networks: a localnet port whose physnet maps to an existing local bridge.
-        physnet_bridge = ctx.bridges.physnet_bridge
-        physnet_order = {p: i for i, p in enumerate(physnet_bridge)}
         self.provider: dict[str, str] = {}
+        self.provider_vlan: dict[str, int] = {}  # provider datapath -> its VLAN (0: flat)
         for dp in sorted(localnets):
-            mapped = []
-            for ln in localnets[dp]:
-                physnet = ln.options.get("network_name", "")
-                if not physnet:
-                    problems.append(problem(ln, "localnet port without options:network_name", "debug"))
-                elif physnet in physnet_bridge:
-                    mapped.append(physnet)
-            if mapped:
-                self.provider[dp] = physnet_bridge[min(mapped, key=physnet_order.__getitem__)]
+            found = _provider_of(localnets[dp], ctx.bridges, problems)
+            if found is not None:
+                self.provider[dp], self.provider_vlan[dp] = found
         localnet_dps = set(localnets)
+        vlan_objects = _vlan_objects(set(zip(self.provider.values(), self.provider_vlan.values())),
+                                     ctx)
 
         # Routers with a cr-lrp bound here.
         self.routers: dict[str, Contribution] = {}
@@ -235,24 +243,26 @@ class Topology:
             r_objects: list = []
             r_problems: list[Problem] = []
             distributed = {c.options.get("distributed-port", "") for c in crlrps[router]}
-            gateways: list[tuple[str, list[tuple[str, IPInterface]]]] = []
+            gateways: list[tuple[str, int, list[tuple[str, IPInterface]]]] = []
             for cr in sorted(crlrps[router], key=lambda r: (r.logical_port, r.uuid)):
                 if not ctx.bound_here(cr, r_problems):
                     continue
-                bridge = self._gateway_bridge(cr, router, by_name, r_problems)
+                gw_dp = self._gateway_network(cr, router, by_name, r_problems)
                 addrs = router_port_addrs(cr, r_problems)
-                if bridge is None or not addrs:
+                if gw_dp is None or not addrs:
                     continue
-                table = tables[bridge]
-                gateways.append((bridge, addrs))
+                bridge, vlan = self.provider[gw_dp], self.provider_vlan[gw_dp]
+                table, dev = tables[bridge], steering_dev(bridge, vlan)
+                gateways.append((bridge, vlan, addrs))
                 for mac, iface in addrs:
                     ip = iface.ip
-                    r_claims.append(Claim(ipcache.host(ip), ExposureKind.CRLRP, bridge, cr.logical_port, cr.uuid))
-                    r_objects.append(Route(table, ipcache.host(ip), bridge, scope_link=True))
-                    r_objects.append(Neighbour(bridge, ip, mac))
+                    r_claims.append(Claim(ipcache.host(ip), ExposureKind.CRLRP, bridge, cr.logical_port,
+                                          cr.uuid, vlan=vlan))
+                    r_objects.append(Route(table, ipcache.host(ip), dev, scope_link=True))
+                    r_objects.append(Neighbour(dev, ip, mac))
             if gateways:
                 # Tenant subnets go through the first local gateway (by cr-lrp name).
-                gw_bridge, gw_addrs = gateways[0]
+                gw_bridge, gw_vlan, gw_addrs = gateways[0]
                 via_by_family: dict[int, IPAddress] = {}
                 for _, iface in gw_addrs:
                     via_by_family.setdefault(iface.version, iface.ip)
@@ -283,9 +293,9 @@ class Topology:
                             self.filtered.setdefault(switch, []).append((net, refusal))
                             continue
                         r_claims.append(Claim(net, ExposureKind.TENANT_SUBNET, gw_bridge,
-                                               lrp.logical_port, lrp.uuid, via))
+                                               lrp.logical_port, lrp.uuid, via, gw_vlan))
                         self.subnet_ports.add(lrp.uuid)
-                        tenant.setdefault(switch, []).append(TenantNet(router, net, gw_bridge))
+                        tenant.setdefault(switch, []).append(TenantNet(router, net, gw_bridge, gw_vlan))
             contrib = contribution(r_claims, r_objects, r_problems)
             if contrib is not EMPTY:
                 self.routers[router] = contrib
@@ -294,10 +304,11 @@ class Topology:
         self.tenant_nets: dict[str, tuple[TenantNet, ...]] = {
             sw: tuple(sorted(nets, key=TenantNet.sort_key)) for sw, nets in tenant.items()}
         # What a VM port's contribution depends on, per datapath.
-        self.dp_sig: dict[str, tuple] = {dp: ("provider", br) for dp, br in self.provider.items()}
+        self.dp_sig: dict[str, tuple] = {dp: ("provider", br, self.provider_vlan[dp])
+                                         for dp, br in self.provider.items()}
         for sw, nets in self.tenant_nets.items():
             self.dp_sig.setdefault(sw, ("tenant", nets))
-        self.contribution = contribution([], [], problems)
+        self.contribution = contribution([], vlan_objects, problems)
 
     @staticmethod
     def _router_nets(crlrps: Mapping[str, list[PortBindingRow]], patches: Mapping[str, list[PortBindingRow]],
@@ -320,9 +331,15 @@ class Topology:
                 out[router] = tuple(nets)
         return out
 
-    def _gateway_bridge(self, cr: PortBindingRow, router: str,
-                        by_name: Mapping[str, PortBindingRow], problems: list[Problem]) -> str | None:
-        """cr-lrp -> its distributed gateway port -> peer switch port -> provider bridge."""
+    def network_of(self, datapath: str) -> tuple[str, int] | None:
+        """(bridge, VLAN) of a provider network mapped here, None for any other datapath."""
+        bridge = self.provider.get(datapath)
+        return None if bridge is None else (bridge, self.provider_vlan[datapath])
+
+    def _gateway_network(self, cr: PortBindingRow, router: str,
+                         by_name: Mapping[str, PortBindingRow], problems: list[Problem]) -> str | None:
+        """cr-lrp -> its distributed gateway port -> peer switch port -> provider network
+        (datapath) mapped to a bridge here."""
         lrp = by_name.get(cr.options.get("distributed-port", ""))
         if lrp is None or lrp.type != "patch" or lrp.datapath != router:
             problems.append(problem(cr, "cr-lrp without its distributed gateway port; not exposed",
@@ -332,10 +349,61 @@ class Topology:
         if peer is None or peer.type != "patch":
             problems.append(problem(cr, "gateway port without a peer switch port; not exposed", "debug"))
             return None
-        bridge = self.provider.get(peer.datapath)
-        if bridge is None:
+        if peer.datapath not in self.provider:
             problems.append(problem(cr, "gateway network is not a provider network mapped to an "
                                      "existing bridge here; not exposed", "debug"))
-        return bridge
+            return None
+        return peer.datapath
+
+
+def _provider_of(localnets: list[PortBindingRow], bridges: Bridges,
+                 problems: list[Problem]) -> tuple[str, int] | None:
+    """(bridge, VLAN) of a network from its localnet ports: the first physnet in mapping order
+    that maps to an existing bridge here. A localnet port whose `tag` is unusable (not an
+    integer, out of 1..4094, a VLAN device name over 15 characters) is skipped with a warning:
+    exposing its network untagged would black-hole it."""
+    physnet_bridge = bridges.physnet_bridge
+    order = {p: i for i, p in enumerate(physnet_bridge)}
+    mapped: list[tuple[int, str, int]] = []
+    for ln in localnets:
+        physnet = ln.options.get("network_name", "")
+        if not physnet:
+            problems.append(problem(ln, "localnet port without options:network_name", "debug"))
+            continue
+        if physnet not in physnet_bridge:
+            continue
+        bridge = physnet_bridge[physnet]
+        try:
+            vlan = parse_vlan_tag(ln.tag) or 0
+        except ParseError as e:
+            problems.append(problem(ln, f"tag: {e.reason}; its network is not used here"))
+            continue
+        if vlan and vlan_device_name(bridge, vlan) is None:
+            problems.append(problem(ln, f"VLAN {vlan} on bridge {bridge}: the device name "
+                                     f"{bridge}.{vlan} is longer than 15 characters; its network "
+                                     "is not used here"))
+            continue
+        mapped.append((order[physnet], bridge, vlan))
+    if not mapped:
+        return None
+    _, bridge, vlan = min(mapped)
+    return bridge, vlan
+
+
+def _vlan_objects(networks: set[tuple[str, int]], ctx: Context) -> list:
+    """Per VLAN used by a provider network here: the VLAN device, its proxy NDP entries
+    (kernel.ndp_proxy, as on the bridge) and the flows that rewrite the destination MAC of
+    that VLAN's traffic from OVN (tagged) to the bridge's MAC (the device's MAC too)."""
+    out: list = []
+    for bridge, vlan in sorted(networks):
+        if not vlan:
+            continue
+        dev = VlanDevice(bridge, vlan)
+        out.append(dev)
+        out += [ProxyNeighbour(dev.name, ip) for ip in ctx.cfg.kernel.ndp_proxy]
+        mac, ports = ctx.bridges.flow_ports.get(bridge, (None, ()))
+        if mac is not None:
+            out += [FlowSpec(bridge, port, mac, vlan) for port in ports]
+    return out
 
 

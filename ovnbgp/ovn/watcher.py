@@ -99,7 +99,7 @@ LOG = logging.getLogger(__name__)
 
 SB_COLUMNS = {
     "Port_Binding": ["logical_port", "type", "datapath", "mac", "chassis", "up", "options",
-                     "nat_addresses", "external_ids"],
+                     "nat_addresses", "external_ids", "tag"],
     "Chassis": ["name"],
     # The whole table, unconditioned (docs/load-balancers.md, "Monitoring"): a row names its
     # datapaths only through a Logical_DP_Group reference, which a condition cannot follow.
@@ -173,6 +173,9 @@ def port_binding_from_idl(row, chassis_names: dict) -> PortBindingRow:
         options=_smap(row, "options"),
         nat_addresses=tuple(_atoms(row, "nat_addresses")),
         external_ids=_scopes(row) if _scalar(row, "type", "") == "patch" else {},
+        # the VLAN of a localnet port (the model validates it); other ports' tags (a container
+        # port's parent VLAN) mean nothing to the model
+        tag=_scalar(row, "tag") if _scalar(row, "type", "") == "localnet" else None,
     )
 
 

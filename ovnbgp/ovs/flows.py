@@ -6,6 +6,11 @@ Per FlowSpec (bridge, patch port, bridge MAC) two flows in table 0:
     cookie=0x6f766e626770,priority=900,in_port=<patch ofport>,ip   actions=mod_dl_dst:<MAC>,NORMAL
     cookie=0x6f766e626770,priority=900,in_port=<patch ofport>,ipv6 actions=mod_dl_dst:<MAC>,NORMAL
 
+and for a VLAN provider network (FlowSpec.vlan, OVN sends its traffic tagged) the same two with
+`dl_vlan=VID` at priority 901 (the flat ones match tagged frames too): the frame keeps its tag,
+so NORMAL hands it to the bridge's internal port and the kernel's VLAN device BRIDGE.VID, whose
+MAC is the bridge's.
+
 Ownership: the cookie (`ovnbgp` in ASCII). observe() dumps every flow of the bridge; flows with
 the cookie are ovnbgp's (stale ones are deleted with `delete_strict` on their exact match), all
 others are left alone, and a foreign flow with the same table, priority and match as a wanted
@@ -37,7 +42,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ovnbgp.config import IFNAME_RE, MAC_RE, OVS_PORT_RE, Config
+from ovnbgp.config import IFNAME_RE, MAC_RE, OVS_PORT_RE, VLAN_MAX, VLAN_MIN, Config
 from ovnbgp.model.records import DesiredState, FlowSpec
 from ovnbgp.model.target import Notice, TargetResult
 
@@ -98,8 +103,11 @@ class BridgeFlows:
 
 def wanted_flows(spec: FlowSpec, ofport: int, priority: int = PRIORITY, cookie: int = COOKIE) -> list[Flow]:
     actions = f"mod_dl_dst:{spec.bridge_mac},NORMAL"
-    return [Flow(spec.bridge, 0, priority, f"priority={priority},{proto},in_port={ofport}", actions,
-                 cookie) for proto in ("ip", "ipv6")]
+    vlan = ""
+    if spec.vlan:  # one priority above the flat flows, which match any VLAN
+        priority, vlan = priority + 1, f",dl_vlan={spec.vlan}"
+    return [Flow(spec.bridge, 0, priority, f"priority={priority},{proto},in_port={ofport}{vlan}",
+                 actions, cookie) for proto in ("ip", "ipv6")]
 
 
 @dataclass
@@ -192,6 +200,10 @@ def validate(specs: Iterable[FlowSpec]) -> None:
             problems.append(f"flow on bridge {s.bridge!r}: patch port {s.patch_port!r} is not a valid port name")
         if not isinstance(s.bridge_mac, str) or not MAC_RE.fullmatch(s.bridge_mac):
             problems.append(f"flow on bridge {s.bridge!r}: MAC {s.bridge_mac!r} is not aa:bb:cc:dd:ee:ff")
+        if (isinstance(s.vlan, bool) or not isinstance(s.vlan, int)
+                or not (s.vlan == 0 or VLAN_MIN <= s.vlan <= VLAN_MAX)):
+            problems.append(f"flow on bridge {s.bridge!r}: VLAN {s.vlan!r} is not 0 (flat) or "
+                            f"{VLAN_MIN}..{VLAN_MAX}")
     if problems:
         raise FlowInputError(sorted(problems))
 

@@ -70,6 +70,23 @@ def test_built_from_the_agent_config(ovs_node, bridge):
     assert len(ours(ovs_node, bridge)) == 2
 
 
+def test_vlan_flows_match_the_tag_and_go_with_the_vlan(ovs_node, bridge, rec):
+    flat = FlowSpec(bridge, patch_name("a"), MAC)
+    vlan = FlowSpec(bridge, patch_name("a"), MAC, 100)
+    res = rec.reconcile(DesiredState(flows=frozenset({flat, vlan})))
+    assert res.ok, res
+    assert ours(ovs_node, bridge) == {
+        f"priority=900,ip,in_port=3 mod_dl_dst:{MAC},NORMAL",
+        f"priority=900,ipv6,in_port=3 mod_dl_dst:{MAC},NORMAL",
+        f"priority=901,ip,in_port=3,dl_vlan=100 mod_dl_dst:{MAC},NORMAL",
+        f"priority=901,ipv6,in_port=3,dl_vlan=100 mod_dl_dst:{MAC},NORMAL"}
+    assert rec.reconcile(DesiredState(flows=frozenset({flat, vlan}))).plan.empty()
+    res = rec.reconcile(DesiredState(flows=frozenset({flat})))
+    assert res.ok and len(res.removed) == 2, res
+    assert ours(ovs_node, bridge) == {f"priority=900,ip,in_port=3 mod_dl_dst:{MAC},NORMAL",
+                                      f"priority=900,ipv6,in_port=3 mod_dl_dst:{MAC},NORMAL"}
+
+
 def test_ofports_from_the_caller(ovs_node, bridge, rec):
     res = rec.reconcile(want(bridge), ofports={patch_name("a"): 3})
     assert res.ok and len(ours(ovs_node, bridge)) == 2

@@ -235,6 +235,44 @@ def test_two_provider_networks_on_two_bridges(env):
     assert {f.bridge for f in s.flows} == {"br-ex", "br-ex2"}
 
 
+def test_vlan_provider_network_tag_reaches_the_sb_and_the_model(env):
+    """Neutron's VLAN network: `tag` on the localnet port; northd copies it to the SB
+    Port_Binding, the model steers the network through br-ex.100 next to the flat one."""
+    nb = env.central.nbctl
+    nb("ls-add", "vlan100")
+    nb("lsp-add", "vlan100", "provnet-v", "--", "lsp-set-type", "provnet-v", "localnet",
+       "--", "lsp-set-addresses", "provnet-v", "unknown",
+       "--", "lsp-set-options", "provnet-v", "network_name=public",
+       "--", "set", "logical_switch_port", "provnet-v", "tag=100")
+    env.vm("vlan100", "vvm1", "fa:16:3e:00:00:11 172.24.8.10 2001:db8:28::10")
+    env.vm("public", "pvm1", "fa:16:3e:00:00:01 172.24.4.10")
+    env.start()
+    env.bind("vvm1", "ch1")
+    env.bind("pvm1", "ch1")
+    s = env.state()
+    ln = env.watcher.port_binding("provnet-v")
+    assert (ln.type, ln.tag) == ("localnet", 100)
+    assert env.central.sbctl("--bare", "--columns=tag", "find", "Port_Binding",
+                             "logical_port=provnet-v").strip() == "100"
+    assert {str(e.prefix): e.dev for e in s.exposures} == {
+        "172.24.8.10/32": "br-ex.100", "2001:db8:28::10/128": "br-ex.100",
+        "172.24.4.10/32": "br-ex"}
+    assert {(v.bridge, v.vlan) for v in s.vlans} == {("br-ex", 100)}
+    assert Route(200, net("172.24.8.10/32"), "br-ex.100", scope_link=True) in s.routes
+    mac = env.ovs.vsctl("get", "Interface", "br-ex", "mac_in_use").strip().strip('"')
+    assert {FlowSpec("br-ex", "patch-provnet-public-to-br-int", mac),
+            FlowSpec("br-ex", "patch-provnet-public-to-br-int", mac, 100)} <= s.flows
+
+    nb("set", "logical_switch_port", "provnet-v", "tag=200")  # retagged: follows
+    s = env.state()
+    assert {(v.bridge, v.vlan) for v in s.vlans} == {("br-ex", 200)}
+    assert {e.dev for e in s.exposures if e.port == "vvm1"} == {"br-ex.200"}
+    nb("lsp-del", "provnet-v")  # no localnet: not a provider network, nothing of it left
+    s = env.state()
+    assert not s.vlans and {e.port for e in s.exposures} == {"pvm1"}
+    assert all(f.vlan == 0 for f in s.flows)
+
+
 # --- routers -------------------------------------------------------------------------------------
 
 

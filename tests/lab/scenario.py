@@ -47,6 +47,7 @@ class Network:
     cidr6: ipaddress.IPv6Network | None = None
     gateway6: ipaddress.IPv6Address | None = None
     mtu: int = 1500
+    vlan: int | None = None  # a provider network's VLAN (Neutron's VLAN type), None: flat
 
     @property
     def localnet_port(self) -> str:
@@ -134,22 +135,26 @@ class Scenario:
 
     def provider_network(self, name: str | None = None, *, cidr4: str | None = None,
                          gateway4: str | None = None, cidr6: str | None = None,
-                         gateway6: str | None = None, physnet: str | None = None) -> Network:
-        """A provider network: a logical switch with a localnet port on the physnet."""
+                         gateway6: str | None = None, physnet: str | None = None,
+                         vlan: int | None = None) -> Network:
+        """A provider network: a logical switch with a localnet port on the physnet; `vlan`:
+        a VLAN network (the localnet port's `tag`, as Neutron sets it)."""
         d = self.defaults.get("provider", {})
         net = Network(
             name=_check_name("network", name or d.get("name", "public")), kind="provider",
             cidr4=ipaddress.IPv4Network(cidr4 or d["cidr4"]),
             gateway4=ipaddress.IPv4Address(gateway4 or d["gateway4"]),
             cidr6=ipaddress.IPv6Network(cidr6 or d["cidr6"]) if (cidr6 or d.get("cidr6")) else None,
-            gateway6=ipaddress.IPv6Address(gateway6 or d["gateway6"]) if (gateway6 or d.get("gateway6")) else None)
+            gateway6=ipaddress.IPv6Address(gateway6 or d["gateway6"]) if (gateway6 or d.get("gateway6")) else None,
+            vlan=vlan)
         physnet = physnet or self.physnet
         ln = net.localnet_port
+        tag = ["--", "set", "logical_switch_port", ln, f"tag={int(vlan)}"] if vlan is not None else []
         self.nbctl("ls-add", net.name,
                    "--", "lsp-add", net.name, ln,
                    "--", "lsp-set-type", ln, "localnet",
                    "--", "lsp-set-addresses", ln, "unknown",
-                   "--", "lsp-set-options", ln, f"network_name={physnet}")
+                   "--", "lsp-set-options", ln, f"network_name={physnet}", *tag)
         self._take(net.gateway4)
         if net.gateway6:
             self._take(net.gateway6)

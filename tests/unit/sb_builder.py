@@ -58,9 +58,11 @@ class SbBuilder:
     def row(self, logical_port: str) -> PortBindingRow:
         return self.rows[uid("pb:" + logical_port)]
 
-    def provider_network(self, name: str, physnet: str = "public") -> str:
+    def provider_network(self, name: str, physnet: str = "public", tag: object = None) -> str:
+        """`tag`: the localnet port's VLAN (Neutron's VLAN network type), None for flat."""
         dp = uid("dp:" + name)
-        self.add(f"ln-{name}", "localnet", dp, mac=("unknown",), options={"network_name": physnet})
+        self.add(f"ln-{name}", "localnet", dp, mac=("unknown",), options={"network_name": physnet},
+                 tag=tag)
         return dp
 
     def tenant_network(self, name: str) -> str:

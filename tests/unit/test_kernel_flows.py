@@ -102,3 +102,23 @@ def test_wanted_flows_shape():
         f"add cookie={COOKIE:#x},table=0,priority=900,ip,in_port=3,actions=mod_dl_dst:{MAC},NORMAL",
         f"add cookie={COOKIE:#x},table=0,priority=900,ipv6,in_port=3,actions=mod_dl_dst:{MAC},NORMAL"]
     assert isinstance(fs[0], Flow)
+
+
+def test_vlan_flows_match_the_tag_above_the_flat_ones():
+    vlan = FlowSpec(SPEC.bridge, SPEC.patch_port, MAC, 100)
+    p = plan([SPEC, vlan], state(DUMP))
+    assert sorted(f.match for f in p.add) == ["priority=901,ip,in_port=2,dl_vlan=100",
+                                             "priority=901,ipv6,in_port=2,dl_vlan=100"]
+    assert not p.delete
+    # as ovs-ofctl prints them back: nothing to do; the VLAN gone: only its flows go
+    dump = DUMP + "".join(f" cookie={COOKIE:#x}, {f.match} actions={f.actions}\n" for f in p.add)
+    assert plan([SPEC, vlan], state(dump)).empty()
+    p = plan([SPEC], state(dump))
+    assert not p.add and sorted(f.match for f in p.delete) == [
+        "priority=901,ip,in_port=2,dl_vlan=100", "priority=901,ipv6,in_port=2,dl_vlan=100"]
+
+
+@pytest.mark.parametrize("vid", [4095, -1, True, "100"])
+def test_bad_vlan_in_a_flow_spec_is_refused(vid):
+    with pytest.raises(FlowInputError, match="VLAN"):
+        plan([FlowSpec(SPEC.bridge, SPEC.patch_port, MAC, vid)], state(DUMP))

@@ -80,6 +80,7 @@ any_row = st.builds(
                                                st.sampled_from(BAD_IPS),
                                                st.sampled_from(["vm1", "cr-lrp-r1-gw", "x y"]))),
                            max_size=3).map(tuple),
+    tag=st.sampled_from([None, None, 100, 4094, 0, 4095, -1, "100", True, 1.5]),
 )
 
 

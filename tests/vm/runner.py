@@ -57,7 +57,7 @@ PASSED_ENV_PREFIX = "OVNBGP_ADVERSARIAL_"
 
 #: Modules that use the session-scoped `lab` fixture (tests/lab/fixtures.py): one guest each.
 LAB_MODULES = ("test_lab_fabric.py", "test_agent_lab.py", "test_e2e.py", "test_e2e_tenant_policy.py",
-               "test_e2e_lb.py", "test_failover.py")
+               "test_e2e_lb.py", "test_e2e_vlan.py", "test_failover.py")
 #: Guest wall seconds per module (setup, calls, teardown; from --junitxml) measured in one guest
 #: on 2 cores with the host's load at 1-7; the lab's build (~23 s) counted once, in
 #: LAB_BUILD_SECONDS. Only used to balance the groups; a module missing here counts
@@ -71,6 +71,7 @@ MODULE_SECONDS = {
     "test_e2e.py": 200,
     "test_e2e_tenant_policy.py": 140,
     "test_e2e_lb.py": 165,
+    "test_e2e_vlan.py": 180,
     "test_explain.py": 72,
     "test_failover.py": 180,
     "test_faults.py": 211,

@@ -185,3 +185,48 @@ def test_iproute2_reads_the_rt_tables_drop_in(kns, make_reconciler):
         assert "Database" not in kns.run("ip", "rule").stderr  # no "is corrupted" complaint
     finally:
         drop_in.unlink(missing_ok=True)
+
+
+def _vlan_desired(vlan: int | None) -> DesiredState:
+    """make_desired(2) plus, with `vlan`, one provider VM on that VLAN of br-ex."""
+    import dataclasses
+
+    from ovnbgp.model.records import ProxyNeighbour, Rule, VlanDevice
+    d = make_desired(2)
+    if vlan is None:
+        return d
+    dev = f"br-ex.{vlan}"
+    e = Exposure(N("172.24.9.10/32"), ExposureKind.PROVIDER_VM, "br-ex", "vv", "uvv", vlan)
+    return dataclasses.replace(
+        d, exposures=d.exposures | {e}, rules=d.rules | {Rule(32000, 200, e.prefix, 4)},
+        routes=d.routes | {Route(200, e.prefix, dev, None, True)},
+        vlans=frozenset({VlanDevice("br-ex", vlan)}),
+        proxy_neighbours=frozenset({ProxyNeighbour(dev, A("2001:db8:9::1"))}))
+
+
+def test_vlan_device_made_recorded_and_deleted_only_when_ovnbgp_made_it(kns, make_reconciler, modprobe):
+    modprobe("8021q")
+    rec = make_reconciler()
+    plan, res = apply_all(rec, _vlan_desired(100))
+    assert res.ok, res.lines()
+    link = ip(kns, "-d", "link", "show", "br-ex.100")
+    assert "vlan protocol 802.1Q id 100" in link and "br-ex.100@br-ex" in link and ",UP" in link
+    assert "172.24.9.10 dev br-ex.100 proto 240 scope link" in ip(kns, "route", "show", "table", "200")
+    assert "2001:db8:9::1 dev br-ex.100 proxy" in ip(kns, "-6", "neigh", "show", "proxy")
+    assert kns.run("cat", "/proc/sys/net/ipv4/conf/br-ex.100/proxy_arp").stdout.strip() == "1"
+    assert I("172.24.9.10/32") in dummy_addrs(kns)
+    assert apply_all(rec, _vlan_desired(100))[0].empty()
+    # a restart (a new reconciler reading the state file) still knows the device is ovnbgp's
+    rec2 = make_reconciler()
+    plan, res = apply_all(rec2, _vlan_desired(None))
+    assert res.ok, res.lines()
+    assert plan.link_del and kns.run("ip", "link", "show", "br-ex.100", check=False).returncode != 0
+    assert I("172.24.9.10/32") not in dummy_addrs(kns)
+    # the operator's own VLAN device is used but never deleted
+    kns.run("ip", "link", "add", "link", "br-ex", "name", "br-ex.200", "type", "vlan", "id", "200")
+    kns.run("ip", "link", "set", "br-ex.200", "up")
+    plan, res = apply_all(rec2, _vlan_desired(200))
+    assert res.ok and not plan.links, res.lines()
+    plan, res = apply_all(rec2, _vlan_desired(None))
+    assert res.ok and not plan.link_del, plan.lines()
+    assert "br-ex.200@br-ex" in ip(kns, "link", "show", "br-ex.200")
