@@ -115,6 +115,8 @@ def parse_test_output(text: str) -> tuple[list[str], list[str]]:
 
 
 _HOSTNAME_DELETE = re.compile(r"^no hostname \S+$")
+# Deleting zebra's `no ip forwarding` (forwarding off) shows as the line `ip forwarding`.
+_FORWARDING_ON = frozenset({"ip forwarding", "ipv6 forwarding"})
 
 
 def significant_deltas(deletes: Sequence[str], adds: Sequence[str], vrf: str) -> list[str]:
@@ -124,9 +126,14 @@ def significant_deltas(deletes: Sequence[str], adds: Sequence[str], vrf: str) ->
     config; ovnbgp renders none), a bare `vrf NAME` add (an empty vrf block never shows in
     the running config; ovnbgp renders none, an operator snippet might), and a bare `no bfd`
     (removing a `bfd` block, frr-reload.py sends `no bfd`, then `bfd` / `no profile P`, which
-    leaves an empty `bfd` node behind: harmless, and anything left in it is its own delta).
+    leaves an empty `bfd` node behind: harmless, and anything left in it is its own delta),
+    and deleting `no ip forwarding` / `no ipv6 forwarding`: zebra shows them while forwarding
+    is off, which it is on a fresh node until the kernel target's first pass turns it on
+    (kernel/sysctl.py); FRR's config check at start runs beside that pass, and counting them
+    reloaded FRR after every start for lines that vanish a second later.
     """
-    out = [f"- {d}" for d in deletes if not _HOSTNAME_DELETE.fullmatch(d) and d != "no bfd"]
+    out = [f"- {d}" for d in deletes
+           if not _HOSTNAME_DELETE.fullmatch(d) and d != "no bfd" and d not in _FORWARDING_ON]
     out += [f"+ {a}" for a in adds if a != f"vrf {vrf}"]
     return out
 
