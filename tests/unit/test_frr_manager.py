@@ -184,3 +184,34 @@ def test_count_first_tables_read_only_when_counters_move(tmp_path):
             return dataclasses.replace(s, rib_counts={f: (n or 0) - 1 for f, n in s.rib_counts.items()})
 
     assert mgr.repair_stale(Moved()) == [] and len(reads) > first
+
+
+def test_fingerprint_read_once_while_the_daemons_run_and_again_after_one_exits(tmp_path):
+    """The pid files and /proc are read again only after a watched process exited (pidfd):
+    an idle loop turn reads no file; a restart (new pid) is still seen at the next tick."""
+    import sys
+
+    mgr, _rec, _clock = manager(tmp_path)
+    procs = {d: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+             for d in ("zebra", "bgpd")}
+    try:
+        for d, p in procs.items():
+            (tmp_path / f"{d}.pid").write_text(f"{p.pid}\n")
+        first = mgr._fingerprint()
+        assert first.complete and mgr._exit_watch is not None
+        (tmp_path / "bgpd.pid").write_text("999999999\n")  # not read while nothing exited
+        assert mgr._fingerprint() is first
+        procs["bgpd"].kill()
+        procs["bgpd"].wait()
+        procs["bgpd"] = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        (tmp_path / "bgpd.pid").write_text(f"{procs['bgpd'].pid}\n")
+        again = mgr._fingerprint()
+        assert again != first and again.complete
+        assert dict(again.daemons)["bgpd"][0] == procs["bgpd"].pid
+        assert dict(again.daemons)["zebra"] == dict(first.daemons)["zebra"]
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+    assert not mgr._fingerprint().complete  # both gone: read again, and no watch on a partial one
+    assert mgr._exit_watch is None
