@@ -215,3 +215,45 @@ def test_fingerprint_read_once_while_the_daemons_run_and_again_after_one_exits(t
             p.wait()
     assert not mgr._fingerprint().complete  # both gone: read again, and no watch on a partial one
     assert mgr._exit_watch is None
+
+
+def _scripted_applier(tmp_path, first_test_output: str):
+    """An applier whose FRR answers --test with `first_test_output` once, then with nothing
+    left (FRR took the config); every command is recorded."""
+    from ovnbgp.frr.reload import FrrApplier
+
+    cfg = config.loads(f'[frr]\nvty_socket = "{tmp_path}"\nconfig_file = "{tmp_path}/frr.conf"\n')
+    calls: list[list[str]] = []
+    tests = [first_test_output]
+
+    def frr(argv, **kw):
+        calls.append(list(argv))
+        out = (tests.pop(0) if tests else "") if "--test" in argv else ""
+        return subprocess.CompletedProcess(argv, 0, stdout=out, stderr="")
+
+    for daemon in ("zebra", "bgpd"):
+        (tmp_path / f"{daemon}.pid").write_text(f"{__import__('os').getpid()}\n")
+    return FrrApplier(FrrPaths.from_config(cfg.frr), runner=frr), calls
+
+
+ADDS = "Lines To Add\n============\nrouter bgp 64999\n bgp router-id 192.0.2.1\n"
+DELETES = "Lines To Delete\n===============\nrouter bgp 64999\n bgp router-id 192.0.2.9\n"
+
+
+def test_only_adds_are_loaded_with_vtysh_f_without_frr_reload(tmp_path):
+    """Nothing to delete (the first apply into an FRR without ovnbgp's config): `vtysh -f`
+    of the installed file, checked with --test afterwards; with a delete: frr-reload.py."""
+    from ovnbgp.frr.reload import RELOADED
+
+    applier, calls = _scripted_applier(tmp_path, ADDS)
+    r = applier.apply("router bgp 64999\n bgp router-id 192.0.2.1\n")
+    assert r.ok and r.action == RELOADED, r
+    assert not any("--reload" in c for c in calls)
+    loads = [c for c in calls if "-f" in c and "-C" not in c]
+    assert len(loads) == 1 and loads[0][-1] == str(tmp_path / "frr.conf")
+    assert sum("--test" in c for c in calls) == 2  # the deltas before, the check after
+
+    applier, calls = _scripted_applier(tmp_path, ADDS + DELETES)
+    r = applier.apply("router bgp 64999\n bgp router-id 192.0.2.2\n")
+    assert r.ok and r.action == RELOADED, r
+    assert [c for c in calls if "--reload" in c] and not [c for c in calls if "-f" in c and "-C" not in c]
