@@ -198,9 +198,18 @@ def agent_rows(t: Table, results: dict, *, prefix: str = "") -> Table:
         if get(steady(x), "idle") else "-", "<= 0.1 s",
         lambda x: get(steady(x), "idle", "cpu_per_min") + get(steady(x), "idle", "children_cpu_per_min") <= 0.1)
     t.section(f"{prefix}hand-made drift (ip ... del) -> back (netlink), resync interval 1 h (UML)")
+    def drift_cell(x: dict, kind: str) -> str:
+        d = get(steady(x), "drift", kind)
+        if not d:
+            return "-"
+        if d.get("max") is None:  # a deletion was not put back within the event timeout
+            return f"NOT BACK ({sum(v is None for v in d['seconds'])} of {len(d['seconds'])})"
+        return s(d["max"], 3)
+
     for kind in ("address", "rule", "route"):
-        add(f"  {kind}: worst of 3", lambda x, k=kind: s(get(steady(x), "drift", k, "max"), 3),
-            "< 1 s", lambda x, k=kind: get(steady(x), "drift", k, "max") < 1)
+        add(f"  {kind}: worst of 3", lambda x, k=kind: drift_cell(x, k),
+            "< 1 s", lambda x, k=kind: (get(steady(x), "drift", k, "max") or 99) < 1
+            if get(steady(x), "drift", k) else None)
     t.section(f"{prefix}memory")
     add("  RSS after the cold sync / peak after resyncs and events", lambda x: (
         f"{get(steady(x), 'cold', 'rss_mb'):.0f} / {get(steady(x), 'hwm_mb'):.0f} MB"
