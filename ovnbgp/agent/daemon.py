@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 import signal
 import threading
@@ -567,7 +566,7 @@ class Agent:
             except Exception as e:
                 self.status.frr = {"error": str(e)}
         path = self.cfg.agent.state_dir / status_mod.STATUS_FILE
-        text = json.dumps(self.status.to_dict(), indent=1, default=str)
+        text = status_mod.dumps(self.status)
         self._status_writer.submit(path, text, wait=not self._in_loop)
 
 
