@@ -204,7 +204,9 @@ def combined_table(res: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1000,10000,100000"))
+    # 100k (steering=table) is opt-in until its OVN set-up fits the time: northd in UML made
+    # only a third of the 100k Port_Bindings in 25 min (see bench/agent/topology.py).
+    ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1000,10000"))
     ap.add_argument("--table-sizes", default=os.environ.get("BENCH_TABLE_SIZES", ""),
                     help="sizes the agent step also runs with steering=table (default: the "
                     "largest; sizes above 10k run table only)")
