@@ -43,7 +43,8 @@ bench-kernel: deps
 # floors at 1k and 10k (boots UML; ~25 min on 2 cores), and cloud size natively (the agent's
 # start CPU / peak RSS / bytes from a Southbound of 1k/10k/100k Port_Bindings vs ovsdb-client
 # and the whole-table reader, remote events; ~6 min). BENCH_SIZES=1000 for a quick run,
-# BENCH_CLOUD_SIZES for the cloud step. Results in bench/results/ (not tracked). Not in `make test`.
+# BENCH_SIZES=1000,10000,100000 adds 100k in steering=table; BENCH_CLOUD_SIZES for the cloud
+# step. Results in bench/results/ (not tracked). Not part of `make test`.
 bench: deps
 	$(PY) bench/run.py
 

@@ -182,7 +182,13 @@ class Size:
         import ipaddress
 
         from bench.agent.node import FLOOR_IP, LEAF_FLOOR_IP, VRF
-        from bench.agent.probes import AddrMonitor, Vty, peer_prefixes_received, vrf_prefix_count
+        from bench.agent.probes import (
+            AddrMonitor,
+            FirstPrefix,
+            Vty,
+            peer_prefixes_received,
+            vrf_prefix_count,
+        )
         from bench.bench_kernel import batch_lines
         from ovnbgp.config import Peer
         from ovnbgp.frr.render import render_config
@@ -208,7 +214,10 @@ class Size:
         leaf = Vty(self.node.leaf.vty_dir / "bgpd.vty")
         mon = AddrMonitor(ns.name)
         settle()
+        first = None
         try:
+            first = FirstPrefix(self.node.leaf.vty_dir / "bgpd.vty", FLOOR_IP,
+                                timeout=self.args.step_timeout)
             t0 = time.monotonic()
             for opt, path in files:
                 subprocess.run(["ip", "-n", ns.name, *([opt] if opt else []), "-batch", path],
@@ -220,9 +229,11 @@ class Size:
             _, t_leaf = poll(lambda: peer_prefixes_received(leaf, FLOOR_IP) >= len(expected),
                              self.args.step_timeout, 0.2)
             out = {"batch": rel(t_batch, t0), "dummy": rel(t_dummy, t0), "frr_vrf": rel(t_frr, t0),
-                   "leaf": rel(t_leaf, t0),
+                   "leaf": rel(t_leaf, t0), "leaf_first": rel(first.wait(60), t0),
                    "objects": sum(len(lines) for _, lines in batch_lines(d))}
         finally:
+            if first is not None:
+                first.close()
             mon.close()
             vty.close()
             self.node.stop_floor()
@@ -238,7 +249,14 @@ class Size:
 
     def cold_sync(self, text: str, cfg, d, workdir: Path) -> dict:
         from bench.agent.node import VRF
-        from bench.agent.probes import AddrMonitor, ProcStat, Vty, peer_prefixes_received, vrf_prefix_count
+        from bench.agent.probes import (
+            AddrMonitor,
+            FirstPrefix,
+            ProcStat,
+            Vty,
+            peer_prefixes_received,
+            vrf_prefix_count,
+        )
         from tests.harness.agent import AgentProcess
         from tests.harness.node_lab import NODE_IP
 
@@ -248,6 +266,7 @@ class Size:
         self.mon = AddrMonitor(self.node.ns.name)
         self.agent = AgentProcess(workdir, text, netns=self.node.ns.name)
         settle()
+        first = FirstPrefix(self.node.leaf.vty_dir / "bgpd.vty", NODE_IP, timeout=self.args.step_timeout)
         wall0 = time.time()
         t0 = time.monotonic()
         self.agent.start(timeout=self.args.step_timeout)
@@ -257,7 +276,10 @@ class Size:
         _, t_leaf = poll(lambda: peer_prefixes_received(leaf, NODE_IP) >= len(expected),
                          self.args.step_timeout, 0.2)
         st = ProcStat.read(self.agent_pid())
+        t_first = first.wait(60)
+        first.close()
         out = {"first_sync_reported": rel(t_status, t0), "dummy": rel(t_dummy, t0),
+               "leaf_first": rel(t_first, t0),
                "frr_vrf": rel(t_frr, t0), "leaf": rel(t_leaf, t0),
                "cpu": round(st.cpu, 2), "children_cpu": round(st.children, 2),
                "rss_mb": round(st.rss_mb, 1), "hwm_mb": round(st.hwm_mb, 1),
@@ -316,6 +338,97 @@ class Size:
                "children_cpu_per_min": round((s1.children - s0.children) * scale, 3),
                "syncs_in_window": self.agent.syncs() - syncs}
         log(f"N={self.n}: idle {out}")
+        return out
+
+    def drift_objects(self, d) -> dict:
+        """One address on the dummy, one rule and one route the agent made (IPv4), as `ip`
+        arguments to delete them and the key the monitors see them come back under."""
+        from bench.bench_kernel import DUMMY
+
+        last = max(d.exposures, key=lambda e: (e.prefix.version == 4, e.prefix)).prefix
+        out = {"address": {"del": ["addr", "del", str(last), "dev", DUMMY], "prefix": str(last)}}
+        rules = sorted((r for r in d.rules if r.family == 4), key=lambda r: (r.dst is not None, str(r.dst)))
+        if rules:
+            r = rules[-1]
+            dst = str(r.dst) if r.dst is not None else "0.0.0.0/0"
+            args = ["rule", "del", "priority", str(r.priority)]
+            args += ["to", dst] if r.dst is not None else []
+            out["rule"] = {"del": [*args, "lookup", str(r.table)], "dst": dst, "table": r.table}
+        routes = sorted((r for r in d.routes if r.dst.version == 4), key=lambda r: (r.gateway is None, r.dst))
+        if routes:
+            r = routes[-1]
+            out["route"] = {"del": ["route", "del", str(r.dst), "dev", r.dev, "table", str(r.table)],
+                            "dst": str(r.dst), "table": r.table}
+        return out
+
+    def drift(self, d, repeat: int = 3) -> dict:
+        """Hand-made drift: `ip ... del` of one address, one rule, one route the agent owns
+        (resync interval an hour: only the event path can put them back); seconds from the
+        deletion until the kernel announces the object again (netlink notification)."""
+        from bench.agent.probes import RouteRuleMonitor
+
+        ns = self.node.ns.name
+        objs = self.drift_objects(d)
+        rr = RouteRuleMonitor(ns)
+        out: dict = {}
+        try:
+            for kind, o in objs.items():
+                times = []
+                for _ in range(repeat):
+                    settle()
+                    syncs = self.agent.syncs()
+                    t0 = time.monotonic()
+                    subprocess.run(["ip", "-n", ns, *o["del"]], check=True, capture_output=True)
+                    if kind == "address":
+                        back = self.mon.wait_all([o["prefix"]], self.args.event_timeout)
+                    else:
+                        back = rr.wait_new(kind, o["dst"], o["table"], t0, self.args.event_timeout)
+                    times.append(rel(back, t0))
+                    if back is None:
+                        log(f"N={self.n}: drift {kind} {o['del']} not repaired in "
+                            f"{self.args.event_timeout} s:\n" + self.agent.log_tail(20))
+                        break
+                    if self._last_trigger() == "resync" and self.agent.syncs() != syncs:
+                        log(f"N={self.n}: drift {kind}: a full resync ran meanwhile")
+                out[kind] = {"seconds": times, "max": None if None in times else max(times),
+                             "object": " ".join(o["del"][2:])}
+        finally:
+            rr.close()
+        log(f"N={self.n}: drift repair {out}")
+        return out
+
+    def resync_drift(self, d, count: int = 100) -> dict:
+        """A full resync (SIGUSR1) that finds `count` addresses gone: they are deleted while the
+        agent is stopped (SIGSTOP), then it gets SIGUSR1 and SIGCONT. Agent CPU (its own and
+        children's) from the SIGCONT until every address is back and the resync reported."""
+        from bench.agent.probes import ProcStat
+        from bench.bench_kernel import DUMMY
+
+        pid = self.agent_pid()
+        ns = self.node.ns.name
+        gone = sorted((e.prefix for e in d.exposures if e.prefix.version == 4), reverse=True)[:count]
+        batch = "\n".join(f"addr del {p} dev {DUMMY}" for p in gone) + "\n"
+        settle()
+        before = self.agent.syncs()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, text=True, check=True,
+                           capture_output=True)
+            self.mon.wait_all([str(p) for p in gone], 30, kind="del")
+            s0 = ProcStat.read(pid)
+            os.kill(pid, signal.SIGUSR1)
+        finally:
+            t0 = time.monotonic()
+            os.kill(pid, signal.SIGCONT)
+        t_back = self.mon.wait_all([str(p) for p in gone], self.args.step_timeout)
+        _, t_sync = poll(lambda: self.agent.syncs() > before, self.args.step_timeout, 0.02)
+        settle()
+        s1 = ProcStat.read(pid)
+        ls = (self.agent.status().get("last_sync") or {})
+        out = {"deleted": len(gone), "back": rel(t_back, t0), "resync_reported": rel(t_sync, t0),
+               "proc_cpu": round(s1.cpu - s0.cpu, 3), "children_cpu": round(s1.children - s0.children, 3),
+               "last_sync_cpu": ls.get("cpu"), "last_sync_changes": ls.get("changes")}
+        log(f"N={self.n}: resync with drift {out}")
         return out
 
     def events(self) -> dict:
@@ -386,6 +499,14 @@ class Size:
 
         return {"exposed_last_us": round(lookup_cost(ns, last) * 1e6, 2),
                 "unexposed_us": round(lookup_cost(ns, UNROUTED) * 1e6, 2)}
+
+    def _last_trigger(self) -> str | None:
+        """The trigger ("event", "resync") of the agent's last reconcile, from its status file."""
+        try:
+            status = json.loads((self.agent.state_dir / "status.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return (status.get("last_sync") or {}).get("trigger")
 
     def agent_pid(self) -> int:
         return self.agent.daemon.pid
@@ -459,12 +580,14 @@ class Size:
             r["cold"] = self.cold_sync(text, cfg, d, workdir)
             r["lookup"] = self.lookups(self.node.ns.name, last)
             r["lookup"]["empty_node"] = empty
-            if i == 0:  # steady state, events and memory in the first (default) mode
+            if i == 0:  # steady state, events and memory in the first mode of this size
                 from bench.agent.probes import ProcStat
 
                 with self.spy("resync"):
                     r["resync"] = self.resync()
                 r["idle"] = self.idle()
+                r["drift"] = self.drift(d)
+                r["resync_drift"] = self.resync_drift(d)
                 with self.spy("events"):
                     r["events"] = self.events()
                 r["events"]["hwm_mb_after"] = round(ProcStat.read(self.agent_pid()).hwm_mb, 1)
@@ -538,12 +661,13 @@ def run_here(args) -> dict:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     table_sizes = ({int(s) for s in args.table_sizes.split(",") if s} if args.table_sizes
                    else {max(sizes)})
+    rules_max = args.rules_max
     results = {"meta": report.meta(in_uml()), "sizes": {}}
     for n in sizes:
         work = Path(tempfile.mkdtemp(prefix=f"bench-agent-{n}.", dir="/tmp"))
         size = Size(n, args, work)
         try:
-            modes = ["rules", "table"] if n in table_sizes else ["rules"]
+            modes = (["rules"] if n <= rules_max else []) + (["table"] if n in table_sizes else [])
             results["sizes"][str(n)] = size.run(modes)
         finally:
             size.stop()
@@ -557,6 +681,8 @@ def main() -> int:
     ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1000,10000"))
     ap.add_argument("--table-sizes", default="",
                     help="sizes that also run steering=table (default: the largest)")
+    ap.add_argument("--rules-max", type=int, default=10000,
+                    help="the largest size that runs steering=rules (above it: table only)")
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--burst", type=int, default=500)
     ap.add_argument("--routers", type=int, default=100)
@@ -564,7 +690,8 @@ def main() -> int:
     ap.add_argument("--step-timeout", type=float, default=900.0)
     ap.add_argument("--event-timeout", type=float, default=30.0)
     ap.add_argument("--timeout", type=float, default=2400.0, help="the whole UML boot")
-    ap.add_argument("--mem", default="4G")
+    ap.add_argument("--mem", default=None, help="the UML guest's memory (default 4G, 12G "
+                    "above 10k: three FRRs, OVN and the agent with 100k routes)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--logs", help="copy the agent logs into this directory")
     ap.add_argument("--profile", action="store_true", help="attach py-spy (pip install py-spy into "
@@ -583,10 +710,12 @@ def main() -> int:
                 "--logs", "/mnt/logs"]
         if args.profile:
             argv += ["--profile"]
-        for k in ("sizes", "table_sizes", "samples", "burst", "routers", "idle", "step_timeout",
+        for k in ("sizes", "table_sizes", "rules_max", "samples", "burst", "routers", "idle", "step_timeout",
                   "event_timeout"):
             argv += [f"--{k.replace('_', '-')}", str(getattr(args, k))]
-        res = uml.run(argv, mem=args.mem, workdir=work, timeout=args.timeout, cwd=REPO,
+        largest = max(int(x) for x in args.sizes.split(",") if x)
+        mem = args.mem or ("4G" if largest <= 10000 else "12G")
+        res = uml.run(argv, mem=mem, workdir=work, timeout=args.timeout, cwd=REPO,
                       expose=[REPO, sys.prefix])
         out = Path(work, "bench_agent.json")
         if out.exists() and args.json:

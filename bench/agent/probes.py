@@ -269,3 +269,131 @@ def lookup_cost(ns: str, dst: str = UNROUTED, count: int = 2000, rounds: int = 5
         return best
     finally:
         nl.close()
+
+
+RTM_NEWROUTE, RTM_DELROUTE, RTM_NEWRULE, RTM_DELRULE = 24, 25, 32, 33
+RTMGRP_IPV4_ROUTE, RTMGRP_IPV4_RULE = 0x40, 0x80
+RTMGRP_IPV6_ROUTE = 0x400
+# rtmsg and fib_rule_hdr share their first 12 bytes' layout: family, dst_len, src_len, tos,
+# table, ... ; attribute 1 is the destination and 15 the 32-bit table in both.
+RT_HDR = struct.Struct("=BBBBBBBBI")
+ATTR_DST, ATTR_TABLE = 1, 15
+
+
+class RouteRuleMonitor:
+    """RTM_NEWROUTE/RTM_NEWRULE notifications of a namespace with receive times: what put a
+    deleted route or rule back, and when (the drift repair rows)."""
+
+    def __init__(self, netns: str | None, rcvbuf: int = 16 << 20):
+        self.sock = netlink_socket(netns)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind((0, RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE | RTMGRP_IPV6_ROUTE))
+        self._cond = threading.Condition()
+        #: (kind "route"/"rule", "new"/"del", dst text "a.b.c.d/n", table) -> latest time
+        self.latest: dict[tuple[str, str, str, int], float] = {}
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="route-monitor", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                data = self.sock.recv(1 << 16)
+            except OSError as e:
+                if self._stop or e.errno != 105:
+                    return
+                continue
+            now = time.monotonic()
+            with self._cond:
+                for key in _parse_route_rule(data):
+                    self.latest[key] = now
+                self._cond.notify_all()
+
+    def wait_new(self, kind: str, dst: str, table: int, after: float, timeout: float) -> float | None:
+        """Monotonic time of the first RTM_NEW{ROUTE,RULE} for (dst, table) seen after `after`."""
+        key = (kind, "new", str(ipaddress.ip_network(dst, strict=False)), table)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                t = self.latest.get(key)
+                if t is not None and t > after:
+                    return t
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(min(left, 0.2))
+
+
+def _parse_route_rule(data: bytes):
+    off, end = 0, len(data)
+    while off + 16 <= end:
+        length, mtype, _flags, _seq, _pid = NLMSG_HDR.unpack_from(data, off)
+        if length < 16:
+            return
+        if mtype in (RTM_NEWROUTE, RTM_DELROUTE, RTM_NEWRULE, RTM_DELRULE) and length >= 28:
+            family, dst_len, _s, _t, table = RT_HDR.unpack_from(data, off + 16)[:5]
+            dst = None
+            a, stop = off + 28, off + length
+            while a + 4 <= stop:
+                alen, atype = struct.unpack_from("=HH", data, a)
+                if alen < 4:
+                    break
+                if atype == ATTR_DST:
+                    dst = ipaddress.ip_address(data[a + 4:a + alen])
+                elif atype == ATTR_TABLE and alen >= 8:
+                    table = struct.unpack_from("=I", data, a + 4)[0]
+                a += (alen + 3) & ~3
+            if dst is None:
+                dst = ipaddress.ip_address(b"\0" * (4 if family == socket.AF_INET else 16))
+            kind = "route" if mtype in (RTM_NEWROUTE, RTM_DELROUTE) else "rule"
+            new = mtype in (RTM_NEWROUTE, RTM_NEWRULE)
+            net = ipaddress.ip_network(f"{dst}/{dst_len}", strict=False)
+            yield kind, "new" if new else "del", str(net), table
+        off += (length + 3) & ~3
+
+
+class FirstPrefix:
+    """A thread polling the leaf (its own vty session, every `interval` s) for the first
+    prefix received from `peer`: the time from a start to the first route at the leaf, while
+    the caller waits for other things."""
+
+    def __init__(self, vty_path: str | os.PathLike, peer: str, interval: float = 0.05,
+                 timeout: float = 900.0):
+        self.vty = Vty(vty_path)
+        self.peer = peer
+        self.interval = interval
+        self.deadline = time.monotonic() + timeout
+        self.seen: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="first-prefix", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
+            try:
+                if peer_prefixes_received(self.vty, self.peer) > 0:
+                    self.seen = time.monotonic()
+                    return
+            except (OSError, VtyError, ValueError):
+                pass
+            self._stop.wait(self.interval)
+
+    def wait(self, timeout: float) -> float | None:
+        self._thread.join(timeout)
+        return self.seen
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.vty.close()

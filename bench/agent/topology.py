@@ -106,8 +106,7 @@ class Topology:
         with OvsdbClient(c.sb_remote, timeout=timeout) as sb:
             self.chassis_uuid = uuid_of(sb.select(SB, "Chassis", ["_uuid"],
                                                   [["name", "==", CHASSIS]])[0])
-            uuids = {r["logical_port"]: uuid_of(r)
-                     for r in sb.select(SB, "Port_Binding", ["_uuid", "logical_port"])}
+            uuids = self._port_bindings(sb, timeout)
             for p in (*self.provider, *self.spare, *self.tenant_vms, *self.gateways):
                 p.uuid = uuids[p.name]
             self._bind(sb, [*self.provider, *self.tenant_vms, *self.gateways])
@@ -115,6 +114,25 @@ class Topology:
         c.sync(timeout=timeout)
         self.timings["bind"] = time.monotonic() - t
         return self
+
+    def _port_bindings(self, sb: OvsdbClient, timeout: float) -> dict[str, str]:
+        """logical_port -> Port_Binding uuid once northd made one for every port: at 100k a
+        `--wait=sb sync` was seen to return before all of them existed (northd, busy for
+        minutes in UML, reconnects to the SB and computes again)."""
+        names = {p.name for p in (*self.provider, *self.spare, *self.tenant_vms, *self.gateways)}
+        deadline = time.monotonic() + timeout
+        while True:
+            uuids = {r["logical_port"]: uuid_of(r)
+                     for r in sb.select(SB, "Port_Binding", ["_uuid", "logical_port"])}
+            missing = names - uuids.keys()
+            if not missing:
+                return uuids
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"northd made no Port_Binding for {len(missing)} ports "
+                                   f"(e.g. {sorted(missing)[:3]}) in {timeout:.0f} s")
+            print(f"[topology] waiting for northd: {len(missing)} of {len(names)} Port_Bindings "
+                  "missing", flush=True)
+            time.sleep(10)
 
     def _build_nb(self) -> None:
         c = self.central

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 import signal
 import threading
@@ -83,8 +82,10 @@ from ovnbgp.ovs.flows import FlowMonitor, FlowReconciler
 LOG = logging.getLogger("ovnbgp.agent")
 
 TICK = 1.0  # seconds between housekeeping checks (FRR restart, flows, links)
-FLOW_CHECK_INTERVAL = 60.0  # safety net: seconds between dumps of our flows (the flow monitor
-# and the vswitchd pid check see a restart or a deleted flow at once; see ovs/flows.py)
+FLOW_CHECK_INTERVAL = 600.0  # safety net: seconds between dumps of our flows. The flow monitor
+# sees a deleted flow or a vswitchd restart at once (ovs/flows.py) and the periodic resync
+# (5 min by default) passes over the flows in full; an ovs-ofctl dump every minute was most of
+# an idle agent's CPU (its children's: ~1 s a minute at 10k in UML under load, bench_agent).
 KERNEL_KEY = ("kernel",)  # work-queue key of a kernel notification (drift)
 START_RETRY = 5.0
 RETRY_AFTER_ERROR = 5.0  # seconds before a reconcile that had failures is retried (full),
@@ -567,7 +568,7 @@ class Agent:
             except Exception as e:
                 self.status.frr = {"error": str(e)}
         path = self.cfg.agent.state_dir / status_mod.STATUS_FILE
-        text = json.dumps(self.status.to_dict(), indent=1, default=str)
+        text = status_mod.dumps(self.status)
         self._status_writer.submit(path, text, wait=not self._in_loop)
 
 

@@ -9,9 +9,10 @@ Steps (each a subprocess with an argument list):
    is never reloaded: FRR keeps running what it has and the result quotes vtysh's complaint.
 2. `frr-reload.py --test <file>`: the deltas against the running config, normalised (see
    `significant_deltas`). None left: nothing is reloaded.
-3. `frr-reload.py --reload <config_file>`, then `--test` again: FRR must now match. If the
-   reload fails or FRR did not take every line, the last good config is reloaded back and the
-   new one is reported as refused.
+3. `frr-reload.py --reload <config_file>` (`vtysh -f <config_file>` when every delta is an
+   add: nothing to delete), then `--test` again: FRR must now match. If the reload fails or
+   FRR did not take every line, the last good config is reloaded back and the new one is
+   reported as refused.
 
 The config file FRR loads at start is replaced (atomically, keeping its owner and mode) with
 the new config before the reload, and given back the last good one on a rollback: frr-reload.py
@@ -117,6 +118,8 @@ def parse_test_output(text: str) -> tuple[list[str], list[str]]:
 _HOSTNAME_DELETE = re.compile(r"^no hostname \S+$")
 # A delta left after a reload that turned BFD off: `neighbor G bfd` still in FRR's config.
 _BFD_LEFT_ON = re.compile(r"- (router bgp \d+(?: vrf \S+)?)\n no (neighbor \S+ bfd)")
+# Deleting zebra's `no ip forwarding` (forwarding off) shows as the line `ip forwarding`.
+_FORWARDING_ON = frozenset({"ip forwarding", "ipv6 forwarding"})
 
 
 def significant_deltas(deletes: Sequence[str], adds: Sequence[str], vrf: str) -> list[str]:
@@ -126,9 +129,14 @@ def significant_deltas(deletes: Sequence[str], adds: Sequence[str], vrf: str) ->
     config; ovnbgp renders none), a bare `vrf NAME` add (an empty vrf block never shows in
     the running config; ovnbgp renders none, an operator snippet might), and a bare `no bfd`
     (removing a `bfd` block, frr-reload.py sends `no bfd`, then `bfd` / `no profile P`, which
-    leaves an empty `bfd` node behind: harmless, and anything left in it is its own delta).
+    leaves an empty `bfd` node behind: harmless, and anything left in it is its own delta),
+    and deleting `no ip forwarding` / `no ipv6 forwarding`: zebra shows them while forwarding
+    is off, which it is on a fresh node until the kernel target's first pass turns it on
+    (kernel/sysctl.py); FRR's config check at start runs beside that pass, and counting them
+    reloaded FRR after every start for lines that vanish a second later.
     """
-    out = [f"- {d}" for d in deletes if not _HOSTNAME_DELETE.fullmatch(d) and d != "no bfd"]
+    out = [f"- {d}" for d in deletes
+           if not _HOSTNAME_DELETE.fullmatch(d) and d != "no bfd" and d not in _FORWARDING_ON]
     out += [f"+ {a}" for a in adds if a != f"vrf {vrf}"]
     return out
 
@@ -266,6 +274,19 @@ class FrrApplier:
         return _problem_lines((cp.stderr or "") + "\n" + (cp.stdout or "")) or [
             f"frr-reload.py exited {cp.returncode}"]
 
+    def _load(self, path: Path) -> list[str]:
+        """`vtysh -f path`: what frr-reload.py --reload ends with when nothing is to be
+        deleted (its adds go through `vtysh -f`), without its second read and diff of the
+        running config (seconds in User-Mode Linux: the first apply at start, FRR running
+        without ovnbgp's config, is on the way to the first advertised prefix). [] when vtysh
+        exited 0, else its complaint lines; the --test afterwards checks FRR took it all."""
+        self.reloads += 1
+        cp = self._exec([*self.paths.vtysh_argv(), "-f", str(path)])
+        if cp.returncode == 0:
+            return []
+        return _problem_lines((cp.stdout or "") + "\n" + (cp.stderr or "")) or [
+            f"vtysh -f exited {cp.returncode}"]
+
     # --- public ---
 
     def bgpd_running(self) -> bool:
@@ -311,7 +332,8 @@ class FrrApplier:
         previous = _read(cfg_file)
         _backup_original(cfg_file, previous)
         install(cfg_file, text)
-        complaint = self._reload(cfg_file)
+        adds_only = all(d.startswith("+ ") for d in pending)
+        complaint = self._load(cfg_file) if adds_only else self._reload(cfg_file)
         left = [] if complaint else self.deltas(cfg_file)
         if left and self._finish_bfd_removal(left):
             left = self.deltas(cfg_file)

@@ -479,7 +479,11 @@ class KernelReconciler:
         observation) that appeared, disappeared or changed since the last observe() (drains
         the link monitor). The daemon can poll this (or select on
         `link_monitor_fileno()`) to reconcile at once when a provider bridge appears."""
-        self._drain_monitor()
+        if self._drain_monitor() and self._on_drift is not None:
+            # This drain (the loop's housekeeping) may have read the notifications before the
+            # monitor thread woke for them: that thread then finds nothing and calls nobody,
+            # and the drift would wait for the next event (seen in bench_agent at 10k).
+            self._on_drift()
         return set(self._link_dirty)
 
     def link_monitor_fileno(self) -> int:
@@ -487,12 +491,14 @@ class KernelReconciler:
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _drain_monitor(self) -> None:
-        """Fold the queued notifications into the cached observation (kernel/monitor.py)."""
+    def _drain_monitor(self) -> bool:
+        """Fold the queued notifications into the cached observation (kernel/monitor.py);
+        True when they were lost or made drift that was not recorded before."""
         changed, msgs, lost = self._monitor.take()
         if lost:  # notifications lost: everything may have changed
             self._cache_ok = False
-            return
+            return True
+        had = bool(self._drift)
         obs = self._observed
         if obs is not None:  # only devices ovnbgp looks at (tap churn is not news)
             changed &= obs.watched_devs
@@ -500,6 +506,7 @@ class KernelReconciler:
                 apply_events(msgs, obs, self._observed_index, self.settings.dummy_name,
                              self.settings.route_protocol, self._drift)
         self._link_dirty |= changed
+        return bool(self._drift) and not had
 
     def read_links(self) -> dict[str, LinkState]:
         """The links by name (teardown uses it too)."""

@@ -62,10 +62,16 @@ class Aggregate:
         self.out: dict[type, dict[Hashable, int]] = {t: {} for t in OUTPUT_TYPES}
         self.problems: dict[Problem, int] = {}
         self.new_problems: list[Problem] = []
+        # waiting reason -> distinct problems with it, kept by _inc/_dec_problem: the agent
+        # reports them after every reconcile, and a walk over every problem cost O(rows).
+        self.waiting: dict[str, int] = {}
+        self._problems_changed = True
         self._dirty_prefixes: set[IPNetwork] = set()
         self._state: DesiredState | None = None
         self._frozen: dict[type, frozenset] = {t: frozenset() for t in OUTPUT_TYPES}
         self._changed_types: set[type] = set(OUTPUT_TYPES)
+        self._frozen_problems: frozenset[Problem] = frozenset()
+        self._waiting: tuple[tuple[str, int], ...] = ()
 
     # reference counting
     def _inc(self, obj: Hashable) -> None:
@@ -91,6 +97,9 @@ class Aggregate:
         self.problems[p] = n
         if n == 1:
             self.new_problems.append(p)
+            self._problems_changed = True
+            if p.waiting:
+                self.waiting[p.waiting] = self.waiting.get(p.waiting, 0) + 1
 
     def _dec_problem(self, p: Problem) -> None:
         n = self.problems[p] - 1
@@ -98,6 +107,13 @@ class Aggregate:
             self.problems[p] = n
         else:
             del self.problems[p]
+            self._problems_changed = True
+            if p.waiting:
+                left = self.waiting[p.waiting] - 1
+                if left:
+                    self.waiting[p.waiting] = left
+                else:
+                    del self.waiting[p.waiting]
 
     def set(self, key: Hashable, new: Contribution) -> None:
         old = self.contrib.get(key, EMPTY)
@@ -201,11 +217,15 @@ class Aggregate:
             for t in self._changed_types:
                 f[t] = frozenset(self.out[t])  # only the kinds of objects that changed
             self._changed_types.clear()
+            if self._problems_changed:  # most events change no problem: reuse the last set
+                self._frozen_problems = frozenset(self.problems)
+                self._waiting = tuple(sorted(self.waiting.items()))
+                self._problems_changed = False
             self._state = DesiredState(
                 exposures=f[Exposure], rules=f[Rule], routes=f[Route], neighbours=f[Neighbour],
                 bridges=f[BridgeSetup], flows=f[FlowSpec], proxy_neighbours=f[ProxyNeighbour],
                 holds=f[BridgeHold], vlans=f[VlanDevice],
-                problems=frozenset(self.problems))
+                problems=self._frozen_problems, waiting=self._waiting)
         return self._state
 
 

@@ -230,9 +230,13 @@ class DesiredState:
     # What the model skipped and why. Not part of equality: two states that expose and steer
     # the same things are the same desired state.
     problems: frozenset[Problem] = field(default=frozenset(), compare=False)
+    # waiting_counts() when the model kept them as problems came and went (None: count them).
+    waiting: tuple[tuple[str, int], ...] | None = field(default=None, compare=False)
 
     def waiting_counts(self) -> dict[str, int]:
         """Rows whose exposures wait, by reason (e.g. {"port-up": 2}: bound here, up=false)."""
+        if self.waiting is not None:
+            return dict(self.waiting)
         out: dict[str, int] = {}
         for p in self.problems:
             if p.waiting:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -584,3 +585,28 @@ def test_foreign_rule_in_a_catch_all_slot_is_left_and_does_not_block(kns, make_r
     apply_all(rec, DesiredState())
     rules = ip(kns, "rule")
     assert "192.0.2.7" in rules and f"proto {PROTO}" not in rules
+
+
+def test_drift_drained_by_the_loop_before_the_monitor_thread_still_wakes_it(kns, make_reconciler):
+    """The loop's housekeeping (link_changes(), every turn) can read a foreign deletion off the
+    monitor socket before the monitor thread wakes for it; that thread then finds nothing to
+    report, so link_changes() must call on_drift() itself (else the repair waited for the next
+    event: seen in bench_agent at 10k). No monitor thread here: the loop's drain always wins."""
+    desired = make_desired(4)
+    rec = make_reconciler()
+    assert rec.reconcile(desired).ok
+    assert rec.reconcile(desired).plan.empty()
+    woke: list[int] = []
+    rec._on_drift = lambda: woke.append(1)
+    rule = next(r for r in desired.rules if r.dst is not None and r.family == 4)
+    ip(kns, "rule", "del", "priority", str(rule.priority), "to", str(rule.dst), "lookup", str(rule.table))
+    deadline = time.monotonic() + 5
+    while not woke and time.monotonic() < deadline:
+        rec.link_changes()
+        time.sleep(0.05)
+    assert woke == [1]
+    rec.link_changes()
+    assert woke == [1]  # once per drift, not every turn until the repair
+    res = rec.reconcile(desired)
+    assert res.ok and rec.last_plan_scope == "changes" and res.counts()["add"] == 1, res.lines()
+    assert f"to {rule.dst} lookup {rule.table}" in ip(kns, "rule", "show")

@@ -248,3 +248,76 @@ def test_a_reorigination_counts_as_tried_for_its_prefixes_and_for_a_while_only(t
     clock.t += 10
     assert sorted(mgr.repair_stale(stale)) == sorted([PEER_U, PEER_N])
     assert not any(c.startswith("clear") for c in configured(rec)) and mgr.stale_reoriginations == 2
+
+
+def test_fingerprint_read_once_while_the_daemons_run_and_again_after_one_exits(tmp_path):
+    """The pid files and /proc are read again only after a watched process exited (pidfd):
+    an idle loop turn reads no file; a restart (new pid) is still seen at the next tick."""
+    import sys
+
+    mgr, _rec, _clock = manager(tmp_path)
+    procs = {d: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+             for d in ("zebra", "bgpd")}
+    try:
+        for d, p in procs.items():
+            (tmp_path / f"{d}.pid").write_text(f"{p.pid}\n")
+        first = mgr._fingerprint()
+        assert first.complete and mgr._exit_watch is not None
+        (tmp_path / "bgpd.pid").write_text("999999999\n")  # not read while nothing exited
+        assert mgr._fingerprint() is first
+        procs["bgpd"].kill()
+        procs["bgpd"].wait()
+        procs["bgpd"] = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        (tmp_path / "bgpd.pid").write_text(f"{procs['bgpd'].pid}\n")
+        again = mgr._fingerprint()
+        assert again != first and again.complete
+        assert dict(again.daemons)["bgpd"][0] == procs["bgpd"].pid
+        assert dict(again.daemons)["zebra"] == dict(first.daemons)["zebra"]
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
+    assert not mgr._fingerprint().complete  # both gone: read again, and no watch on a partial one
+    assert mgr._exit_watch is None
+
+
+def _scripted_applier(tmp_path, first_test_output: str):
+    """An applier whose FRR answers --test with `first_test_output` once, then with nothing
+    left (FRR took the config); every command is recorded."""
+    from ovnbgp.frr.reload import FrrApplier
+
+    cfg = config.loads(f'[frr]\nvty_socket = "{tmp_path}"\nconfig_file = "{tmp_path}/frr.conf"\n')
+    calls: list[list[str]] = []
+    tests = [first_test_output]
+
+    def frr(argv, **kw):
+        calls.append(list(argv))
+        out = (tests.pop(0) if tests else "") if "--test" in argv else ""
+        return subprocess.CompletedProcess(argv, 0, stdout=out, stderr="")
+
+    for daemon in ("zebra", "bgpd"):
+        (tmp_path / f"{daemon}.pid").write_text(f"{__import__('os').getpid()}\n")
+    return FrrApplier(FrrPaths.from_config(cfg.frr), runner=frr), calls
+
+
+ADDS = "Lines To Add\n============\nrouter bgp 64999\n bgp router-id 192.0.2.1\n"
+DELETES = "Lines To Delete\n===============\nrouter bgp 64999\n bgp router-id 192.0.2.9\n"
+
+
+def test_only_adds_are_loaded_with_vtysh_f_without_frr_reload(tmp_path):
+    """Nothing to delete (the first apply into an FRR without ovnbgp's config): `vtysh -f`
+    of the installed file, checked with --test afterwards; with a delete: frr-reload.py."""
+    from ovnbgp.frr.reload import RELOADED
+
+    applier, calls = _scripted_applier(tmp_path, ADDS)
+    r = applier.apply("router bgp 64999\n bgp router-id 192.0.2.1\n")
+    assert r.ok and r.action == RELOADED, r
+    assert not any("--reload" in c for c in calls)
+    loads = [c for c in calls if "-f" in c and "-C" not in c]
+    assert len(loads) == 1 and loads[0][-1] == str(tmp_path / "frr.conf")
+    assert sum("--test" in c for c in calls) == 2  # the deltas before, the check after
+
+    applier, calls = _scripted_applier(tmp_path, ADDS + DELETES)
+    r = applier.apply("router bgp 64999\n bgp router-id 192.0.2.2\n")
+    assert r.ok and r.action == RELOADED, r
+    assert [c for c in calls if "--reload" in c] and not [c for c in calls if "-f" in c and "-C" not in c]

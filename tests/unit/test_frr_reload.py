@@ -126,3 +126,12 @@ def test_empty_bfd_node_left_by_frr_reload_is_not_a_delta():
     assert reload.significant_deltas(["no bfd"], [], "ovn-bgp-vrf") == []
     assert reload.significant_deltas(["no bfd", "bfd\n no profile x"], [], "ovn-bgp-vrf") == [
         "- bfd\n no profile x"]
+
+
+def test_forwarding_turned_on_is_not_a_delta():
+    """zebra shows `no ip forwarding` until the kernel target enables forwarding (which it
+    does in the first pass, beside FRR's start): deleting it is no reason to reload."""
+    deletes = ["ip forwarding", "ipv6 forwarding", "router bgp 1\n no bgp router-id 1.1.1.1"]
+    assert reload.significant_deltas(deletes, [], "ovn-bgp-vrf") == [
+        "- router bgp 1\n no bgp router-id 1.1.1.1"]
+    assert reload.significant_deltas([], ["no ip forwarding"], "ovn-bgp-vrf") == ["+ no ip forwarding"]

@@ -108,3 +108,30 @@ def test_problem_rows_and_ports_are_clipped_too():
     b.rows[row.uuid] = dataclasses.replace(row, logical_port="p" * 5000, mac=("zz",))
     s = ModelCache(b.snapshot(), Config(), log_problems=False).state
     assert all(len(p.port) < 300 for p in s.problems)
+
+
+def test_waiting_counts_kept_as_problems_come_and_go_equal_a_count_of_the_problems():
+    """The model keeps the waiting counts incrementally (no walk over every problem per
+    reconcile); they always equal a count over the state's problems."""
+    from ovnbgp.model.records import DesiredState
+
+    b = world()
+    b.vm("pvm2", b.provider_network("public"), "fa:16:3e:00:00:02 172.24.4.11", chassis="ch1")
+    cache = ModelCache(b.snapshot(), Config(), log_problems=False)
+
+    def walked(s) -> dict[str, int]:
+        return DesiredState(problems=s.problems).waiting_counts()
+
+    steps = [("pvm1", {"up": False}), ("pvm2", {"up": False}), ("pvm1", {"up": True}),
+             ("pvm2", {"mac": ("zz",)}), ("pvm2", {"up": True}), ("pvm1", {"up": False})]
+    for port, kw in steps:
+        s = change(b, cache, port, **kw)
+        assert s.waiting is not None and s.waiting_counts() == walked(s), (port, kw)
+    assert s.waiting_counts() == {"port-up": 1}
+    s = change(b, cache, "pvm2", mac=("fa:16:3e:00:00:02 172.24.4.11",))
+    assert s.waiting_counts() == walked(s) == {"port-up": 1}
+    before = s.problems
+    s = change(b, cache, "pvm2", mac=("fa:16:3e:00:00:02 172.24.4.12",))  # no problem changes
+    assert s.problems is before  # the frozen set is reused, not copied again
+    rebuilt = ModelCache(b.snapshot(), Config(), log_problems=False).state
+    assert rebuilt.waiting_counts() == s.waiting_counts() == walked(rebuilt)
