@@ -20,7 +20,10 @@ The clauses (OR'ed):
    side on the provider network, which carries the nat_addresses (FIPs, the cr-lrp's own
    entry) and the address scopes; the switch side of every router interface (Topology reads
    its datapath and scopes). By name, because the provider network's datapath holds every
-   router's gateway port of the cloud.
+   router's gateway port of the cloud. A row whose nat_addresses name a port bound here stays
+   by its own name once it is mirrored: a floating IP depends on that row and its resident
+   only, so bad data on a router port of the chain (type, peer) must not drop it. Peers are
+   followed by `options:peer` whatever the row's type, for the same reason.
 5. `datapath in` the tenant datapaths behind the routers of a cr-lrp bound here (the peer of a
    router interface on a switch without a localnet port): tenant VMs are exposed wherever
    they are bound, so all their rows.
@@ -62,6 +65,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ovnbgp.model.parse import parse_nat_address
 from ovnbgp.model.records import PortBindingRow, Snapshot
 from ovnbgp.model.topology import INFRA_TYPES, VM_TYPE
 
@@ -78,19 +82,27 @@ class Interest:
 
 
 def interest(rows: Iterable[PortBindingRow], system_id: str) -> Interest:
-    """The interest the rows at hand call for (any rows; those outside it are ignored)."""
+    """The interest the rows at hand call for (any rows; those outside it are ignored).
+
+    A link of the chains is followed by `options:peer` whatever the row's type, and a row whose
+    nat_addresses name a port bound here stays wanted by its own name (clause 4): bad data on
+    a row of the chain (a router port's type or peer garbled) must not take a floating IP's
+    gateway port out of the mirror, since the model does not read the chain for it."""
     if not system_id:
         return Interest("")
     localnet: set[str] = set()
-    patches: dict[str, PortBindingRow] = {}
-    patches_on: dict[str, list[PortBindingRow]] = {}
+    by_name: dict[str, PortBindingRow] = {}
+    linked_on: dict[str, list[PortBindingRow]] = {}  # datapath -> its rows with a peer
+    with_nat: list[PortBindingRow] = []
     here: list[PortBindingRow] = []
     for r in sorted(rows, key=lambda r: r.uuid):
         if r.type == "localnet":
             localnet.add(r.datapath)
-        elif r.type == "patch":
-            patches.setdefault(r.logical_port, r)
-            patches_on.setdefault(r.datapath, []).append(r)
+        by_name.setdefault(r.logical_port, r)
+        if r.options.get("peer"):
+            linked_on.setdefault(r.datapath, []).append(r)
+        if r.nat_addresses:
+            with_nat.append(r)
         if r.chassis == system_id:
             here.append(r)
     gateways = {r.datapath for r in here if r.type == "chassisredirect"}
@@ -98,25 +110,38 @@ def interest(rows: Iterable[PortBindingRow], system_id: str) -> Interest:
     names: set[str] = set()
     attached: set[str] = set()  # routers with an interface on a local VM's network
     for net in vm_nets:
-        for p in patches_on.get(net, ()):
-            peer_name = p.options.get("peer", "")
-            if peer_name:
-                names.add(peer_name)
-            peer = patches.get(peer_name)
+        for p in linked_on.get(net, ()):
+            peer_name = p.options["peer"]
+            names.add(peer_name)
+            peer = by_name.get(peer_name)
             if peer is not None:
                 attached.add(peer.datapath)
     routers = gateways | attached  # clause 3
     tenant: set[str] = set()  # clause 5
     for router in routers:
-        for p in patches_on.get(router, ()):
-            peer_name = p.options.get("peer", "")
-            if not peer_name:
-                continue
+        for p in linked_on.get(router, ()):
+            peer_name = p.options["peer"]
             names.add(peer_name)
-            peer = patches.get(peer_name)
+            peer = by_name.get(peer_name)
             if router in gateways and peer is not None and peer.datapath not in localnet:
                 tenant.add(peer.datapath)
+    local_names = {r.logical_port for r in here}
+    names |= {r.logical_port for r in with_nat if residents(r) & local_names}
     return Interest(system_id, frozenset(routers | tenant | vm_nets), frozenset(names))
+
+
+def residents(row: PortBindingRow) -> set[str]:
+    """The ports named by is_chassis_resident() in the row's nat_addresses (bad entries
+    skipped: the model reports them)."""
+    out = set()
+    for entry in row.nat_addresses:
+        try:
+            _mac, _ips, resident = parse_nat_address(entry)
+        except ValueError:
+            continue
+        if resident:
+            out.add(resident)
+    return out
 
 
 def tenant_datapaths(rows: Iterable[PortBindingRow], system_id: str) -> frozenset[str]:
@@ -148,8 +173,9 @@ def wanted(row: PortBindingRow, want: Interest) -> bool:
 
 def shapes_interest(row: PortBindingRow | None, system_id: str) -> bool:
     """Whether a change of this row can change the interest (the watcher recomputes it then):
-    an infrastructure row, or a row bound here."""
-    return row is not None and (row.type in INFRA_TYPES
+    an infrastructure row, a row with a peer or nat_addresses, or a row bound here."""
+    return row is not None and (row.type in INFRA_TYPES or bool(row.options.get("peer"))
+                                or bool(row.nat_addresses)
                                 or (bool(system_id) and row.chassis == system_id))
 
 
