@@ -5,7 +5,8 @@ the same boot.
 
 Needs dummy, vrf and a full FRR chain, so on a host without them it boots User-Mode Linux
 (tests/vm/uml.py) and runs itself inside. For each size N, on a fresh OVN central (NB, SB,
-northd) built with bulk transactions (bench/agent/topology.py: N provider VM ports bound here,
+northd; above --direct-sb-above, 10k, the provider ports written into the SB directly) built
+with bulk transactions (bench/agent/topology.py: N provider VM ports bound here,
 N/100 tenant VMs with floating IPs, 100 routers with their gateway here and two tenant
 subnets each), a node namespace (netdev OVS, the node's FRR, a leaf FRR as BGP peer):
 
@@ -138,7 +139,8 @@ class Size:
         log(f"N={self.n}: building the OVN central")
         self.central = OvnCentral(self.work / "ovn").start()
         self.topo = Topology(self.central, self.n, extra=self.args.samples + self.args.burst,
-                             routers=self.args.routers).build(timeout=self.args.step_timeout)
+                             routers=self.args.routers,
+                             direct_sb=self.n > self.args.direct_sb_above).build(timeout=self.args.step_timeout)
         os.kill(self.central.daemons["ovn-northd"].pid, signal.SIGSTOP)
         self.result["setup"] = {k: round(v, 2) for k, v in self.topo.timings.items()}
         self.result["exposures"] = len(self.topo.expected)
@@ -148,7 +150,8 @@ class Size:
     def new_node(self, tag: str) -> None:
         from bench.agent.node import NodeSide
 
-        self.node = NodeSide(self.work / f"node-{tag}", self.central).start()
+        self.node = NodeSide(self.work / f"node-{tag}", self.central,
+                             tuple(self.topo.extra_localnets)).start()
 
     def config(self, steering: str, workdir: Path):
         from ovnbgp import config as config_mod
@@ -683,6 +686,9 @@ def main() -> int:
                     help="sizes that also run steering=table (default: the largest)")
     ap.add_argument("--rules-max", type=int, default=10000,
                     help="the largest size that runs steering=rules (above it: table only)")
+    ap.add_argument("--direct-sb-above", type=int, default=10000,
+                    help="above this size the provider ports are written into the SB directly, "
+                    "not made by northd (bench/agent/topology.py: direct_sb)")
     ap.add_argument("--samples", type=int, default=50)
     ap.add_argument("--burst", type=int, default=500)
     ap.add_argument("--routers", type=int, default=100)
@@ -710,8 +716,8 @@ def main() -> int:
                 "--logs", "/mnt/logs"]
         if args.profile:
             argv += ["--profile"]
-        for k in ("sizes", "table_sizes", "rules_max", "samples", "burst", "routers", "idle", "step_timeout",
-                  "event_timeout"):
+        for k in ("sizes", "table_sizes", "rules_max", "direct_sb_above", "samples", "burst", "routers",
+                  "idle", "step_timeout", "event_timeout"):
             argv += [f"--{k.replace('_', '-')}", str(getattr(args, k))]
         largest = max(int(x) for x in args.sizes.split(",") if x)
         mem = args.mem or ("4G" if largest <= 10000 else "12G")

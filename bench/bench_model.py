@@ -134,10 +134,11 @@ def main() -> None:
             do, undo = make()
             times = []
             for _ in range(args.events):
+                before = cache.state
                 t = time.perf_counter()
                 new = cache.update(Changes(port_bindings=do))
                 times.append(time.perf_counter() - t)
-                delta = len(new.exposures ^ state.exposures)
+                delta = sum(map(len, new.changes(before, "exposures")))
                 cache.update(Changes(port_bindings=undo))
             print(f"update: {name:38s} {statistics.median(times) * 1000:8.2f} ms  max {max(times) * 1000:6.1f} ms "
                   f"({delta} exposures changed)")

@@ -36,9 +36,9 @@ class NodeSide(NodeLab):
     too) plus the floor; the agent config with the benchmark's options (JSON log, no periodic
     resync during the run)."""
 
-    def __init__(self, work: Path, central):
+    def __init__(self, work: Path, central, extra_localnets: tuple[tuple[str, str], ...] = ()):
         super().__init__(Path(work), central, leaf_config=LEAF_CONFIG, netns_prefix="b",
-                         localnets=LOCALNETS)
+                         localnets=LOCALNETS + tuple(extra_localnets))
         self.floor_ns: Netns | None = None
         self.floor: FrrInstance | None = None
         self.floor_ovs: OvsNode | None = None

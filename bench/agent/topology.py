@@ -19,6 +19,14 @@ and the tenant CIDRs (`expected`).
 Set-up uses bulk paths (docs/architecture.md, "OVN"): the provider ports are
 inserted into the NB with raw transactions of 2000 rows, the routers with a few batched
 ovn-nbctl calls, and ports are bound by uuid in transactions of 2000.
+
+`direct_sb`: the provider ports (and spares) are written into the Southbound directly, as
+northd would write them, instead of through the NB: in User-Mode Linux northd made only 33,866
+of 101,320 Port_Bindings in 25 min at 100k. northd builds the rest (routers, tenant VMs, FIPs)
+and is then stopped for good (it would delete the rows it did not make). A datapath holds at
+most 32767 port tunnel keys, so the provider ports fill `public` and then further untagged
+provider switches on the same physnet (`public-dK`, localnet `ln-public-dK`: the node needs one
+patch pair per localnet, `localnets`), SB_PORTS_PER_DATAPATH each.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import ipaddress
 import os
 import signal
 import time
+import uuid as uuidlib
 from dataclasses import dataclass, field
 
 from bench.agent.ovsdb import OvsdbClient, bind_op, uuid_of
@@ -38,6 +47,7 @@ PROVIDER_BASE = ipaddress.IPv4Address("172.16.1.0")
 FIP_BASE = ipaddress.IPv4Address("172.31.0.10")
 GW_BASE = ipaddress.IPv4Address("172.31.254.1")
 EXT_PREFIXLEN = 16  # "ext": 172.31.0.0/16 (router gateways and floating IPs)
+SB_PORTS_PER_DATAPATH = 30_000  # a datapath's port tunnel keys end at 32767
 
 
 def mac(kind: int, i: int) -> str:
@@ -70,6 +80,8 @@ class Topology:
     tenant_cidrs: list[str] = field(default_factory=list)
     chassis_uuid: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    direct_sb: bool = False
+    extra_localnets: list[tuple[str, str]] = field(default_factory=list)  # (name, localnet port)
 
     def __post_init__(self) -> None:
         if self.fips is None:
@@ -106,20 +118,67 @@ class Topology:
         with OvsdbClient(c.sb_remote, timeout=timeout) as sb:
             self.chassis_uuid = uuid_of(sb.select(SB, "Chassis", ["_uuid"],
                                                   [["name", "==", CHASSIS]])[0])
-            uuids = self._port_bindings(sb, timeout)
-            for p in (*self.provider, *self.spare, *self.tenant_vms, *self.gateways):
+            providers = [] if self.direct_sb else [*self.provider, *self.spare]
+            uuids = self._port_bindings(sb, timeout, [*providers, *self.tenant_vms, *self.gateways])
+            for p in (*providers, *self.tenant_vms, *self.gateways):
                 p.uuid = uuids[p.name]
-            self._bind(sb, [*self.provider, *self.tenant_vms, *self.gateways])
+            self._bind(sb, [*providers[:len(self.provider)], *self.tenant_vms, *self.gateways])
         # northd reacts to the bindings (it mirrors `up` into the NB): let it settle.
         c.sync(timeout=timeout)
         self.timings["bind"] = time.monotonic() - t
+        if self.direct_sb:
+            os.kill(northd, signal.SIGSTOP)  # for good: it would delete the rows below
+            t = time.monotonic()
+            with OvsdbClient(c.sb_remote, timeout=timeout) as sb:
+                self._direct_provider_ports(sb)
+            self.timings["direct_sb"] = time.monotonic() - t
         return self
 
-    def _port_bindings(self, sb: OvsdbClient, timeout: float) -> dict[str, str]:
+    def _direct_provider_ports(self, sb: OvsdbClient) -> None:
+        """The provider ports and spares as Port_Binding rows written straight into the SB
+        (see the module docstring): the ports bound here and up, the spares unbound."""
+        public = sb.select(SB, "Datapath_Binding", ["_uuid", "tunnel_key", "external_ids"])
+        dp_keys = [r["tunnel_key"] for r in public]
+        public_uuid = next(uuid_of(r) for r in public if ["name", "public"] in r["external_ids"][1])
+        used = [r["tunnel_key"] for r in sb.select(SB, "Port_Binding", ["tunnel_key"],
+                                                   [["datapath", "==", ["uuid", public_uuid]]])]
+        ports = [*self.provider, *self.spare]
+        bound = {p.name for p in self.provider}
+        datapath, next_key, ops = public_uuid, max(used) + 1, []
+        for i, p in enumerate(ports):
+            if next_key > SB_PORTS_PER_DATAPATH:  # the next provider switch, same physnet
+                k = len(self.extra_localnets)
+                name = f"public-d{k}"
+                datapath = str(uuidlib.uuid4())
+                ops.append({"op": "insert", "table": "Datapath_Binding", "uuid": datapath,
+                            "row": {"tunnel_key": max(dp_keys) + 1 + k, "external_ids": [
+                                "map", [["name", name], ["logical-switch", str(uuidlib.uuid4())]]]}})
+                ops.append({"op": "insert", "table": "Port_Binding",
+                            "row": {"logical_port": f"ln-{name}", "type": "localnet",
+                                    "datapath": ["uuid", datapath], "tunnel_key": 1,
+                                    "mac": "unknown",
+                                    "options": ["map", [["network_name", "public"]]]}})
+                self.extra_localnets.append((name, f"ln-{name}"))
+                next_key = 2
+            p.uuid = str(uuidlib.uuid4())
+            here = p.name in bound
+            row = {"logical_port": p.name, "datapath": ["uuid", datapath], "tunnel_key": next_key,
+                   "mac": f"{mac(0x3e, i)} {p.ip}", "up": here}
+            if here:
+                row["chassis"] = ["uuid", self.chassis_uuid]
+            ops.append({"op": "insert", "table": "Port_Binding", "uuid": p.uuid, "row": row})
+            next_key += 1
+            if len(ops) >= BATCH:
+                sb.transact(SB, ops)
+                ops = []
+        if ops:
+            sb.transact(SB, ops)
+
+    def _port_bindings(self, sb: OvsdbClient, timeout: float, ports: list[Port]) -> dict[str, str]:
         """logical_port -> Port_Binding uuid once northd made one for every port: at 100k a
         `--wait=sb sync` was seen to return before all of them existed (northd, busy for
         minutes in UML, reconnects to the SB and computes again)."""
-        names = {p.name for p in (*self.provider, *self.spare, *self.tenant_vms, *self.gateways)}
+        names = {p.name for p in ports}
         deadline = time.monotonic() + timeout
         while True:
             uuids = {r["logical_port"]: uuid_of(r)
@@ -148,6 +207,8 @@ class Topology:
     def _provider_ports(self) -> None:
         self.provider = [Port(f"vm{i}", str(PROVIDER_BASE + i)) for i in range(self.n)]
         self.spare = [Port(f"spare{i}", str(PROVIDER_BASE + self.n + i)) for i in range(self.extra)]
+        if self.direct_sb:
+            return  # written into the SB after northd's part (_direct_provider_ports)
         ports = [(p, mac(0x3e, i)) for i, p in enumerate([*self.provider, *self.spare])]
         with OvsdbClient(self.central.nb_remote) as nb:
             for start in range(0, len(ports), BATCH):

@@ -58,6 +58,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,7 +127,7 @@ class Agent:
         self._notices: dict[str, list[str]] = {}  # target -> its last notices (status.waiting)
         self._saved_owners: dict = {}  # the contested prefixes' owners last written (agent/owners.py)
         self._frr_restarts_counted = 0
-        self._counted: tuple[frozenset, Counter] | None = None  # (exposures, counts by kind)
+        self._counted: tuple[AbstractSet, Counter] | None = None  # (exposures, counts by kind)
         for target in ("kernel", "flows", "frr", "model"):  # every series exists from the start
             self.metrics.apply_errors.labels(target)
         for db in ("sb", "ovs"):
@@ -549,8 +550,9 @@ class Agent:
         """Exposures per kind, from the change when the counts are those of `previous`."""
         if self._counted is not None and self._counted[0] is previous.exposures:
             counts = Counter(self._counted[1])
-            counts.subtract(e.kind for e in previous.exposures - desired.exposures)
-            counts.update(e.kind for e in desired.exposures - previous.exposures)
+            gone, came = desired.changes(previous, "exposures")
+            counts.subtract(e.kind for e in gone)
+            counts.update(e.kind for e in came)
         else:
             counts = Counter(e.kind for e in desired.exposures)
         self._counted = (desired.exposures, counts)
@@ -645,13 +647,17 @@ class _Pass:
 
     def exposure(self, prefix, added: bool) -> Exposure | None:
         """The exposure of a prefix added (in the new state) or removed (in the old one):
-        first among the exposures that changed (a set difference, cheap while the model
-        reuses its records), the whole state only for an address that is fixed without a
+        first among the exposures that changed (O(change) between states of one
+        ModelCache), the whole state only for an address that is fixed without a
         change in the desired state."""
-        this, other = (self.desired, self.previous) if added else (self.previous, self.desired)
+        this = self.desired if added else self.previous
         for whole in (False, True):
             if (added, whole) not in self._lookups:
-                exps = this.exposures if whole else this.exposures - other.exposures
+                if whole:
+                    exps = this.exposures
+                else:
+                    gone, came = self.desired.changes(self.previous, "exposures")
+                    exps = came if added else gone
                 self._lookups[added, whole] = {e.prefix: e for e in exps}
             hit = self._lookups[added, whole].get(prefix)
             if hit is not None:

@@ -70,8 +70,8 @@ def _index_get(idx: dict, key) -> tuple | _Several:
 class DesiredIndex:
     """A desired state's exposures, rules, routes and neighbours by the kernel key each maps
     to (RuleObj.key, RouteObj.key, NeighObj.key, the exposed prefix), kept current from the
-    differences between consecutive states. The model hands out the same record objects from
-    one state to the next, so a frozenset difference is a cheap pass in C."""
+    differences between consecutive states (DesiredState.changes: O(change) between states
+    of one ModelCache, a set difference otherwise)."""
 
     def __init__(self, desired: DesiredState):
         self.state = desired
@@ -86,15 +86,15 @@ class DesiredIndex:
         """Move to `new`; return the keys whose records changed, per kind."""
         touched: dict[str, set] = {}
         for name, key in _KEYED:
-            old_s, new_s = getattr(self.state, name), getattr(new, name)
             keys: set = set()
-            if old_s is not new_s:
+            if getattr(self.state, name) is not getattr(new, name):
                 idx = self.by_key[name]
-                for rec in old_s - new_s:
+                gone, came = new.changes(self.state, name)  # O(change) from the model
+                for rec in gone:
                     k = key(rec)
                     _index_discard(idx, k, rec)
                     keys.add(k)
-                for rec in new_s - old_s:
+                for rec in came:
                     k = key(rec)
                     _index_add(idx, k, rec)
                     keys.add(k)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
 
 from ovnbgp.model.claims import EMPTY, Claim, Contribution
+from ovnbgp.model.kindset import KindSet
 from ovnbgp.model.records import (
     BridgeHold,
     BridgeSetup,
@@ -24,6 +26,9 @@ from ovnbgp.model.topology import Context
 
 OUTPUT_TYPES = (Exposure, Rule, Route, Neighbour, BridgeSetup, FlowSpec, ProxyNeighbour, BridgeHold,
                 VlanDevice)
+# The kinds with one object per exposed prefix: handed out as KindSets (model/kindset.py), so
+# an event costs its change, not a frozenset of 100k objects. The others are a few per bridge.
+LAZY_TYPES = (Exposure, Rule, Route, Neighbour)
 
 
 class Aggregate:
@@ -68,7 +73,12 @@ class Aggregate:
         self._problems_changed = True
         self._dirty_prefixes: set[IPNetwork] = set()
         self._state: DesiredState | None = None
-        self._frozen: dict[type, frozenset] = {t: frozenset() for t in OUTPUT_TYPES}
+        self._frozen: dict[type, Any] = {t: frozenset() for t in OUTPUT_TYPES}
+        # per lazy kind: the KindSet last handed out and what changed since (None: none yet,
+        # nothing to track)
+        self._current: dict[type, KindSet | None] = {t: None for t in LAZY_TYPES}
+        self._added: dict[type, set] = {t: set() for t in LAZY_TYPES}
+        self._removed: dict[type, set] = {t: set() for t in LAZY_TYPES}
         self._changed_types: set[type] = set(OUTPUT_TYPES)
         self._frozen_problems: frozenset[Problem] = frozenset()
         self._waiting: tuple[tuple[str, int], ...] = ()
@@ -81,6 +91,12 @@ class Aggregate:
         c[obj] = n + 1
         if not n:
             self._changed_types.add(t)
+            if self._current.get(t) is not None:
+                removed = self._removed[t]
+                if obj in removed:
+                    removed.discard(obj)
+                else:
+                    self._added[t].add(obj)
 
     def _dec(self, obj: Hashable) -> None:
         t = type(obj)
@@ -91,6 +107,12 @@ class Aggregate:
         else:
             del c[obj]
             self._changed_types.add(t)
+            if self._current.get(t) is not None:
+                added = self._added[t]
+                if obj in added:
+                    added.discard(obj)
+                else:
+                    self._removed[t].add(obj)
 
     def _inc_problem(self, p: Problem) -> None:
         n = self.problems.get(p, 0) + 1
@@ -214,8 +236,8 @@ class Aggregate:
     def state(self) -> DesiredState:
         if self._state is None:
             f = self._frozen
-            for t in self._changed_types:
-                f[t] = frozenset(self.out[t])  # only the kinds of objects that changed
+            for t in self._changed_types:  # only the kinds of objects that changed
+                f[t] = self._kind_set(t) if t in self._current else frozenset(self.out[t])
             self._changed_types.clear()
             if self._problems_changed:  # most events change no problem: reuse the last set
                 self._frozen_problems = frozenset(self.problems)
@@ -227,6 +249,19 @@ class Aggregate:
                 holds=f[BridgeHold], vlans=f[VlanDevice],
                 problems=self._frozen_problems, waiting=self._waiting)
         return self._state
+
+    def _kind_set(self, t: type) -> KindSet:
+        """The next KindSet of kind `t`, linked from the last one with the change between."""
+        def live() -> tuple[dict, set, set]:
+            return self.out[t], self._added[t], self._removed[t]
+
+        new = KindSet(live)
+        old = self._current[t]
+        if old is not None:
+            old.succeeded_by(new, self._added[t], self._removed[t])
+            self._added[t], self._removed[t] = set(), set()
+        self._current[t] = new
+        return new
 
 
 # --- the cache -----------------------------------------------------------------------------

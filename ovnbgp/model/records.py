@@ -10,7 +10,10 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+
+from ovnbgp.model import kindset
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -20,9 +23,11 @@ IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 # --- input: what the OVN side read -------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PortBindingRow:
-    """The Port_Binding columns the model uses, as read from the SB (strings not yet trusted)."""
+    """The Port_Binding columns the model uses, as read from the SB (strings not yet trusted).
+
+    Slotted: the mirror holds one per row (100k on the largest nodes); no __dict__ each."""
 
     uuid: str
     logical_port: str
@@ -218,10 +223,12 @@ class Problem:
 
 @dataclass(frozen=True)
 class DesiredState:
-    exposures: frozenset[Exposure] = frozenset()
-    rules: frozenset[Rule] = frozenset()
-    routes: frozenset[Route] = frozenset()
-    neighbours: frozenset[Neighbour] = frozenset()
+    # The per-prefix kinds: frozensets, or the model's KindSets (model/kindset.py), which
+    # answer changes() in O(change) between states of one ModelCache.
+    exposures: AbstractSet[Exposure] = frozenset()
+    rules: AbstractSet[Rule] = frozenset()
+    routes: AbstractSet[Route] = frozenset()
+    neighbours: AbstractSet[Neighbour] = frozenset()
     bridges: frozenset[BridgeSetup] = frozenset()
     flows: frozenset[FlowSpec] = frozenset()
     proxy_neighbours: frozenset[ProxyNeighbour] = frozenset()
@@ -242,6 +249,13 @@ class DesiredState:
             if p.waiting:
                 out[p.waiting] = out.get(p.waiting, 0) + 1
         return out
+
+    def changes(self, previous: DesiredState, kind: str) -> tuple[AbstractSet, AbstractSet]:
+        """(removed, added) records of `kind` ("exposures", "rules", ...) since `previous`:
+        O(change) when both come from one ModelCache, set differences otherwise."""
+        old, new = getattr(previous, kind), getattr(self, kind)
+        d = kindset.delta(old, new)
+        return d if d is not None else (old - new, new - old)
 
     def dummy_prefixes(self) -> frozenset[IPNetwork]:
         return frozenset(e.prefix for e in self.exposures)

@@ -71,11 +71,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import sys
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 
 from ovs import jsonrpc as ovs_jsonrpc
 from ovs import poller as ovs_poller
@@ -157,25 +159,32 @@ def _smap(row, column: str) -> dict[str, str]:
     return {k.value: v.value for k, v in datum.values.items()}
 
 
+_NO_MAP: Mapping[str, str] = MappingProxyType({})  # one shared empty map for every row
+
+
 def port_binding_from_idl(row, chassis_names: dict) -> PortBindingRow:
-    """A Port_Binding IDL row as a frozen record (chassis uuid -> Chassis.name)."""
+    """A Port_Binding IDL row as a frozen record (chassis uuid -> Chassis.name).
+
+    Lean, as the mirror holds one per row: empty maps are one shared object, the datapath
+    uuid and type strings are interned (shared by every row of a datapath)."""
     ch = _scalar(row, "chassis")
     up = _scalar(row, "up")
+    type_ = sys.intern(_scalar(row, "type", ""))
     return PortBindingRow(
         uuid=str(row.uuid),
         logical_port=_scalar(row, "logical_port", ""),
-        type=_scalar(row, "type", ""),
-        datapath=str(_scalar(row, "datapath", "")),
+        type=type_,
+        datapath=sys.intern(str(_scalar(row, "datapath", ""))),
         mac=tuple(_atoms(row, "mac")),
         # A reference to a row we do not know keeps the uuid: the model reports it.
         chassis=None if ch is None else chassis_names.get(ch, str(ch)),
         up=up if isinstance(up, bool) else None,
-        options=_smap(row, "options"),
+        options=_smap(row, "options") or _NO_MAP,
         nat_addresses=tuple(_atoms(row, "nat_addresses")),
-        external_ids=_scopes(row) if _scalar(row, "type", "") == "patch" else {},
+        external_ids=(_scopes(row) or _NO_MAP) if type_ == "patch" else _NO_MAP,
         # the VLAN of a localnet port (the model validates it); other ports' tags (a container
         # port's parent VLAN) mean nothing to the model
-        tag=_scalar(row, "tag") if _scalar(row, "type", "") == "localnet" else None,
+        tag=_scalar(row, "tag") if type_ == "localnet" else None,
     )
 
 
@@ -625,7 +634,10 @@ class OvnWatcher:
             events_for = {u: c for u, c in changed.items() if u not in left}
             partners = {} if self._monitor_all else self._completed_partners(events_for)
             events_for.update(partners)
-            fired = ev.dispatch(self.events, events_for) if events_for and not resynced else []
+            # Not during the initial load: its events are never run (below), and each match
+            # kept the row's IPs in the event until run (~440 B per row, for ever).
+            fired = (ev.dispatch(self.events, events_for)
+                     if events_for and not resynced and not first else [])
         if first:
             # Complete only once the server applied the condition the data asks for (the
             # first reply carries the infrastructure rows; this chassis' rows follow).

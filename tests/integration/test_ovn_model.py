@@ -220,6 +220,22 @@ def test_provider_dual_stack_port_bind_and_unbind(env):
     assert not env.events()["PortBindingChassisCreatedEvent"]
 
 
+def test_the_initial_load_leaves_no_pending_event_matches(env):
+    """Rows already bound at start fire no named event (the initial load is not a change),
+    and their matches are not kept in the events either (~440 B per row, for ever, at 100k)."""
+    env.vm("public", "pvm1", "fa:16:3e:00:00:01 172.24.4.10 2001:db8::10")
+    env.vm("public", "pvm2", "fa:16:3e:00:00:02 172.24.4.11")
+    env.bind("pvm1", "ch1")
+    env.bind("pvm2", "ch1")
+    env.start()
+    assert len(env.exposed()) == 3
+    assert not any(e._ips or e._keys for e in env.watcher.events)
+    env.unbind("pvm2")
+    assert len(env.exposed()) == 2
+    assert env.events()["PortBindingChassisDeletedEvent"] == 1
+    assert not any(e._ips or e._keys for e in env.watcher.events)
+
+
 def test_two_provider_networks_on_two_bridges(env):
     env.vm("public", "pvm1", "fa:16:3e:00:00:01 172.24.4.10")
     env.vm("p2", "pvm2", "fa:16:3e:00:00:02 192.0.2.10 2001:db8:2::10")

@@ -1,0 +1,84 @@
+"""Memory of the Southbound mirror: bytes per mirrored Port_Binding row, natively.
+
+    .venv/bin/python bench/bench_mirror.py [--rows 10000] [--tracemalloc]
+
+Writes a CloudSb (bench/cloud/topology.py) of `rows` Port_Bindings into a bare Southbound
+ovsdb-server, every VM bound to this chassis (so the watcher mirrors all of them, as on a
+100k-exposure node), starts an OvnWatcher in this process and prints the RSS it added per
+mirrored row (and, with --tracemalloc, the Python allocations per row by file). Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.agent.ovsdb import OvsdbClient  # noqa: E402
+from bench.cloud.servers import Databases  # noqa: E402
+from bench.cloud.topology import THIS, CloudSb  # noqa: E402
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=10000)
+    ap.add_argument("--tracemalloc", action="store_true")
+    args = ap.parse_args()
+    from ovnbgp.config import Config, OvnConfig
+    from ovnbgp.ovn.watcher import OvnWatcher
+
+    dbs = Databases(Path(tempfile.mkdtemp(prefix="ovnbgp-mirror-"))).start()
+    try:
+        sb = CloudSb(args.rows).build()
+        for pb in sb.pbs:  # every VM here: the mirror holds every row
+            if pb.type == "" and pb.chassis is not None:
+                pb.chassis = THIS
+        with OvsdbClient(dbs.sb_remote, timeout=600) as db:
+            for ops in sb.transactions():
+                db.transact("OVN_Southbound", ops)
+        del sb
+        gc.collect()
+        cfg = Config(ovn=OvnConfig(sb_remotes=(dbs.sb_remote,), ovs_remote=dbs.ovs_remote))
+        if args.tracemalloc:
+            import tracemalloc
+            tracemalloc.start()
+        before = rss_kib()
+        t = time.perf_counter()
+        w = OvnWatcher(cfg)
+        w.start(timeout=900)
+        took = time.perf_counter() - t
+        gc.collect()
+        rows = len(w.snapshot().port_bindings)
+        added = (rss_kib() - before) * 1024
+        print(f"{rows} rows mirrored in {took:.1f} s: RSS +{added / 1e6:.1f} MB, "
+              f"{added / rows:.0f} B per row")
+        if args.tracemalloc:
+            snap = tracemalloc.take_snapshot()
+            stats = snap.statistics("filename")
+            total = sum(s.size for s in stats)
+            print(f"python allocations: {total / rows:.0f} B per row")
+            for s in stats[:8]:
+                print(f"  {s.size / rows:7.0f} B/row  {s.traceback[0].filename}")
+            for s in snap.statistics("lineno")[:12]:
+                print(f"  {s.size / rows:7.0f} B/row  {s.traceback[0].filename}:{s.traceback[0].lineno}")
+        w.stop()
+    finally:
+        dbs.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
