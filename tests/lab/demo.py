@@ -3,14 +3,17 @@
     python -m tests.lab.demo              # picks where to run (below), prints every step
     python -m tests.lab.demo --inside     # run here and now (root, a kernel with vrf + dummy)
 
-It builds the spine-leaf lab of vagrant/topology.json (tests/lab: spine, two leaves, node1 and
-node2 each with OVS, a real ovn-controller and FRR, OVN central, an outside host), starts
-ovnbgp on both nodes, creates what Neutron would (a provider network with a VM on node1, a
-router with its gateway on node1, a tenant network behind it with a VM on node2 and a floating
-IP for it), waits until the fabric has learnt the routes, runs `ovnbgp verify` on each node,
-shows the leaves' BGP tables and pings every exposed address from the outside host, which
-reaches them only through the routes ovnbgp made the fabric learn. Then it tears everything
-down. The exit status is 0 only if every step passed (a failed verify or ping is 1).
+It builds the spine-leaf lab of vagrant/topology.json (tests/lab: spine, two leaves per rack,
+node1 and node2 each dual-homed, with OVS, a real ovn-controller and FRR, OVN central, an
+outside host), starts ovnbgp on both nodes, creates what Neutron would (a provider network with
+a VM on node1, a router with its gateway on node1, a tenant network behind it with a VM on
+node2 and a floating IP for it), waits until the fabric has learnt the routes, runs `ovnbgp
+verify` on each node, shows the leaves' BGP tables and pings every exposed address from the
+outside host, which reaches them only through the routes ovnbgp made the fabric learn. It shows
+the spine's two next hops (one per leaf) for a VM, pulls one of node1's uplinks for a few
+seconds while the outside host pings (the pings lost and the time until answered again are
+printed, measured as tests/vm/test_failover.py does). Then it tears everything down. The exit
+status is 0 only if every step passed (a failed verify or ping is 1).
 
 Where it runs: every host of the lab is a network namespace and the agent needs the `vrf` and
 `dummy` kernel drivers. If this kernel has them (checked by creating both in a throwaway
@@ -36,6 +39,8 @@ REPO = Path(__file__).resolve().parents[2]
 MODULES = ("tun", "veth", "ipv6", "vrf", "dummy")
 UML_TIMEOUT = 1200.0
 EXIT_FAILED = 1
+DEMO_HOLD = 3.0  # seconds the demo's uplink stays down
+DEMO_BOUND = 15.0  # seconds within which the fabric must route around it and back
 
 
 class DemoFailed(RuntimeError):
@@ -177,8 +182,9 @@ def run_demo(out: Path) -> int:
     lab = Lab(workdir)
     status = 0
     try:
-        step("Build the spine-leaf lab: spine, leaf1, leaf2, node1 (rack 1), node2 (rack 2), "
-             "outside host; OVS + ovn-controller + FRR on each node, OVN central")
+        step("Build the spine-leaf lab: spine, leaf1 + leaf1b (rack 1), leaf2 + leaf2b (rack 2), "
+             "node1 and node2 each dual-homed to its rack's two leaves, outside host; OVS + "
+             "ovn-controller + FRR on each node, OVN central")
         lab.start()
         say(lab.timing_report())
         Demo(lab).run()
@@ -220,13 +226,16 @@ class Demo:
             node.start_agent(ready=lambda node=node: (node.state_dir / "status.json").exists(),
                              timeout=120)
             say(f"{node.name}: ovnbgp running, pid {node.agent.pid}, AS {node.asn}, "
-                f"peer {node.leaf} ({node.uplink.peer_addr4})")
+                "peers " + ", ".join(f"{u.peer} ({u.peer_addr4})" for u in node.uplinks))
 
         step("OVN (as Neutron would): provider network, router with its gateway on node1 "
-             "(node2 standby), tenant network behind it")
+             "(its only gateway chassis), tenant network behind it")
         public = sc.provider_network()
         tenant = sc.tenant_network()
-        router = sc.router(public, ["node1", "node2"])
+        # One gateway chassis: with a standby on node2, OVN's own BFD between the chassis
+        # (over the tunnels) moves the cr-lrp back and forth when the host is loaded, and the
+        # uplink failure below may move it too; test_e2e.py covers gateway moves.
+        router = sc.router(public, ["node1"])
         sc.attach(router, tenant)
         say(f"provider {public.name}: {public.cidr4} + {public.cidr6} (physnet -> br-ex)")
         say(f"router {router.name}: gateway {router.gateway_ip4} / {router.gateway_ip6} "
@@ -306,6 +315,8 @@ class Demo:
         if failed:
             raise DemoFailed("no answer from " + ", ".join(failed))
 
+        self.ecmp_and_uplink_failure(vm1, vm2)
+
         step("What ovnbgp set up on node1 (kernel: dummy in the VRF, ip rules, br-ex table, "
              "static neighbour of the cr-lrp, proxy NDP entry of the IPv6 gateway)")
         for argv in (["ip", "-br", "addr", "show", "dev", "ovn"], ["ip", "rule", "show"],
@@ -317,6 +328,53 @@ class Demo:
         step("Status of the agents")
         for name in ("node1", "node2"):
             show(f"{name}: ovnbgp status", lab.nodes[name].ovnbgp("status", check=False).stdout)
+
+
+    def ecmp_and_uplink_failure(self, vm1, vm2) -> None:
+        """The spine's two paths to a VM on node1, then one of node1's uplinks pulled while
+        the outside host pings: the figure is what the failure cost (tests/lab/failover.py,
+        as tests/vm/test_failover.py measures it)."""
+        from tests.harness.proc import wait_for
+        from tests.lab.checks import next_hops
+        from tests.lab.failover import measure_outage, wait_both_paths
+
+        lab, node = self.lab, self.lab.nodes["node1"]
+        prefix = f"{vm1.ip4}/32"
+        step(f"ECMP: the spine reaches vm1 ({prefix}) over both leaves of rack 1; node1's "
+             "default route uses both uplinks")
+        show(f"spine: show ip route {prefix}", lab.frr["spine"].vtysh(f"show ip route {prefix}"))
+        show("spine: ip route show exact " + prefix,
+             lab.exec("spine", "ip", "route", "show", "exact", prefix, check=False).stdout)
+        show("node1: ip route show default",
+             lab.exec("node1", "ip", "route", "show", "default", check=False).stdout)
+        if next_hops(lab, "spine", prefix) != set(node.leaves):
+            raise DemoFailed(f"the spine does not route {prefix} over {sorted(node.leaves)}")
+
+        down, other = node.uplinks
+        step(f"One uplink fails: node1's NIC to {down.peer} down for {DEMO_HOLD:g} s, then up, "
+             f"while the outside host pings vm1 and vm2 (via the cr-lrp) 10 times a second")
+        during = {}
+
+        def fail() -> None:
+            lab.set_uplink("node1", False, leaf=down.peer)
+            wait_for(lambda: next_hops(lab, "spine", prefix) == {other.peer}, timeout=DEMO_BOUND,
+                     interval=0.2, what=f"the spine down to {other.peer} alone")
+            during["route"] = lab.exec("spine", "ip", "route", "show", "exact", prefix).stdout
+
+        dsts = {"vm1 (provider)": vm1.ip4, "vm2 via the cr-lrp": vm2.ip4}
+        try:
+            outages, t_recover = measure_outage(
+                lab, dsts, fail, lambda: lab.set_uplink("node1", True, leaf=down.peer),
+                lambda: wait_both_paths(lab, "node1", dsts.values(), timeout=DEMO_BOUND),
+                hold=DEMO_HOLD, resume_bound=DEMO_BOUND)
+        finally:
+            lab.set_uplink("node1", True, leaf=down.peer)
+        show(f"spine: ip route show exact {prefix} (while {down.peer}'s link is down)",
+             during.get("route", "(not reached)"))
+        show(f"spine: ip route show exact {prefix} (link back: both leaves again)",
+             lab.exec("spine", "ip", "route", "show", "exact", prefix, check=False).stdout)
+        for name, o in outages.items():
+            say(f"pinger -> {name}: {o.describe()} (link down at 0 s, up at {t_recover:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -24,13 +24,13 @@ lab section).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.harness.proc import wait_for
 from tests.lab.checks import next_hops, routed_through
+from tests.lab.failover import measure_outage, wait_both_paths
 from tests.vm.test_e2e import Figures, agent_log_tail
 
 FIGURES_FILE = "failover.txt"
@@ -82,68 +82,18 @@ def world(lab) -> Iterator[dict]:
         lab.remove_world("fo", made, ("ten", "pub"), nodes)
 
 
-def resume_time(log, t0: float) -> float:
-    """Seconds from t0 until the first reply after the last lost echo request (0 when none was
-    lost: a reply that came late under load is not an outage)."""
-    got = {seq for _, seq in log.replies}
-    if not got:
-        return float("inf")
-    missing = [seq for seq in range(min(got), max(got)) if seq not in got]
-    if not missing:
-        return 0.0
-    return min(t for t, seq in log.replies if seq > missing[-1]) - t0
-
-
-def lost_pings(log) -> int:
-    """Echo requests without a reply, between the first and the last reply (icmp_seq gaps):
-    what was in flight when the pinger stopped does not count."""
-    seqs = sorted({seq for _, seq in log.replies})
-    return (seqs[-1] - seqs[0] + 1 - len(seqs)) if seqs else -1
-
-
 def measure(lab, figures, what: str, dsts: dict, fail: Callable[[], None],
             recover: Callable[[], None], settle: Callable[[], None] | None = None) -> dict[str, int]:
-    """Ping every destination from the outside host, `fail()` at t0, hold HOLD seconds,
-    `recover()`, `settle()` (waits until the fabric is whole again), then stop the pingers and
-    record, per destination, pings lost and the time from t0 until answered for good."""
-    pingers = {name: lab.pinger("outside", ip) for name, ip in dsts.items()}
-    logs = {}
-    try:
-        for p in pingers.values():
-            p.wait_reply(timeout=30)
-        time.sleep(1)
-        t0 = time.time()
-        fail()
-        time.sleep(max(0.0, HOLD - (time.time() - t0)))
-        t_recover = time.time()
-        recover()
-        if settle is not None:
-            settle()
-        for p in pingers.values():
-            p.wait_reply(after=time.time(), timeout=RESUME_BOUND)  # answering after the repair
-        time.sleep(1)
-    finally:
-        for name, p in pingers.items():
-            logs[name] = p.stop()
-    lost, parts = {}, []
-    for name, log in logs.items():
-        resumed = resume_time(log, t0)
-        lost[name] = lost_pings(log)
-        parts.append(f"{name} {lost[name]} lost, answered again after {resumed:.2f} s")
-        # Answered again within the bound after the failure, or at the latest after the repair.
-        assert resumed < RESUME_BOUND or resumed - (t_recover - t0) < RESUME_BOUND, \
-            f"{what}: {name} resumed after {resumed:.1f} s:\n{log.output[-800:]}"
-    figures.add(f"{what}: " + "; ".join(parts))
-    return lost
-
-
-def wait_both_paths(lab, dsts: dict, timeout: float = 60) -> None:
-    for ip in dsts.values():
-        prefix = f"{ip}/32"
-        wait_for(lambda prefix=prefix: routed_through(lab, prefix, NODE) is None, timeout=timeout,
-                 interval=0.3, what=f"{prefix} routed over both leaves again",
-                 details=lambda prefix=prefix: f"{routed_through(lab, prefix, NODE)}\n"
-                                               + "\n".join(lab.down_sessions()))
+    """The outage of every destination (tests/lab/failover.py: fail at t0, hold HOLD s,
+    recover, settle), printed and recorded; answered again within RESUME_BOUND of the failure
+    or of the repair. Returns the pings lost per destination."""
+    outages, t_recover = measure_outage(lab, dsts, fail, recover, settle, hold=HOLD,
+                                        resume_bound=RESUME_BOUND)
+    for name, o in outages.items():
+        assert o.resumed < RESUME_BOUND or o.resumed - t_recover < RESUME_BOUND, \
+            f"{what}: {name} resumed after {o.resumed:.1f} s:\n{o.log.output[-800:]}"
+    figures.add(f"{what}: " + "; ".join(f"{name} {o.describe()}" for name, o in outages.items()))
+    return {name: o.lost for name, o in outages.items()}
 
 
 def wait_sessions(lab, timeout: float = 90) -> None:
@@ -182,7 +132,7 @@ def test_uplink_down_node_side_then_back(lab, world, figures):
     try:
         measure(lab, figures, f"uplink {NODE}-{down.peer} down {HOLD:g} s (node side) and back",
                 world["dsts"], fail, lambda: lab.set_uplink(NODE, True, leaf=down.peer),
-                lambda: wait_both_paths(lab, world["dsts"]))
+                lambda: wait_both_paths(lab, NODE, world["dsts"].values()))
     finally:
         lab.set_uplink(NODE, True, leaf=down.peer)
     cp = verify["cp"]
@@ -208,7 +158,7 @@ def test_uplink_down_leaf_side_then_back(lab, world, figures):
     try:
         measure(lab, figures, f"uplink {down.peer}-{NODE} down {HOLD:g} s (leaf side) and back",
                 world["dsts"], fail, lambda: lab.set_uplink(NODE, True, leaf=down.peer, side="leaf"),
-                lambda: wait_both_paths(lab, world["dsts"]))
+                lambda: wait_both_paths(lab, NODE, world["dsts"].values()))
     finally:
         lab.set_uplink(NODE, True, leaf=down.peer, side="leaf")
 
@@ -227,7 +177,7 @@ def test_leaf_frr_killed(lab, world, figures):
     try:
         measure(lab, figures, f"{leaf} FRR killed, restarted after {HOLD:g} s", world["dsts"], fail,
                 lambda: inst.restart(apply_config=True),
-                lambda: (wait_sessions(lab), wait_both_paths(lab, world["dsts"])))
+                lambda: (wait_sessions(lab), wait_both_paths(lab, NODE, world["dsts"].values())))
     finally:
         if not inst.procs["bgpd"].alive():
             inst.restart(apply_config=True)
@@ -245,7 +195,7 @@ def test_one_session_hard_reset(lab, world, figures):
         node.frr.vtysh(f"clear bgp ipv4 unicast {up.peer_addr4}")
 
     measure(lab, figures, f"{NODE}'s session to {up.peer} hard-reset (clear bgp)", world["dsts"],
-            fail, lambda: None, lambda: (wait_sessions(lab), wait_both_paths(lab, world["dsts"])))
+            fail, lambda: None, lambda: (wait_sessions(lab), wait_both_paths(lab, NODE, world["dsts"].values())))
 
 
 def test_node_frr_restart_with_graceful_restart(lab, world, figures):
@@ -263,7 +213,7 @@ def test_node_frr_restart_with_graceful_restart(lab, world, figures):
 
     measure(lab, figures, f"{NODE} FRR killed and restarted (graceful restart)", world["dsts"],
             crash_and_restart, lambda: None,
-            lambda: (wait_sessions(lab), wait_both_paths(lab, world["dsts"])))
+            lambda: (wait_sessions(lab), wait_both_paths(lab, NODE, world["dsts"].values())))
 
 
 def test_agent_sigkill_and_restart(lab, world, figures):
@@ -274,5 +224,5 @@ def test_agent_sigkill_and_restart(lab, world, figures):
         node.start_agent(ready=lambda: (node.state_dir / "status.json").exists(), timeout=120)
 
     lost = measure(lab, figures, f"ovnbgp on {NODE} SIGKILLed and restarted", world["dsts"], fail,
-                   lambda: None, lambda: wait_both_paths(lab, world["dsts"]))
+                   lambda: None, lambda: wait_both_paths(lab, NODE, world["dsts"].values()))
     assert max(lost.values()) <= RESTART_MAX_LOST, lost
