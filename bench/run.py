@@ -53,6 +53,18 @@ def loadavg() -> list[float]:
         return []
 
 
+def with_results(r: dict, out: Path) -> dict:
+    """A step's record with the JSON it wrote to `out` under "results" (None, and a failed
+    status, when it wrote none)."""
+    try:
+        r["results"] = json.loads(out.read_text())
+    except (OSError, ValueError):
+        r["results"] = None
+        if r["status"] == 0:
+            r["status"] = "no results written"
+    return r
+
+
 def run_step(name: str, argv: list[str], timeout: float) -> dict:
     """Run one benchmark, streaming its output; {"status", "seconds", "output"}."""
     print(f"\n=== bench {name}: {' '.join(argv[1:])} (time limit {timeout:.0f} s)", flush=True)
@@ -278,28 +290,15 @@ def main() -> int:
         # The agent bench bounds its own UML boot; this limit is a backstop above it.
         boot = 2400 * scale * (1 if largest <= 10000 else largest / 10000)
         argv += ["--timeout", str(int(boot))]
-        r = run_step("agent", argv, boot + 120)
-        try:
-            r["results"] = json.loads(out.read_text())
-        except (OSError, ValueError):
-            r["results"] = None
-            if r["status"] == 0:
-                r["status"] = "no results written"
-        res["agent"] = r
+        res["agent"] = with_results(run_step("agent", argv, boot + 120), out)
 
     if "cloud" in only:
         out = results / f"cloud-{stamp}.json"
         cloud_sizes = os.environ.get("BENCH_CLOUD_SIZES", CLOUD_SIZES)
         # ~4 min at 100k on 2 busy cores, most of it the old whole-table reader
-        r = run_step("cloud", [PY, "bench/bench_cloud.py", "--sizes", cloud_sizes, "--json", str(out)],
-                     1800 * scale)
-        try:
-            r["results"] = json.loads(out.read_text())
-        except (OSError, ValueError):
-            r["results"] = None
-            if r["status"] == 0:
-                r["status"] = "no results written"
-        res["cloud"] = r
+        res["cloud"] = with_results(run_step(
+            "cloud", [PY, "bench/bench_cloud.py", "--sizes", cloud_sizes, "--json", str(out)],
+            1800 * scale), out)
 
     res["load_after"] = loadavg()
     res["seconds"] = round(time.monotonic() - started, 1)

@@ -42,24 +42,21 @@ IFADDRMSG = struct.Struct("=BBBBI")
 SO_RCVBUFFORCE = 33
 
 
-class AddrMonitor:
-    """Address notifications of one network namespace, with receive times."""
+class _NetlinkWatch:
+    """A thread reading one namespace's rtnetlink multicast `groups`; `_take(data, now)` files
+    each datagram under self._cond. ENOBUFS (notifications dropped) counts in `overflows`."""
 
-    def __init__(self, netns: str | None, rcvbuf: int = 64 << 20):
+    def __init__(self, netns: str | None, groups: int, rcvbuf: int, name: str):
         self.sock = netlink_socket(netns)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
         except OSError:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind((0, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
+        self.sock.bind((0, groups))
         self._cond = threading.Condition()
-        #: prefix text -> (monotonic time, "new"/"del", ifindex) of the latest event
-        self.latest: dict[str, tuple[float, str, int]] = {}
         self.overflows = 0
-        self.count = 0
         self._stop = False
-        self._thread = threading.Thread(target=self._run, name="addr-monitor", daemon=True)
-        self._thread.start()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def close(self) -> None:
         self._stop = True
@@ -74,21 +71,35 @@ class AddrMonitor:
             try:
                 data = self.sock.recv(1 << 16)
             except OSError as e:
-                if self._stop:
+                if self._stop or e.errno != 105:  # ENOBUFS: the kernel dropped notifications
                     return
-                if e.errno == 105:  # ENOBUFS: the kernel dropped notifications
-                    self.overflows += 1
-                    continue
-                return
-            now = time.monotonic()
-            events = list(_parse(data))
-            if not events:
+                self.overflows += 1
                 continue
-            with self._cond:
-                for kind, index, prefix in events:
-                    self.latest[prefix] = (now, kind, index)
-                    self.count += 1
-                self._cond.notify_all()
+            self._take(data, time.monotonic())
+
+    def _take(self, data: bytes, now: float) -> None:
+        raise NotImplementedError
+
+
+class AddrMonitor(_NetlinkWatch):
+    """Address notifications of one network namespace, with receive times."""
+
+    def __init__(self, netns: str | None, rcvbuf: int = 64 << 20):
+        super().__init__(netns, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, rcvbuf, "addr-monitor")
+        #: prefix text -> (monotonic time, "new"/"del", ifindex) of the latest event
+        self.latest: dict[str, tuple[float, str, int]] = {}
+        self.count = 0
+        self._thread.start()
+
+    def _take(self, data: bytes, now: float) -> None:
+        events = list(_parse(data))
+        if not events:
+            return
+        with self._cond:
+            for kind, index, prefix in events:
+                self.latest[prefix] = (now, kind, index)
+                self.count += 1
+            self._cond.notify_all()
 
     def seen(self, prefix: str, kind: str = "new") -> float | None:
         with self._cond:
@@ -280,45 +291,22 @@ RT_HDR = struct.Struct("=BBBBBBBBI")
 ATTR_DST, ATTR_TABLE = 1, 15
 
 
-class RouteRuleMonitor:
+class RouteRuleMonitor(_NetlinkWatch):
     """RTM_NEWROUTE/RTM_NEWRULE notifications of a namespace with receive times: what put a
     deleted route or rule back, and when (the drift repair rows)."""
 
     def __init__(self, netns: str | None, rcvbuf: int = 16 << 20):
-        self.sock = netlink_socket(netns)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-        except OSError:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind((0, RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE | RTMGRP_IPV6_ROUTE))
-        self._cond = threading.Condition()
+        super().__init__(netns, RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE | RTMGRP_IPV6_ROUTE, rcvbuf,
+                         "route-monitor")
         #: (kind "route"/"rule", "new"/"del", dst text "a.b.c.d/n", table) -> latest time
         self.latest: dict[tuple[str, str, str, int], float] = {}
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="route-monitor", daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
-        self._stop = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                data = self.sock.recv(1 << 16)
-            except OSError as e:
-                if self._stop or e.errno != 105:
-                    return
-                continue
-            now = time.monotonic()
-            with self._cond:
-                for key in _parse_route_rule(data):
-                    self.latest[key] = now
-                self._cond.notify_all()
+    def _take(self, data: bytes, now: float) -> None:
+        with self._cond:
+            for key in _parse_route_rule(data):
+                self.latest[key] = now
+            self._cond.notify_all()
 
     def wait_new(self, kind: str, dst: str, table: int, after: float, timeout: float) -> float | None:
         """Monotonic time of the first RTM_NEW{ROUTE,RULE} for (dst, table) seen after `after`."""
