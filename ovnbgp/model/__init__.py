@@ -37,6 +37,10 @@ What is exposed (reference design, v4 and v6)
 - the tenant subnet CIDRs of that router's interfaces (patch ports on the router datapath whose
   peer is on a network without a localnet port), each with `CIDR via CRLRP-IP dev BR`;
 - tenant VM IPs (ports of type "" bound on any chassis) inside those subnets.
+- load-balancer VIPs (kind lb-vip): an address of those cr-lrp-resident nat_addresses entries
+  that a Southbound Load_Balancer row lists as a VIP, while some load balancer lists a member
+  for it (model/lb.py, docs/load-balancers.md); an address inside the router's own tenant
+  subnets there is never a host route.
 Tenant subnets (and so their VM IPs) pass the `[exposure]` policy first (model/policy.py:
 tenant_networks, tenant_prefixes, tenant_address_scopes, tenant_ipv6_gua; the defaults let every
 one through); a refused one is a Problem "filtered by policy" of its router interface row.
