@@ -679,6 +679,27 @@ def run_here(args) -> dict:
     return results
 
 
+# User-Mode Linux maps its guest memory page by page: a 12G guest at 100k exposures runs into
+# the host's default vm.max_map_count (65530), and then dies with "UML ran out of memory on the
+# host side" (mmap ENOMEM) minutes into the run.
+MAP_COUNT_PER_GIB = 40000
+
+
+def warn_map_count(mem: str) -> None:
+    """Say, before booting, when the host's vm.max_map_count is too low for a guest of `mem`
+    (the bench does not change host settings itself)."""
+    gib = int(mem.rstrip("Gg")) if mem[:-1].isdigit() and mem[-1] in "Gg" else 0
+    try:
+        have = int(Path("/proc/sys/vm/max_map_count").read_text())
+    except (OSError, ValueError):
+        return
+    need = gib * MAP_COUNT_PER_GIB
+    if have < need:
+        print(f"bench_agent: vm.max_map_count is {have}; a {mem} guest may need about {need} "
+              f"(sysctl -w vm.max_map_count={need}), or it can die with 'UML ran out of memory'",
+              file=sys.stderr, flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1000,10000"))
@@ -721,6 +742,7 @@ def main() -> int:
             argv += [f"--{k.replace('_', '-')}", str(getattr(args, k))]
         largest = max(int(x) for x in args.sizes.split(",") if x)
         mem = args.mem or ("4G" if largest <= 10000 else "12G")
+        warn_map_count(mem)
         res = uml.run(argv, mem=mem, workdir=work, timeout=args.timeout, cwd=REPO,
                       expose=[REPO, sys.prefix])
         out = Path(work, "bench_agent.json")
