@@ -144,26 +144,6 @@ def residents(row: PortBindingRow) -> set[str]:
     return out
 
 
-def tenant_datapaths(rows: Iterable[PortBindingRow], system_id: str) -> frozenset[str]:
-    """The switch datapaths without a localnet port that a router with a cr-lrp bound to
-    `system_id` has an interface on (peer of one of the router's patch ports)."""
-    rows = list(rows)
-    gateways = {r.datapath for r in rows if r.type == "chassisredirect" and system_id
-                and r.chassis == system_id}
-    localnet = {r.datapath for r in rows if r.type == "localnet"}
-    by_name: dict[str, PortBindingRow] = {}
-    for r in sorted(rows, key=lambda r: r.uuid):
-        if r.type == "patch":
-            by_name.setdefault(r.logical_port, r)
-    out = set()
-    for r in by_name.values():
-        if r.datapath in gateways:
-            peer = by_name.get(r.options.get("peer", ""))
-            if peer is not None and peer.datapath not in localnet:
-                out.add(peer.datapath)
-    return frozenset(out)
-
-
 def wanted(row: PortBindingRow, want: Interest) -> bool:
     """Whether the row is inside the monitor condition."""
     return (row.type in ALWAYS_TYPES or row.datapath in want.datapaths

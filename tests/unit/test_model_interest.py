@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ovnbgp.config import Config, KernelConfig, OvnConfig
 from ovnbgp.model.cache import desired_state
-from ovnbgp.model.interest import Interest, conditioned, converge, interest, tenant_datapaths, wanted
+from ovnbgp.model.interest import Interest, conditioned, converge, interest, wanted
 from ovnbgp.model.records import PortBindingRow
 from ovnbgp.model.topology import INFRA_TYPES
 from tests.unit.sb_builder import SbBuilder, resident, uid
@@ -198,6 +198,8 @@ def test_bad_data_on_the_chain_keeps_the_floating_ips_gateway_port(garble, gatew
 
 
 def test_tenant_datapaths_follow_the_local_gateways():
+    """Clause 5: the switches behind a router whose cr-lrp is bound here (never the gateway's
+    provider network, which has a localnet port)."""
     b = SbBuilder(system_id="ch1")
     pub = b.provider_network("public")
     t1, t2 = b.tenant_network("t1"), b.tenant_network("t2")
@@ -205,13 +207,17 @@ def test_tenant_datapaths_follow_the_local_gateways():
     b.router_interface("r1", r1, t1, "t1", "fa:16:3e:00:01:01", "10.0.0.1/26")
     r2 = b.router("r2", pub, "fa:16:3e:b5:a6:78", "172.24.4.147/24", chassis="ch2")
     b.router_interface("r2", r2, t2, "t2", "fa:16:3e:00:01:02", "10.1.0.1/24")
-    infra = lambda: [r for r in b.rows.values() if r.type in INFRA_TYPES]  # noqa: E731
-    assert tenant_datapaths(infra(), "ch1") == {t1}  # not the gateway network (localnet)
-    assert tenant_datapaths(infra(), "") == frozenset()
+
+    def switches(system_id: str) -> set[str]:
+        infra = [r for r in b.rows.values() if r.type in INFRA_TYPES]
+        return set(interest(infra, system_id).datapaths) & {pub, t1, t2}
+
+    assert switches("ch1") == {t1}
+    assert switches("") == set()
     b.set("cr-lrp-r2-gw", chassis="ch1")  # failover to this node: its tenant network joins
-    assert tenant_datapaths(infra(), "ch1") == {t1, t2}
+    assert switches("ch1") == {t1, t2}
     b.set("cr-lrp-r1-gw", chassis=None)
-    assert tenant_datapaths(infra(), "ch1") == {t2}
+    assert switches("ch1") == {t2}
 
 
 def test_wanted_rows():

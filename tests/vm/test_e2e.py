@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -136,6 +136,27 @@ def pings_reach(lab, vm, dst, count: int = 3) -> None:
     assert cp.returncode == 0, f"outside -> {dst}:\n{cp.stdout}{cp.stderr}"
     after = icmp_echoes_received(lab, vm.name)[1 if v6 else 0]
     assert after - before >= count, f"{vm.name} counted {after - before} echo requests, sent {count}"
+
+
+def vm_moved(lab, name: str, prefixes: tuple[str, ...], src: str, dst: str) -> Callable:
+    """`check_moved` for timed_move when VM `name` migrates from `src` to `dst`: its port
+    bound on dst, its `prefixes` on dst's dummy, the spine routing them to dst, and off src's
+    dummy, each stage marked as it is seen."""
+    want = set(prefixes)
+
+    def moved(mark) -> None:
+        lab.wait_bound(name, dst)
+        mark(f"port up on {dst}")
+        wait_for(lambda: want <= dummy_prefixes(lab, dst), timeout=60,
+                 what=f"{name}'s IPs on {dst}'s dummy")
+        mark(f"exposed on {dst}")
+        for prefix in prefixes:
+            wait_routed(lab, prefix, dst)
+        mark(f"spine routes to {dst}")
+        wait_for(lambda: not want & dummy_prefixes(lab, src), timeout=60,
+                 what=f"{name}'s IPs off {src}'s dummy")
+
+    return moved
 
 
 def timed_move(lab, figures, what: str, dsts, action, check_moved) -> None:
@@ -238,20 +259,9 @@ def test_migration_moves_the_route_and_pings_resume(lab, world, figures):
     p4, p6 = f"{p1.ip4}/32", f"{p1.ip6}/128"
     wait_routed(lab, p4, "node1")
     for src, dst in (("node1", "node2"), ("node2", "node1")):
-        def moved(mark, dst=dst, src=src):
-            lab.wait_bound(p1.name, dst)
-            mark(f"port up on {dst}")
-            wait_for(lambda: {p4, p6} <= dummy_prefixes(lab, dst), timeout=60,
-                     what=f"{p1.name}'s IPs on {dst}'s dummy")
-            mark(f"exposed on {dst}")
-            wait_routed(lab, p4, dst)
-            wait_routed(lab, p6, dst)
-            mark(f"spine routes to {dst}")
-            wait_for(lambda: not {p4, p6} & dummy_prefixes(lab, src), timeout=60,
-                     what=f"{p1.name}'s IPs off {src}'s dummy")
-
         timed_move(lab, figures, f"migration of a provider VM {src} -> {dst}",
-                   (p1.ip4, p1.ip6), lambda dst=dst: lab.migrate(p1, dst), moved)
+                   (p1.ip4, p1.ip6), lambda dst=dst: lab.migrate(p1, dst),
+                   vm_moved(lab, p1.name, (p4, p6), src, dst))
         assert not traces_of(lab, src, (p1.ip4, p1.ip6)), traces_of(lab, src, (p1.ip4, p1.ip6))
     pings_reach(lab, p1, p1.ip4)
 

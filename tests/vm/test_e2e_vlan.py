@@ -25,7 +25,7 @@ import pytest
 
 from tests.harness.proc import wait_for
 from tests.lab.checks import dummy_prefixes, spine_paths, traces_of
-from tests.vm.test_e2e import Figures, pings_reach, timed_move, wait_gone, wait_routed
+from tests.vm.test_e2e import Figures, pings_reach, timed_move, vm_moved, wait_gone, wait_routed
 
 NODES = ("node1", "node2")
 VID = 100
@@ -165,20 +165,9 @@ def test_vlan_vm_migrates_and_pings_resume(lab, world, figures):
     p4, p6 = f"{v1.ip4}/32", f"{v1.ip6}/128"
     wait_routed(lab, p4, "node1")
     for src, dst in (("node1", "node2"), ("node2", "node1")):
-        def moved(mark, dst=dst, src=src):
-            lab.wait_bound(v1.name, dst)
-            mark(f"port up on {dst}")
-            wait_for(lambda: {p4, p6} <= dummy_prefixes(lab, dst), timeout=60,
-                     what=f"{v1.name}'s IPs on {dst}'s dummy")
-            mark(f"exposed on {dst}")
-            wait_routed(lab, p4, dst)
-            wait_routed(lab, p6, dst)
-            mark(f"spine routes to {dst}")
-            wait_for(lambda: not {p4, p6} & dummy_prefixes(lab, src), timeout=60,
-                     what=f"{v1.name}'s IPs off {src}'s dummy")
-
         timed_move(lab, figures, f"migration of a VLAN provider VM {src} -> {dst}",
-                   (v1.ip4, v1.ip6), lambda dst=dst: lab.migrate(v1, dst), moved)
+                   (v1.ip4, v1.ip6), lambda dst=dst: lab.migrate(v1, dst),
+                   vm_moved(lab, v1.name, (p4, p6), src, dst))
         wait_for(lambda src=src: not traces_of(lab, src, (v1.ip4, v1.ip6)), timeout=30,
                  what=f"nothing of {v1.name} left on {src}",
                  details=lambda src=src: "\n".join(traces_of(lab, src, (v1.ip4, v1.ip6))))
