@@ -165,12 +165,14 @@ class Size:
         from ovnbgp.model.cache import desired_state
         from ovnbgp.ovn.watcher import OvnWatcher
 
+        log(f"N={self.n}: reading the SB and computing the desired state")
         w = OvnWatcher(cfg)
         try:
             w.start(timeout=self.args.step_timeout)
             d = desired_state(w.snapshot(), cfg)
         finally:
             w.stop()
+        log(f"N={self.n}: desired state has {len(d.exposures)} exposures")
         got = {str(e.prefix) for e in d.exposures}
         want = self.topo.expected
         if got != want:
@@ -226,11 +228,15 @@ class Size:
                 subprocess.run(["ip", "-n", ns.name, *([opt] if opt else []), "-batch", path],
                                check=True, capture_output=True, timeout=self.args.step_timeout)
             t_batch = time.monotonic()
+            log(f"N={self.n}: floor: ip -batch done in {t_batch - t0:.1f} s")
             t_dummy = mon.wait_all(expected, self.args.step_timeout)
+            log(f"N={self.n}: floor: every address on the dummy at {rel(t_dummy, t0)} s")
             _, t_frr = poll(lambda: vrf_prefix_count(vty, VRF) >= len(expected),
                             self.args.step_timeout, 0.2)
+            log(f"N={self.n}: floor: every prefix in FRR's VRF table at {rel(t_frr, t0)} s")
             _, t_leaf = poll(lambda: peer_prefixes_received(leaf, FLOOR_IP) >= len(expected),
                              self.args.step_timeout, 0.2)
+            log(f"N={self.n}: floor: every prefix at the leaf at {rel(t_leaf, t0)} s")
             out = {"batch": rel(t_batch, t0), "dummy": rel(t_dummy, t0), "frr_vrf": rel(t_frr, t0),
                    "leaf": rel(t_leaf, t0), "leaf_first": rel(first.wait(60), t0),
                    "objects": sum(len(lines) for _, lines in batch_lines(d))}
@@ -274,10 +280,14 @@ class Size:
         t0 = time.monotonic()
         self.agent.start(timeout=self.args.step_timeout)
         t_status = time.monotonic()
+        log(f"N={self.n}: agent: first sync reported at {rel(t_status, t0)} s")
         t_dummy = self.mon.wait_all(expected, self.args.step_timeout)
+        log(f"N={self.n}: agent: every address on the dummy at {rel(t_dummy, t0)} s")
         _, t_frr = poll(lambda: vrf_prefix_count(vty, VRF) >= len(expected), self.args.step_timeout, 0.2)
+        log(f"N={self.n}: agent: every prefix in FRR's VRF table at {rel(t_frr, t0)} s")
         _, t_leaf = poll(lambda: peer_prefixes_received(leaf, NODE_IP) >= len(expected),
                          self.args.step_timeout, 0.2)
+        log(f"N={self.n}: agent: every prefix at the leaf at {rel(t_leaf, t0)} s")
         st = ProcStat.read(self.agent_pid())
         t_first = first.wait(60)
         first.close()
