@@ -22,6 +22,9 @@ Order of apply (each step waits for the kernel's answers before the next):
  7. stale steering removed: rules, gateway routes, device routes, neighbours;
  8. new exposures: addresses added to the dummy;
  9. stale proxy neighbours and bridge IPs removed.
+A large plan with nothing stale to remove (a cold start) runs 6 and 8 in stages instead
+(staging.py): a slice of the steering, then the addresses whose steering is all in, so the
+first prefixes are advertised while the rest is still being added.
 So an address is on the dummy (advertised) only while its steering is in place: a new
 exposure whose rule or route failed in step 6 is held back (TargetResult.held), and the
 steering of a withdrawn exposure whose address could not be removed in step 5 is kept.
@@ -69,7 +72,6 @@ One thread owns a reconciler.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,7 +80,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 
 from ovnbgp.config import Config, KernelConfig
-from ovnbgp.kernel import dependents, rt_tables, state, sysctl
+from ovnbgp.kernel import dependents, rt_tables, staging, state, sysctl
 from ovnbgp.kernel import diff as diff_mod
 from ovnbgp.kernel import messages as M
 from ovnbgp.kernel import plan_changes as changes_mod
@@ -265,9 +267,12 @@ class KernelReconciler:
         self._add_bridge_addrs(plan, links, res, created)  # 4
         self._run_proxies(plan.proxy_add, links, res)  # 4b
         not_withdrawn = self._withdraw(plan, links, res)  # 5
-        failed_steering = self._add_steering(plan, links, res)  # 6
-        self._remove_steering(plan, links, res, not_withdrawn)  # 7
-        self._expose(plan, links, res, failed_steering)  # 8
+        if plan.steer_del or len(plan.dummy_add) <= staging.STAGE_STEERING:
+            failed_steering = self._add_steering(plan, links, res)  # 6
+            self._remove_steering(plan, links, res, not_withdrawn)  # 7
+            self._expose(plan, links, res, failed_steering)  # 8
+        else:  # a large plan with nothing stale (a cold start): 6 and 8 in stages
+            self._steer_and_expose_in_stages(plan, links, res)
         self._run_proxies(plan.proxy_del, links, res)  # 9
         self._remove_bridge_addrs(plan, links, res, created)
         if plan.link_del:  # 10: stale VLAN devices of ovnbgp's, after everything through them
@@ -349,6 +354,16 @@ class KernelReconciler:
         return [_scope(op) for op, r in self._run_steering(plan.steer_add, links, res)
                 if not self._ok(op, r)]
 
+    def _steer_and_expose_in_stages(self, plan: KernelPlan, links: dict[str, int],
+                                    res: TargetResult) -> None:
+        """Steps 6 and 8 interleaved (staging.py): each exposure still goes on the dummy only
+        after its steering is in, but the first ones do not wait for all N rules or routes."""
+        failed: list[tuple[int | None, IPNetwork | None, int]] = []
+        for steering, addrs in staging.stages(plan.steer_add, plan.dummy_add):
+            failed += [_scope(op) for op, r in self._run_steering(steering, links, res)
+                       if not self._ok(op, r)]
+            self._expose_ops(addrs, links, res, failed)
+
     def _remove_steering(self, plan: KernelPlan, links: dict[str, int], res: TargetResult,
                          not_withdrawn: list[IPNetwork]) -> None:
         """Step 7: stale steering removed, except for exposures still on the dummy."""
@@ -364,8 +379,12 @@ class KernelReconciler:
     def _expose(self, plan: KernelPlan, links: dict[str, int], res: TargetResult,
                 failed_steering: list[tuple[int | None, IPNetwork | None, int]]) -> None:
         """Step 8: new exposures onto the dummy, only those whose steering is in place."""
+        self._expose_ops(plan.dummy_add, links, res, failed_steering)
+
+    def _expose_ops(self, ops: list[AddrOp], links: dict[str, int], res: TargetResult,
+                    failed_steering: list[tuple[int | None, IPNetwork | None, int]]) -> None:
         adds: list[AddrOp] = []
-        for op in plan.dummy_add:
+        for op in ops:
             net = op.address.network
             bad = next((f for f in failed_steering
                         if f[2] == net.version and (f[0] is None or f[0] == op.table)
@@ -663,13 +682,7 @@ def _exposure(op: object) -> IPNetwork | None:
     return op.address.network if isinstance(op, AddrOp) and op.role == "dummy" else None
 
 
-def _scope(op: SteeringOp) -> tuple[int | None, IPNetwork | None, int]:
-    """(table, destination, family) a steering op is about, for holding exposures back."""
-    if isinstance(op, RuleOp):
-        return op.rule.table, op.rule.dst, op.rule.family
-    if isinstance(op, RouteOp):
-        return op.route.table, op.route.dst, op.route.family
-    return op.table, ipaddress.ip_network(op.neigh.ip), op.neigh.ip.version
+_scope = staging.steering_scope  # (table, destination, family), for holding exposures back
 
 
 def _update_cache(cache: KernelState, index: changes_mod.ObservedIndex, op: SteeringOp) -> None:

@@ -13,6 +13,8 @@ import ipaddress
 
 import pytest
 
+from ovnbgp.kernel import staging
+from ovnbgp.kernel.objects import iface_of
 from ovnbgp.model.records import DesiredState, Exposure, ExposureKind, Route
 from tests.integration.test_kernel_netlink import *  # noqa: F401,F403  (re-run here)
 from tests.integration.test_kernel_netlink import CRLRP, apply_all, changes, ip, make_desired
@@ -129,6 +131,33 @@ def test_address_never_on_dummy_without_its_steering(kns, make_reconciler, monit
         else:
             s = _index(evs, lambda e: e[0] == "-route" and e[1] == 200 and e[2] == prefix)
         assert a < s, (prefix, evs[a], evs[s])
+
+
+@pytest.mark.parametrize("steering", ["rules", "table"])
+def test_large_cold_apply_in_stages_keeps_steering_first(kns, make_reconciler, monitor, steering,
+                                                         monkeypatch):
+    """A cold apply larger than a stage interleaves steering and exposures (staging.py): the
+    first addresses come before the last steering, each after its own."""
+    monkeypatch.setattr(staging, "STAGE_STEERING", 10)
+    rec = make_reconciler()
+    monitor.events()
+    d = make_desired(40, steering=steering)
+    res = rec.reconcile(d)
+    assert res.ok, res.lines()
+    assert dummy_addrs(kns) == {iface_of(e.prefix) for e in d.exposures}
+    evs = monitor.events()
+    added = "+rule" if steering == "rules" else "+route"
+    steer = [i for i, e in enumerate(evs) if e[0] == added and (steering == "rules" or e[1] == 200)]
+    addrs = [i for i, e in enumerate(evs) if e[0] == "+addr"]
+    assert addrs and steer and addrs[0] < steer[-1], evs  # interleaved
+    for e in d.exposures:
+        if e.prefix.prefixlen != e.prefix.max_prefixlen:
+            continue
+        a = _index(evs, lambda ev: ev[0] == "+addr" and ev[2].network == e.prefix)
+        s = _index(evs, lambda ev: ev[0] == added and ev[2] == e.prefix)
+        assert s < a, (e.prefix, evs[s], evs[a])
+    again = rec.reconcile(d, full=True)
+    assert again.plan is not None and again.plan.empty(), again.plan.lines()
 
 
 def test_exposure_held_back_when_its_steering_fails(kns, make_reconciler):
