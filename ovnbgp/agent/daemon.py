@@ -94,6 +94,7 @@ RETRY_MAX = 120.0  # doubling while the failures go on (e.g. a bridge left down)
 WAITING_NOTE = " not exposed yet: "  # status line of rows whose exposures wait
 _NOTICE_ORDER = ["kernel", "flows", "frr", "ports"]  # status.waiting: the targets', then the ports'
 DRIFT_CHECK_REASONS = ("periodic resync", "SIGUSR1")  # full syncs that also compare FRR's config
+KERNEL_DUMP_MAX_AGE = 3600.0  # seconds: a routine resync dumps the kernel at least this often
 
 
 class Agent:
@@ -374,7 +375,15 @@ class Agent:
         """How a target takes part in this batch's reconcile: full (look at everything
         again), not (reuse what it knows), or None: not at all. FRR joins only the periodic
         resync and SIGUSR1 (frr-reload --test takes seconds; restarts are caught by the pid
-        check of every loop turn)."""
+        check of every loop turn). A routine resync (periodic, SIGUSR1) dumps the kernel only
+        when its kept observation is not current (KernelReconciler.observation_current) and
+        leaves the flows to their monitor and safety-net check: the kernel and flow monitors
+        repair drift as it happens, so the dumps are a rare safety net."""
+        routine = batch.full and all(r in DRIFT_CHECK_REASONS for r in batch.reasons)
+        if routine and target is self.kernel and self.kernel is not None:
+            return not self.kernel.observation_current(KERNEL_DUMP_MAX_AGE)
+        if routine and target is self.flows:
+            return False  # the flow monitor sees changes; _flow_checker dumps every 10 min
         if target is not self.frr:
             return batch.full
         drift_check = batch.full and any(r in DRIFT_CHECK_REASONS for r in batch.reasons)

@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -153,6 +154,7 @@ class KernelReconciler:
         self._clean_state: DesiredState | None = None
         self._index: changes_mod.DesiredIndex | None = None
         self.last_plan_scope = ""  # "changes" or "full": how reconcile() planned last
+        self._dumped_at = 0.0  # time.monotonic() of the last observe()
 
     def close(self) -> None:
         self.nl.close()
@@ -204,7 +206,30 @@ class KernelReconciler:
         self._observed = st
         self._observed_index = changes_mod.ObservedIndex(st)
         self._cache_ok = True
+        self._dumped_at = time.monotonic()
         return st
+
+    def observation_current(self, max_age: float) -> bool:
+        """Whether the kept observation can stand in for a new dump on a periodic resync
+        (the daemon then reconciles without `full`): it was dumped less than `max_age`
+        seconds ago, every notification since was folded in (none lost, no watched device
+        changed), the last reconcile left the node exactly as wanted, and what netlink does
+        not notify (the rt_tables file, the sysctls: a few small reads) is unchanged. Drift
+        in netlink objects is repaired as it happens (watch()); the dump stays the safety
+        net for what a lost notification could hide, at most every `max_age` seconds."""
+        self._drain_monitor()
+        obs = self._observed
+        if (obs is None or not self._cache_ok or self._clean_state is None or self._drift
+                or self._link_dirty & obs.watched_devs
+                or time.monotonic() - self._dumped_at >= max_age):
+            return False
+        try:
+            text = rt_tables.read(self.settings.rt_tables_file)
+        except OSError:
+            return False
+        if text != obs.rt_tables_text or obs.rt_tables_error:
+            return False
+        return sysctl.read(list(obs.sysctls), self.netns) == obs.sysctls
 
     def _observe_tables(self, st: KernelState, devs: set[str], tables: set[int]) -> None:
         """Dump addresses, rules, routes, neighbours and proxy neighbours into `st`: those of

@@ -33,6 +33,7 @@ from ovnbgp.kernel.nltransport import iter_headers
 from ovnbgp.kernel.settings import KernelInputError
 from ovnbgp.model.records import BridgeSetup, DesiredState, Exposure, ExposureKind, Neighbour, Route, Rule
 from tests.harness.netns import Netns
+from tests.harness.proc import wait_for
 
 N = ipaddress.ip_network
 A = ipaddress.ip_address
@@ -610,3 +611,25 @@ def test_drift_drained_by_the_loop_before_the_monitor_thread_still_wakes_it(kns,
     res = rec.reconcile(desired)
     assert res.ok and rec.last_plan_scope == "changes" and res.counts()["add"] == 1, res.lines()
     assert f"to {rule.dst} lookup {rule.table}" in ip(kns, "rule", "show")
+
+
+def test_kept_observation_stands_in_for_a_dump_only_while_it_is_current(kns, make_reconciler):
+    """A routine resync skips the dump while observation_current(): dumped recently, no
+    notification lost or pending, the node exactly as wanted, and the rt_tables file and
+    sysctls (which netlink does not notify) as observed."""
+    desired = make_desired(4)
+    rec = make_reconciler()
+    assert not rec.observation_current(3600)  # nothing observed yet
+    assert rec.reconcile(desired).ok
+    assert rec.observation_current(3600)
+    assert not rec.observation_current(0)  # too old: dump
+    path = "net/ipv4/conf/br-ex/proxy_arp"
+    kns.run("sysctl", "-qw", f"{path.replace('/', '.')}=0")
+    assert not rec.observation_current(3600)  # a sysctl changed behind its back
+    res = rec.reconcile(desired, full=True)
+    assert res.ok and sysctl_value(kns, path) == "1", res.lines()
+    assert rec.observation_current(3600)
+    kns.run("ip", "rule", "del", "to", "172.24.8.0", "lookup", "200", "priority", str(PRIO))
+    wait_for(lambda: not rec.observation_current(3600), timeout=5, what="the deletion noticed")
+    assert rec.reconcile(desired).ok  # repaired from the notification, no dump
+    assert rec.last_plan_scope == "changes" and rec.observation_current(3600)
