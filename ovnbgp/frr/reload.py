@@ -4,6 +4,9 @@
     result = applier.apply(render_config(cfg))
 
 Steps (each a subprocess with an argument list):
+0. `vtysh -c 'show running-config'`: when FRR was last found running this same text and its
+   running config reads the same (sha256), nothing else runs: the periodic drift check of an
+   unchanged FRR costs one vtysh call, not a Python start of frr-reload.py.
 1. `vtysh -C -f <candidate>`: FRR's dry run. `frr-reload.py --test` does not check syntax (a
    bad line shows up as a delta and `--reload` would apply the rest), so a config vtysh refuses
    is never reloaded: FRR keeps running what it has and the result quotes vtysh's complaint.
@@ -27,6 +30,7 @@ The last good config and the last result survive an agent restart in `state_dir`
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -174,6 +178,9 @@ class FrrApplier:
         self.last_good: str | None = None
         self.last_result: ReloadResult | None = None
         self.last_refused: str | None = None
+        # (text, digest of `show running-config`) when FRR was last found running `text`:
+        # while the running config reads the same, the check and diff are not run again.
+        self._matched: tuple[str, str] | None = None
         self.reloads = 0  # reloads attempted (for metrics)
         self.errors = 0  # results not ok (for metrics)
         self._load_state()
@@ -304,10 +311,39 @@ class FrrApplier:
         if not self.bgpd_running():
             return self._result(False, UNAVAILABLE,
                                 f"FRR is not running (no live zebra and bgpd pid in {self.paths.run_dir})")
+        if self._still_matches(text):
+            return self._result(True, UNCHANGED, "FRR's running config is as when it last matched "
+                                "this config; nothing reloaded")
+        self._matched = None
         try:
-            return self._apply(text)
+            result = self._apply(text)
         except ReloadError as e:
             return self._result(False, FAILED, str(e))
+        if result.action in (UNCHANGED, RELOADED):
+            digest = self.running_digest()
+            self._matched = (text, digest) if digest is not None else None
+        return result
+
+    def running_digest(self) -> str | None:
+        """sha256 of FRR's `show running-config` (one vtysh call); None when it cannot be read."""
+        try:
+            cp = self._exec([*self.paths.vtysh_argv(), "-c", "show running-config"])
+        except ReloadError:
+            return None
+        if cp.returncode != 0 or not cp.stdout:
+            return None
+        return hashlib.sha256(cp.stdout.encode()).hexdigest()
+
+    def _still_matches(self, text: str) -> bool:
+        """Count-first for the drift check: FRR was found running `text` and its running
+        config (one read) has not changed since, nor has the config file it loads at start.
+        Then `vtysh -C` and `frr-reload.py --test` (a Python start and a full parse, seconds
+        of CPU on a small node) are skipped. A hand-made change or a restart with another
+        config changes the running config, and the full comparison runs."""
+        matched = self._matched
+        if matched is None or matched[0] != text or _read(self.paths.config_file) != text:
+            return False
+        return self.running_digest() == matched[1]
 
     def _apply(self, text: str) -> ReloadResult:
         cfg_file = self.paths.config_file

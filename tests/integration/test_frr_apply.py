@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -86,6 +87,34 @@ def test_apply_then_unchanged_without_reload(node, tmp_path):
     assert json.loads((tmp_path / "state" / reload.LAST_RESULT_FILE).read_text())["ok"] is True
     # The operator's original frr.conf was kept once.
     assert (node.config_path.parent / "frr.conf.ovnbgp-orig").read_text().startswith("frr defaults")
+
+
+def test_running_config_unchanged_skips_the_check_and_the_diff(node, tmp_path):
+    """Count-first: while FRR's running config reads as when it last matched, one vtysh
+    read is the whole drift check; a hand-made change brings the full comparison back."""
+    cfg = config_mod.load(make_cfg(tmp_path, node))
+    calls: list[list[str]] = []
+
+    def runner(argv, **kw):
+        calls.append(list(argv))
+        return subprocess.run(argv, **kw)
+
+    a = reload.FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
+                          state_dir=cfg.agent.state_dir, runner=runner)
+    text = render_config(cfg)
+    assert a.apply(text).action == reload.RELOADED
+    calls.clear()
+    r = a.apply(text)
+    assert r.ok and r.action == reload.UNCHANGED, r
+    assert len(calls) == 1 and calls[0][-2:] == ["-c", "show running-config"], calls
+    node.configure("router bgp 64999", "no bgp router-id")
+    r = a.apply(text)
+    assert r.ok and r.action == reload.RELOADED and any("router-id" in d for d in r.deltas), r
+    assert "bgp router-id 192.0.2.1" in node.running_config()
+    node.config_path.write_text(text + "! edited by hand\n")  # the file FRR starts from
+    calls.clear()
+    assert a.apply(text).action == reload.UNCHANGED and len(calls) > 1  # full path again
+    assert node.config_path.read_text() == text
 
 
 def test_syntax_error_is_refused_and_frr_keeps_running_the_last_good(node, tmp_path):
