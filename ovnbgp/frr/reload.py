@@ -292,10 +292,15 @@ class FrrApplier:
     def bgpd_running(self) -> bool:
         return daemon_alive(self.paths, "bgpd") and daemon_alive(self.paths, "zebra")
 
-    def apply(self, text: str, *, retry_refused: bool = False) -> ReloadResult:
-        """Make FRR run `text` (see the module doc). Never raises for FRR's sake: the result says."""
+    def apply(self, text: str, *, boot_text: str | None = None,
+              retry_refused: bool = False) -> ReloadResult:
+        """Make FRR run `text` (see the module doc). Never raises for FRR's sake: the result says.
+        boot_text: what the config file holds afterwards, when FRR is to start with something
+        else than it runs (BFD held until the sessions are up: render_boot_config)."""
         if not text.endswith("\n"):
             text += "\n"
+        if boot_text is not None and not boot_text.endswith("\n"):
+            boot_text += "\n"
         if text == self.last_refused and not retry_refused:
             # Not recorded as the last result: status keeps showing why it was refused.
             return ReloadResult(time=self._clock(), ok=False, action=SKIPPED,
@@ -305,9 +310,12 @@ class FrrApplier:
             return self._result(False, UNAVAILABLE,
                                 f"FRR is not running (no live zebra and bgpd pid in {self.paths.run_dir})")
         try:
-            return self._apply(text)
+            result = self._apply(text)
         except ReloadError as e:
             return self._result(False, FAILED, str(e))
+        if boot_text is not None and result.ok and _read(self.paths.config_file) != boot_text:
+            install(self.paths.config_file, boot_text)
+        return result
 
     def _apply(self, text: str) -> ReloadResult:
         cfg_file = self.paths.config_file
