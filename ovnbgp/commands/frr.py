@@ -20,7 +20,7 @@ from ovnbgp.frr.bootstrap import BootstrapError
 from ovnbgp.frr.manager import FrrManager
 from ovnbgp.frr.paths import FrrPaths
 from ovnbgp.frr.reload import RELOADED, UNCHANGED, FrrApplier, ReloadResult
-from ovnbgp.frr.render import RenderError, render_config
+from ovnbgp.frr.render import RenderError, render_boot_config, render_config
 from ovnbgp.frr.verify import (
     EXIT_BROKEN,
     EXIT_OK,
@@ -59,12 +59,13 @@ def render(cfg: Config) -> int:
 def apply(cfg: Config, as_json: bool, retry: bool) -> int:
     try:
         text = render_config(cfg)
+        boot_text = render_boot_config(cfg)  # the file FRR starts with (BFD held: see render)
     except RenderError as e:
         click.echo(f"ovnbgp: {e}", err=True)
         return EXIT_RENDER
     applier = FrrApplier(FrrPaths.from_config(cfg.frr), vrf=cfg.kernel.vrf_name,
                          state_dir=cfg.agent.state_dir)
-    return _echo_result(applier.apply(text, retry_refused=retry), as_json)
+    return _echo_result(applier.apply(text, boot_text=boot_text, retry_refused=retry), as_json)
 
 
 def bootstrap(cfg: Config, as_json: bool) -> int:

@@ -39,7 +39,7 @@ from ovnbgp.frr.reload import (
     process_start_time,
     read_pid,
 )
-from ovnbgp.frr.render import RenderError, render_config
+from ovnbgp.frr.render import RenderError, holds_bfd_until_established, render_boot_config, render_config
 from ovnbgp.frr.vtysh import FrrError, FrrReader, Vtysh
 from ovnbgp.model.records import DesiredState
 from ovnbgp.model.target import TargetResult
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 WATCHED = ("zebra", "bgpd")
 LAST_RESORT_TRIES = 3  # re-originations before the only Established session is reset
 REORIGINATED_MEMORY = 120.0  # seconds a re-origination counts as tried for its prefixes
+BFD_HOLD_MAX = 60.0  # seconds after an FRR start BFD waits at most for every session to be up
 STALE_WATCH = 300.0  # seconds after an FRR restart during which tick() looks for stale routes
 
 
@@ -163,6 +164,8 @@ class FrrManager:
         self.applier = FrrApplier(self.paths, vrf=cfg.kernel.vrf_name, state_dir=cfg.agent.state_dir,
                                   runner=runner)
         self.text: str | None = None  # the rendered config ovnbgp wants FRR to run
+        self.boot_text: str | None = None  # what FRR loads at start (BFD held: render_boot_config)
+        self._bfd_held_since: float | None = None  # FRR started; BFD not on the peers yet
         self.render_error: str | None = None
         self._applied_fp: Fingerprint | None = None  # FRR processes the config was applied to
         self._down_logged = False
@@ -188,6 +191,7 @@ class FrrManager:
     def _render(self) -> str | None:
         try:
             self.text = render_config(self.cfg)
+            self.boot_text = render_boot_config(self.cfg)
             self.render_error = None
         except RenderError as e:
             self.render_error = str(e)
@@ -210,12 +214,13 @@ class FrrManager:
         if text is None:
             return self._unrendered()
         boot.ensure_daemons_file(self.paths.daemons_file, boot.needed_daemons(self.cfg))
-        if not daemon_alive(self.paths, "zebra") and self.applier.install_for_start(text):
+        if not daemon_alive(self.paths, "zebra") and self.applier.install_for_start(self.boot_text or text):
             log.info("FRR config %s written before starting FRR", self.paths.config_file)
         started = boot.ensure_running(self.paths, boot.needed_daemons(self.cfg), runner=self._runner,
                                       systemd=self._systemd, timeout=timeout)
         if started.action != "running":
             log.info("FRR %s", started.action)
+        self._hold_bfd_after_start()
         return self._apply_now(retry_refused=True)
 
     def tick(self) -> ReloadResult | None:
@@ -228,6 +233,8 @@ class FrrManager:
             return None
         self._down_logged = False
         if fp == self._applied_fp and not self._apply_failed:
+            if self._bfd_held_since is not None and self._release_bfd():
+                return self._apply_now()
             self.stale_watch_tick()
             return None
         if self._applied_fp is not None:
@@ -236,7 +243,46 @@ class FrrManager:
                         self._applied_fp.describe())
             self.applier.forget_refused()
             self.arm_stale_watch()
+            self._hold_bfd_after_start()
         return self._apply_now()
+
+    # --- BFD held after an FRR start (render.holds_bfd_until_established) ---
+
+    def _hold_bfd_after_start(self) -> None:
+        """FRR (re)started: keep BFD off the peers until their sessions are up, unless FRR
+        runs it already (never taken off a running session: the leaf would see BFD go down)."""
+        self._bfd_held_since = None
+        if not holds_bfd_until_established(self.cfg):
+            return
+        try:
+            running = Vtysh(self.paths, runner=self._runner).run("show running-config")
+        except FrrError as e:
+            log.warning("FRR running config not read (%s): BFD goes on the peers at once", e)
+            return
+        if f" neighbor {self.cfg.bgp.peer_group} bfd" in running.splitlines():
+            return
+        self._bfd_held_since = self._clock()
+        log.info("FRR started: BFD goes on the peers once every session is Established "
+                 "(at most %.0f s; docs/graceful-restart.md)", BFD_HOLD_MAX)
+
+    def _release_bfd(self) -> bool:
+        """True (and BFD no longer held) once every peer is Established, or BFD_HOLD_MAX after
+        FRR started; the caller applies the full config then."""
+        assert self._bfd_held_since is not None
+        waited = self._clock() - self._bfd_held_since
+        down: list[str] = []
+        if waited < BFD_HOLD_MAX:
+            try:
+                peers = FrrReader(Vtysh(self.paths, runner=self._runner)).summary().peers
+            except FrrError:
+                return False
+            down = [n for n, p in peers.items() if not p.established] or ([] if peers else ["(none yet)"])
+            if down:
+                return False
+        self._bfd_held_since = None
+        log.info("BFD on the peers now (%.1f s after FRR started%s)", waited,
+                 "" if not down else f"; not Established: {', '.join(down)}")
+        return True
 
     def arm_stale_watch(self) -> None:
         """Look for stale advertisements (repair_stale) every `confirm_after` seconds for the
@@ -425,7 +471,9 @@ class FrrManager:
     def _apply_now(self, retry_refused: bool = False) -> ReloadResult:
         assert self.text is not None
         fp = self._fingerprint()
-        result = self.applier.apply(self.text, retry_refused=retry_refused)
+        held = self._bfd_held_since is not None and self.boot_text is not None
+        result = self.applier.apply(self.boot_text if held else self.text,  # type: ignore[arg-type]
+                                    boot_text=self.boot_text, retry_refused=retry_refused)
         self.last_check = time.time()
         self._apply_failed = result.action in (UNAVAILABLE, FAILED)
         if not self._apply_failed:

@@ -178,9 +178,10 @@ class FrrApplier:
         self.last_good: str | None = None
         self.last_result: ReloadResult | None = None
         self.last_refused: str | None = None
-        # (text, digest of `show running-config`) when FRR was last found running `text`:
+        # (text, the config file's text, digest of `show running-config`) when FRR was last
+        # found running `text`:
         # while the running config reads the same, the check and diff are not run again.
-        self._matched: tuple[str, str] | None = None
+        self._matched: tuple[str, str, str] | None = None
         self.reloads = 0  # reloads attempted (for metrics)
         self.errors = 0  # results not ok (for metrics)
         self._load_state()
@@ -299,10 +300,15 @@ class FrrApplier:
     def bgpd_running(self) -> bool:
         return daemon_alive(self.paths, "bgpd") and daemon_alive(self.paths, "zebra")
 
-    def apply(self, text: str, *, retry_refused: bool = False) -> ReloadResult:
-        """Make FRR run `text` (see the module doc). Never raises for FRR's sake: the result says."""
+    def apply(self, text: str, *, boot_text: str | None = None,
+              retry_refused: bool = False) -> ReloadResult:
+        """Make FRR run `text` (see the module doc). Never raises for FRR's sake: the result says.
+        boot_text: what the config file holds afterwards, when FRR is to start with something
+        else than it runs (BFD held until the sessions are up: render_boot_config)."""
         if not text.endswith("\n"):
             text += "\n"
+        if boot_text is not None and not boot_text.endswith("\n"):
+            boot_text += "\n"
         if text == self.last_refused and not retry_refused:
             # Not recorded as the last result: status keeps showing why it was refused.
             return ReloadResult(time=self._clock(), ok=False, action=SKIPPED,
@@ -311,7 +317,7 @@ class FrrApplier:
         if not self.bgpd_running():
             return self._result(False, UNAVAILABLE,
                                 f"FRR is not running (no live zebra and bgpd pid in {self.paths.run_dir})")
-        if self._still_matches(text):
+        if self._still_matches(text, boot_text):
             return self._result(True, UNCHANGED, "FRR's running config is as when it last matched "
                                 "this config; nothing reloaded")
         self._matched = None
@@ -319,9 +325,11 @@ class FrrApplier:
             result = self._apply(text)
         except ReloadError as e:
             return self._result(False, FAILED, str(e))
+        if boot_text is not None and result.ok and _read(self.paths.config_file) != boot_text:
+            install(self.paths.config_file, boot_text)
         if result.action in (UNCHANGED, RELOADED):
             digest = self.running_digest()
-            self._matched = (text, digest) if digest is not None else None
+            self._matched = (text, boot_text or text, digest) if digest is not None else None
         return result
 
     def running_digest(self) -> str | None:
@@ -334,16 +342,17 @@ class FrrApplier:
             return None
         return hashlib.sha256(cp.stdout.encode()).hexdigest()
 
-    def _still_matches(self, text: str) -> bool:
+    def _still_matches(self, text: str, boot_text: str | None) -> bool:
         """Count-first for the drift check: FRR was found running `text` and its running
         config (one read) has not changed since, nor has the config file it loads at start.
         Then `vtysh -C` and `frr-reload.py --test` (a Python start and a full parse, seconds
         of CPU on a small node) are skipped. A hand-made change or a restart with another
         config changes the running config, and the full comparison runs."""
         matched = self._matched
-        if matched is None or matched[0] != text or _read(self.paths.config_file) != text:
+        if (matched is None or matched[:2] != (text, boot_text or text)
+                or _read(self.paths.config_file) != matched[1]):
             return False
-        return self.running_digest() == matched[1]
+        return self.running_digest() == matched[2]
 
     def _apply(self, text: str) -> ReloadResult:
         cfg_file = self.paths.config_file

@@ -58,8 +58,20 @@ def _remote_as(peer: Peer) -> str:
     return str(peer.remote_as)
 
 
-def view(cfg: Config, snippet: str | None = None) -> dict[str, Any]:
-    """Template values from a Config. Only validated fields reach the templates."""
+def holds_bfd_until_established(cfg: Config) -> bool:
+    """Whether the peers get BFD only once their sessions are Established after an FRR start
+    (graceful restart with BFD; docs/graceful-restart.md). FRR 8.4 registers a peer's BFD
+    session before it knows the session's source address and interface and replaces it by
+    one that has them when BGP comes up: if the first was Up already (after a restart the
+    leaf's BFD answers at once), bgpd reads the replacement's Down as a failure and ends the
+    new session with a Hard Reset, and the leaves drop the routes graceful restart kept
+    (fixed in FRR 10.3). BFD attached to an Established session has its final key at once."""
+    return cfg.bgp.bfd and cfg.bgp.graceful_restart
+
+
+def view(cfg: Config, snippet: str | None = None, *, bfd_on_peers: bool = True) -> dict[str, Any]:
+    """Template values from a Config. Only validated fields reach the templates.
+    bfd_on_peers=False: the BFD profile without the peer-group's `neighbor G bfd` lines."""
     bgp = cfg.bgp
     peers = [
         {
@@ -79,6 +91,7 @@ def view(cfg: Config, snippet: str | None = None) -> dict[str, Any]:
         "peers": peers,
         "bfd": {
             "enabled": bgp.bfd,
+            "on_peers": bfd_on_peers,
             "profile": NAMES.bfd_profile,
             "receive_interval": _unless_default(bgp.bfd_receive_interval, FRR_BFD_INTERVAL),
             "transmit_interval": _unless_default(bgp.bfd_transmit_interval, FRR_BFD_INTERVAL),
@@ -141,11 +154,17 @@ def read_snippet(cfg: Config) -> str | None:
     return check_snippet(text, path)
 
 
-def render(cfg: Config, snippet: str | None = None) -> str:
+def render(cfg: Config, snippet: str | None = None, *, bfd_on_peers: bool = True) -> str:
     """The FRR config text for `cfg`, with `snippet` (already read and checked) appended."""
-    return _env().get_template("frr.conf.j2").render(view(cfg, snippet))
+    return _env().get_template("frr.conf.j2").render(view(cfg, snippet, bfd_on_peers=bfd_on_peers))
 
 
-def render_config(cfg: Config) -> str:
+def render_config(cfg: Config, *, bfd_on_peers: bool = True) -> str:
     """render() with the snippet read from bgp.snippet_file. Raises RenderError."""
-    return render(cfg, read_snippet(cfg))
+    return render(cfg, read_snippet(cfg), bfd_on_peers=bfd_on_peers)
+
+
+def render_boot_config(cfg: Config) -> str:
+    """What FRR loads at start (its config file): render_config() without BFD on the peers
+    when holds_bfd_until_established(cfg); ovnbgp adds it once the sessions are up."""
+    return render_config(cfg, bfd_on_peers=not holds_bfd_until_established(cfg))

@@ -86,3 +86,40 @@ def test_bfd_turned_off_while_bgp_stays(node, tmp_path, gr):
     assert "router bgp 64999" in running and "neighbor 192.0.2.2 remote-as 65000" in running
     assert not [ln for ln in running.splitlines() if "bfd" in ln and "neighbor" in ln], running
     assert a.apply(render_config(off)).action == reload.UNCHANGED
+
+
+def test_after_an_frr_restart_bfd_goes_on_the_peers_only_once_they_are_up(node, tmp_path):
+    """Graceful restart with BFD: FRR's file has no `neighbor G bfd*` (FRR 8.4 would end the
+    restarted bgpd's first sessions with a Hard Reset, docs/graceful-restart.md); after a
+    restart the manager keeps it so while a session is down (here: for ever, no leaf), and
+    puts BFD on the peers BFD_HOLD_MAX later. An agent (re)start with FRR running BFD keeps it."""
+    from ovnbgp.frr import manager as manager_mod
+    from ovnbgp.frr.render import render_boot_config
+
+    cfg = _cfg(node, tmp_path, "bfd = true\ngraceful_restart = true\n")
+    now = [1000.0]
+    mgr = manager_mod.FrrManager(cfg, clock=lambda: now[0])
+    bfd_line = " neighbor ovnbgp-leaves bfd"
+    mgr._render()
+    assert mgr._apply_now().ok
+    assert bfd_line in node.running_config().splitlines()
+    assert node.config_path.read_text() == render_boot_config(cfg)
+    assert bfd_line not in node.config_path.read_text().splitlines()
+    assert mgr.tick() is None  # nothing to do: FRR runs the full config
+
+    node.restart(apply_config=True)  # as FRR's init: the daemons, then the file
+    assert bfd_line not in node.running_config().splitlines()
+    r = mgr.tick()  # restart seen: BFD held, the config without it applied
+    assert r is not None and r.ok and mgr._bfd_held_since is not None
+    assert mgr.tick() is None  # the peer is not up: still held
+    assert bfd_line not in node.running_config().splitlines()
+    now[0] += manager_mod.BFD_HOLD_MAX
+    r = mgr.tick()
+    assert r is not None and r.ok, r
+    assert bfd_line in node.running_config().splitlines()
+    assert bfd_line not in node.config_path.read_text().splitlines()
+
+    fresh = manager_mod.FrrManager(cfg, clock=lambda: now[0])  # the agent restarted
+    fresh._render()
+    fresh._hold_bfd_after_start()
+    assert fresh._bfd_held_since is None

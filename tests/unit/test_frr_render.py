@@ -183,3 +183,25 @@ def test_bad_snippet(tmp_path: Path, data: bytes | None, message: str) -> None:
     cfg = config.loads(f'[bgp]\nsnippet_file = "{p}"\n')
     with pytest.raises(render.RenderError, match=message):
         render.render_config(cfg)
+
+
+def test_boot_config_holds_bfd_off_the_peers_with_graceful_restart() -> None:
+    """With graceful restart and BFD, FRR starts without BFD on the peers (ovnbgp adds it once
+    the sessions are up: FRR 8.4 would otherwise end the first session after a restart with
+    a Hard Reset, docs/graceful-restart.md); the profile and everything else are the same."""
+    cfg = config.loads("[bgp]\nbfd = true\ngraceful_restart = true\n")
+    assert render.holds_bfd_until_established(cfg)
+    full, boot = render.render_config(cfg), render.render_boot_config(cfg)
+    held = [" neighbor ovnbgp-leaves bfd", " neighbor ovnbgp-leaves bfd profile ovnbgp",
+            " neighbor ovnbgp-leaves bfd check-control-plane-failure"]
+    for line in held:
+        assert line in full.splitlines() and line not in boot.splitlines()
+    assert [ln for ln in full.splitlines() if ln not in held] == boot.splitlines()
+    assert "bfd\n profile ovnbgp\n" in boot
+
+
+def test_boot_config_is_the_config_without_graceful_restart_or_bfd() -> None:
+    for bgp in ("bfd = true\n", "graceful_restart = true\n", ""):
+        cfg = config.loads(f"[bgp]\n{bgp}")
+        assert not render.holds_bfd_until_established(cfg)
+        assert render.render_boot_config(cfg) == render.render_config(cfg)
