@@ -15,7 +15,8 @@ A column the server does not have (an older schema) is None in every record.
 
 The JSON is that of RFC 7047 with the monitor_cond extension ("update2"/"update3"):
 "initial"/"insert" carry a row whose columns at their default are left out; "modify" carries
-per column a diff: the new value of a scalar column; for a set or an optional column the
+per column a diff: the new value of a column of at most one value (scalar or optional: the
+server's ovsdb_datum_diff clones the new value when the type is not composite); for a set the
 elements whose membership flips; for a map [key, value] pairs, where a pair equal to the
 current entry removes it, another value replaces it and a new key is inserted; "delete"
 drops the row. Plain "update" (the old monitor, v1) gives whole rows.
@@ -163,19 +164,14 @@ class LeanTable:
         """A column's value after the diff `json` (see the module docstring)."""
         if spec.kind == MAP:
             return self._map(name, spec, current, _members(json, "map"), diff=True)
-        if spec.kind == SCALAR:
-            return _one(spec, json)  # a scalar's diff is its new value
-        members = dict.fromkeys(() if current is None else
-                                (current,) if spec.kind == OPTIONAL else current)
+        if spec.kind != SET:
+            return self._whole(name, spec, json)  # at most one value: the diff is the new value
+        members = dict.fromkeys(current)
         for a in [_atom(spec, a) for a in _members(json, "set")]:
             if a in members:
                 del members[a]
             else:
                 members[a] = None
-        if spec.kind == OPTIONAL:
-            if len(members) > 1:
-                raise Odd(f"{len(members)} values in an optional column after the diff")
-            return next(iter(members), None)
         return _sorted(list(members))
 
     def _map(self, name: str, spec: Column, current: Mapping, pairs: list, *, diff: bool) -> Mapping:

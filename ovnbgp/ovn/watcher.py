@@ -66,10 +66,11 @@ keeps a 10k-port initial load and snapshot fast. Port_Binding.datapath is kept a
 string (Datapath_Binding is not monitored at all).
 
 Port_Binding rows are not kept as IDL Rows at all: the IDL's Datum and Atom objects (one per
-set element and map key, e.g. every Neutron external_ids key) cost ~6 KB per row, 20 KB of RSS
-with the fragmentation they leave, against ~1 KB here. `_BatchIdl` keeps them in a LeanTable
-(ovn/leanrows.py: only the columns and map keys the model reads, as plain values) by
-overriding two private methods of python-ovs's Idl (3.1; name-mangled, hence `_Idl__...`):
+set element and map key, e.g. every Neutron external_ids key) cost ~6 KB per row, 13-22 KB
+of RSS with the fragmentation they leave (bench/bench_mirror.py), against ~0.6 KB here.
+`_BatchIdl` keeps them in a LeanTable (ovn/leanrows.py: only the columns and map keys the
+model reads, as plain values) by overriding private methods of python-ovs's Idl (3.1;
+name-mangled, hence `_Idl__...`):
 `__process_update2` (called per row of an update2/update3 notification or monitor reply:
 initial, insert, modify diff, delete; `__process_update` for the old monitor) and `__clear`
 (a reconnect that cannot resume: the tables are read afresh). The connection, clusters and
@@ -80,6 +81,8 @@ those methods and calls them (OvnError otherwise: a silently empty mirror would 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import logging
 import os
@@ -153,6 +156,25 @@ def sb_condition(chassis_uuid: str | None, want: Interest | None) -> list:
         cond += [["datapath", "==", ["uuid", dp]] for dp in sorted(want.datapaths)]
         cond += [["logical_port", "==", name] for name in sorted(want.names)]
     return cond
+
+
+BIG_BATCH = 1000  # row notices in one batch after which the freed heap is given back
+
+
+def release_freed_memory() -> None:
+    """Give the heap freed by a big monitor reply back to the OS (glibc's malloc_trim).
+
+    The reply is parsed whole (a C tree, then python objects: ~8 KB per Port_Binding row) and
+    freed once applied; glibc keeps most of that in its heap (its trim threshold grows with
+    the large blocks it saw), which was 45 MB of RSS after a 10k-row load. No-op without glibc."""
+    if not _MALLOC_TRIM:
+        lib = ctypes.util.find_library("c")
+        _MALLOC_TRIM.append(getattr(ctypes.CDLL(lib), "malloc_trim", None) if lib else None)
+    if _MALLOC_TRIM[0] is not None:
+        _MALLOC_TRIM[0](0)
+
+
+_MALLOC_TRIM: list = []  # [libc's malloc_trim, or None when there is none] once looked up
 
 
 class OvnError(RuntimeError):
@@ -743,6 +765,8 @@ class OvnWatcher:
             # kept the row's IPs in the event until run (~440 B per row, for ever).
             fired = (ev.dispatch(self.events, events_for)
                      if events_for and not resynced and not first else [])
+        if resynced or len(notices) >= BIG_BATCH:
+            release_freed_memory()
         if first:
             # Complete only once the server applied the condition the data asks for (the
             # first reply carries the infrastructure rows; this chassis' rows follow).

@@ -137,18 +137,21 @@ def test_a_set_diff_toggles_its_elements(table):
     assert rec.mac == ("c",)
 
 
-def test_an_optional_reference_is_set_moved_and_cleared(table):
+def test_an_optional_column_diff_is_its_new_value(table):
+    """Not composite (at most one value): ovsdb-server sends the new value, not a toggle."""
     insert(table)
     _, rec = modify(table, {"chassis": uuid(CH1)})
     assert rec.chassis == CH1
-    _, rec = modify(table, {"chassis": ["set", [uuid(CH1), uuid(CH2)]]})  # moved in one diff
+    _, rec = modify(table, {"chassis": uuid(CH2)})  # moved in one transaction
     assert rec.chassis == CH2
-    _, rec = modify(table, {"chassis": uuid(CH2)})
+    _, rec = modify(table, {"chassis": ["set", []]})
     assert rec.chassis is None
-    _, rec = modify(table, {"up": True, "tag": 100})
-    assert rec.up is True and rec.tag == 100
-    _, rec = modify(table, {"up": ["set", [True, False]]})
-    assert rec.up is False
+    _, rec = modify(table, {"up": False, "tag": 100})
+    assert rec.up is False and rec.tag == 100
+    _, rec = modify(table, {"up": True, "tag": 200})
+    assert rec.up is True and rec.tag == 200
+    _, rec = modify(table, {"up": ["set", []]})
+    assert rec.up is None and rec.tag == 200
 
 
 def test_a_modify_that_changes_nothing_reports_nothing(table):
@@ -207,7 +210,8 @@ def test_a_value_of_the_wrong_type_skips_that_column(table, caplog, column, valu
 
 def test_an_odd_diff_keeps_the_column_as_it_was(table, caplog):
     before = insert(table, chassis=uuid(CH1), options=["map", [["peer", "rp1"]]])
-    _, rec = modify(table, {"chassis": 7, "options": ["map", [["peer", None]]], "logical_port": "vm2"})
+    _, rec = modify(table, {"chassis": ["set", [uuid(CH1), uuid(CH2)]], "options": ["map", [["peer", None]]],
+                            "logical_port": "vm2"})
     assert rec.chassis == CH1 and rec.options == {"peer": "rp1"} and rec.logical_port == "vm2"
     assert before.logical_port == "vm1"
     assert caplog.text.count(U1) == 2
