@@ -116,6 +116,7 @@ from ovnbgp.model.records import (
 )
 from ovnbgp.model.topology import INFRA_TYPES
 from ovnbgp.ovn import events as ev
+from ovnbgp.ovn import jsonparse
 from ovnbgp.ovn.leanrows import MAP, OPTIONAL, SCALAR, SET, Column, LeanTable
 
 LOG = logging.getLogger(__name__)
@@ -577,6 +578,7 @@ class OvnWatcher:
         as `stop` is set (every wait here looks at it: a SIGTERM must not wait for a DB).
         quiet: connection retries are logged at debug level (one-shot reads, see read_snapshot)."""
         deadline = time.monotonic() + timeout
+        jsonparse.install()  # python-ovs's messages through json.loads: half the peak RSS
         self._stop_waiting = stop
         self._quiet, self._timeout = quiet, timeout
         _configure_ssl(self.cfg)
