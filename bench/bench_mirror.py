@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import tempfile
 import time
@@ -44,6 +45,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10000)
     ap.add_argument("--tracemalloc", action="store_true")
+    ap.add_argument("--node", action="store_true",
+                    help="then the model and the kernel reconciler (table steering, no dummy: "
+                    "routes only) in a fresh network namespace, as an agent would")
     args = ap.parse_args()
     from ovnbgp.config import Config, OvnConfig
     from ovnbgp.ovn.watcher import OvnWatcher
@@ -85,10 +89,50 @@ def main() -> int:
                 print(f"  {s.size / rows:7.0f} B/row  {s.traceback[0].filename}")
             for s in snap.statistics("lineno")[:12]:
                 print(f"  {s.size / rows:7.0f} B/row  {s.traceback[0].filename}:{s.traceback[0].lineno}")
+        if args.node:
+            node_side(w, cfg, before)
         w.stop()
     finally:
         dbs.stop()
     return 0
+
+
+def node_side(w, cfg, before_kib: int) -> None:
+    """The rest of an agent's cold start natively, on a kernel without the dummy and VRF
+    drivers: the model from the mirror, then the kernel reconciler in table steering with
+    advertise off (the host routes in br-ex's table, the rules, the sysctls; no addresses),
+    a no-change reconcile and a full one (dump), with CPU and the peak RSS of the process."""
+    import dataclasses
+    import subprocess
+
+    from ovnbgp.kernel.netlink import KernelReconciler
+    from ovnbgp.model.cache import ModelCache
+
+    cfg = dataclasses.replace(cfg, kernel=dataclasses.replace(cfg.kernel, steering="table"))
+    cpu = time.process_time()
+    cache = ModelCache(w.snapshot(), cfg)
+    d = cache.state
+    print(f"model: {len(d.exposures)} exposures, {len(d.routes)} routes in "
+          f"{time.process_time() - cpu:.2f} s CPU; peak RSS {rss_kib('VmHWM') / 1e3:.0f} MB")
+    ns = f"ovnbgp-mirror-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "add", "br-ex", "type", "bridge"], check=True)
+        subprocess.run(["ip", "-n", ns, "link", "set", "br-ex", "up"], check=True)
+        work = Path(tempfile.mkdtemp(prefix="ovnbgp-mirror-node-"))
+        rec = KernelReconciler(cfg.kernel, netns=ns, advertise=False, rt_tables_file=work / "rt.conf",
+                               state_path=work / "state.json")
+        for what, full in (("cold", False), ("no change", False), ("full (dump)", True)):
+            cpu, t = time.process_time(), time.perf_counter()
+            res = rec.reconcile(d, full=full)
+            print(f"kernel {what}: {len(res.plan) if res.plan else 0} changes, "
+                  f"{time.perf_counter() - t:.2f} s wall, {time.process_time() - cpu:.2f} s CPU, "
+                  f"ok={res.ok}; peak RSS {rss_kib('VmHWM') / 1e3:.0f} MB")
+        rec.close()
+        print(f"process: RSS {rss_kib() / 1e3:.0f} MB, peak {rss_kib('VmHWM') / 1e3:.0f} MB "
+              f"(+{(rss_kib('VmHWM') - before_kib) / 1e3:.0f} MB over the start's)")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 if __name__ == "__main__":
