@@ -165,8 +165,8 @@ class BgpConfig:
     peer_group: str = "ovnbgp-leaves"
     bfd: bool = False
     # BFD timers (FRR profile `ovnbgp`): 300 ms x 3 declares a peer down in under a second.
-    bfd_receive_interval: int = 300
-    bfd_transmit_interval: int = 300
+    bfd_receive_interval: int = 250
+    bfd_transmit_interval: int = 250
     bfd_detect_multiplier: int = 3
     graceful_restart: bool = False
     # Seconds a peer keeps our routes (stale) while our bgpd restarts (FRR's default).

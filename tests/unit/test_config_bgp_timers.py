@@ -9,7 +9,7 @@ from ovnbgp import config
 
 def test_defaults_detect_a_dead_peer_in_under_a_second():
     bgp = config.loads("").bgp
-    assert (bgp.bfd_receive_interval, bgp.bfd_transmit_interval, bgp.bfd_detect_multiplier) == (300, 300, 3)
+    assert (bgp.bfd_receive_interval, bgp.bfd_transmit_interval, bgp.bfd_detect_multiplier) == (250, 250, 3)
     assert bgp.graceful_restart_time == 120
 
 

@@ -147,8 +147,9 @@ def test_bfd_defaults_fail_over_in_under_a_second() -> None:
     cfg = config.loads("[bgp]\nbfd = true\n")
     assert cfg.bgp.bfd_receive_interval * cfg.bgp.bfd_detect_multiplier < 1000
     out = render.render(cfg)
-    # FRR's own defaults: left out, as FRR leaves them out of its running config.
-    assert "bfd\n profile ovnbgp\n exit\n" in out
+    # 250 ms x 3; FRR's own default multiplier is left out, as FRR leaves it out of its
+    # running config.
+    assert "bfd\n profile ovnbgp\n  receive-interval 250\n  transmit-interval 250\n exit\n" in out
     assert " neighbor ovnbgp-leaves bfd profile ovnbgp\n" in out
 
 

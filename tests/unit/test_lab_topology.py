@@ -124,7 +124,7 @@ def test_fabric_frr_config(vm_topo):
     assert "route-map lab-no-default-v4 deny 5\n match ip address prefix-list lab-no-default-v4" in leaf
     # ECMP, and the same BFD timers as the nodes.
     assert "  maximum-paths 8" in v4 and "  maximum-paths 8" in v6
-    assert "bfd\n profile lab\n  receive-interval 300\n" in leaf
+    assert "bfd\n profile lab\n  receive-interval 250\n" in leaf
     assert " neighbor NODES bfd profile lab" in leaf and " neighbor FABRIC bfd profile lab" in leaf
     assert " neighbor NODES bfd check-control-plane-failure" in leaf
     # Graceful restart helpers only (FRR's default): a dead leaf's routes are dropped at once.

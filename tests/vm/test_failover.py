@@ -1,5 +1,5 @@
 """Failures of a dual-homed node, measured with real packets (tests/lab: node1 homed to leaf1
-and leaf1b, ECMP everywhere, BFD 300 ms x 3 and graceful restart from vagrant/topology.json).
+and leaf1b, ECMP everywhere, BFD 250 ms x 3 and graceful restart from vagrant/topology.json).
 
 ovnbgp runs on node1 and node2. On node1: a provider VM, a tenant VM with a floating IP, and a
 tenant VM reached through its router's gateway (cr-lrp, on node1). The outside host pings all
