@@ -620,8 +620,10 @@ def test_kept_observation_stands_in_for_a_dump_only_while_it_is_current(kns, mak
     desired = make_desired(4)
     rec = make_reconciler()
     assert not rec.observation_current(3600)  # nothing observed yet
-    assert rec.reconcile(desired).ok
-    assert rec.observation_current(3600)
+    # Creating the VRF and the dummy has after-effects the monitor reports (the kernel's
+    # l3mdev rule, the devices' own link changes): the reconciles they trigger settle them.
+    wait_for(lambda: rec.reconcile(desired).ok and rec.observation_current(3600), timeout=10,
+             what="the node settled")
     assert not rec.observation_current(0)  # too old: dump
     path = "net/ipv4/conf/br-ex/proxy_arp"
     kns.run("sysctl", "-qw", f"{path.replace('/', '.')}=0")
