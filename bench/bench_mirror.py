@@ -25,12 +25,13 @@ from bench.cloud.servers import Databases  # noqa: E402
 from bench.cloud.topology import THIS, CloudSb  # noqa: E402
 
 
-def rss_kib() -> int:
+def rss_kib(field: str = "VmRSS") -> int:
+    """VmRSS (now) or VmHWM (the peak) of this process, in KiB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def main() -> int:
