@@ -164,7 +164,7 @@ class BgpConfig:
     peers: tuple[Peer, ...] = ()
     peer_group: str = "ovnbgp-leaves"
     bfd: bool = False
-    # BFD timers (FRR profile `ovnbgp`): 300 ms x 3 declares a peer down in under a second.
+    # BFD timers (FRR profile `ovnbgp`): 250 ms x 3 declares a peer down in 0.75 s.
     bfd_receive_interval: int = 250
     bfd_transmit_interval: int = 250
     bfd_detect_multiplier: int = 3

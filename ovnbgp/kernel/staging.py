@@ -98,6 +98,4 @@ def stages(steering: Sequence[SteeringOp], addrs: Sequence[AddrOp],
         if end >= len(steering):
             break
         start = end
-    if k < len(ready):  # cannot happen (every need < len(steering)), kept for safety
-        out[-1][1].extend(addrs[j] for j in ready[k:])
-    return out
+    return out  # every address placed: each need is below len(steering), the last end
