@@ -334,12 +334,14 @@ def omap(d: dict[str, str]) -> list:
 
 
 def _record(pb: Pb) -> PortBindingRow:
-    """What the watcher mirrors of the row (ovn/watcher.py port_binding_from_idl)."""
+    """What the watcher mirrors of the row (ovn/watcher.py port_binding_from_record)."""
     from ovnbgp.model.policy import SCOPE_KEYS
+    from ovnbgp.model.records import PORT_BINDING_OPTIONS
 
     return PortBindingRow(
         uuid=pb.uuid, logical_port=pb.logical_port, type=pb.type, datapath=pb.datapath,
-        mac=tuple(pb.mac), chassis=pb.chassis, up=pb.up, options=dict(pb.options),
+        mac=tuple(pb.mac), chassis=pb.chassis, up=pb.up,
+        options={k: v for k, v in pb.options.items() if k in PORT_BINDING_OPTIONS},
         nat_addresses=tuple(pb.nat_addresses),
         external_ids={k: v for k, v in pb.external_ids.items() if k in SCOPE_KEYS}
         if pb.type == "patch" else {})

@@ -42,6 +42,12 @@ class PortBindingRow:
     tag: object = None  # the VLAN of a localnet port (Neutron's VLAN network), None: untagged
 
 
+# The Port_Binding options the model reads (topology.py, interest.py, why.py): the watcher's
+# mirror keeps only these (ovn/watcher.py); tests/unit/test_lean_rows.py checks the model reads
+# no other.
+PORT_BINDING_OPTIONS = frozenset({"peer", "distributed-port", "chassis-redirect-port", "network_name"})
+
+
 @dataclass(frozen=True)
 class LoadBalancerRow:
     """The Southbound Load_Balancer columns the model uses (strings not yet trusted): `vips`

@@ -64,17 +64,33 @@ Only the columns the model uses are monitored (docs/architecture.md, "OVN": that
 rows are converted from the IDL's raw data rather than through Row attributes, which is what
 keeps a 10k-port initial load and snapshot fast. Port_Binding.datapath is kept as the uuid
 string (Datapath_Binding is not monitored at all).
+
+Port_Binding rows are not kept as IDL Rows at all: the IDL's Datum and Atom objects (one per
+set element and map key, e.g. every Neutron external_ids key) cost ~6 KB per row, 13-22 KB
+of RSS with the fragmentation they leave (bench/bench_mirror.py), against ~0.6 KB here.
+`_BatchIdl` keeps them in a LeanTable (ovn/leanrows.py: only the columns and map keys the
+model reads, as plain values) by overriding private methods of python-ovs's Idl (3.1;
+name-mangled, hence `_Idl__...`):
+`__process_update2` (called per row of an update2/update3 notification or monitor reply:
+initial, insert, modify diff, delete; `__process_update` for the old monitor) and `__clear`
+(a reconnect that cannot resume: the tables are read afresh). The connection, clusters and
+leaders, monitor_cond_since and conditions stay the library's, and every other table stays
+an IDL table. `lean_seam_problem()` checks at connect that the installed python-ovs still has
+those methods and calls them (OvnError otherwise: a silently empty mirror would withdraw).
+The freed heap of a big reply is given back to the OS (release_freed_memory), and start()
+makes python-ovs parse its messages with json.loads (ovn/jsonparse.py: the C parser holds a
+big reply twice at its peak). bench/bench_mirror.py measures all of it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import logging
 import os
-import sys
 import threading
 import time
-import uuid as uuidlib
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
@@ -93,9 +109,18 @@ from ovnbgp.model.interest import ALWAYS_TYPES, Interest, interest, shapes_inter
 from ovnbgp.model.parse import parse_bridge_mappings
 from ovnbgp.model.policy import SCOPE_KEYS
 from ovnbgp.model.query import ModelView
-from ovnbgp.model.records import BridgeInfo, LoadBalancerRow, LocalOvs, PortBindingRow, Snapshot
+from ovnbgp.model.records import (
+    PORT_BINDING_OPTIONS,
+    BridgeInfo,
+    LoadBalancerRow,
+    LocalOvs,
+    PortBindingRow,
+    Snapshot,
+)
 from ovnbgp.model.topology import INFRA_TYPES
 from ovnbgp.ovn import events as ev
+from ovnbgp.ovn import jsonparse
+from ovnbgp.ovn.leanrows import MAP, OPTIONAL, SCALAR, SET, Column, LeanTable
 
 LOG = logging.getLogger(__name__)
 
@@ -117,6 +142,10 @@ OVN_PATCH_PORT_KEYS = ("ovn-localnet-port", "ovn-l2gateway-port")
 PB = "Port_Binding"
 LB = "Load_Balancer"
 LB_KEY_PREFIX = "lb:"  # dirty key of a Load_Balancer row: "lb:<uuid>" (Port_Binding keys are bare uuids)
+# What the lean Port_Binding mirror keeps of a map (the keys the model reads) and which strings
+# it shares between rows (repeated by every port of a datapath, chassis or type).
+PB_MAP_KEYS = {"options": PORT_BINDING_OPTIONS, "external_ids": SCOPE_KEYS}
+PB_INTERNED = frozenset({"type", "datapath", "chassis"})
 
 
 def sb_condition(chassis_uuid: str | None, want: Interest | None) -> list:
@@ -131,6 +160,25 @@ def sb_condition(chassis_uuid: str | None, want: Interest | None) -> list:
         cond += [["datapath", "==", ["uuid", dp]] for dp in sorted(want.datapaths)]
         cond += [["logical_port", "==", name] for name in sorted(want.names)]
     return cond
+
+
+BIG_BATCH = 1000  # row notices in one batch after which the freed heap is given back
+
+
+def release_freed_memory() -> None:
+    """Give the heap freed by a big monitor reply back to the OS (glibc's malloc_trim).
+
+    The reply is parsed whole (a C tree, then python objects: ~8 KB per Port_Binding row) and
+    freed once applied; glibc keeps most of that in its heap (its trim threshold grows with
+    the large blocks it saw), which was 45 MB of RSS after a 10k-row load. No-op without glibc."""
+    if not _MALLOC_TRIM:
+        lib = ctypes.util.find_library("c")
+        _MALLOC_TRIM.append(getattr(ctypes.CDLL(lib), "malloc_trim", None) if lib else None)
+    if _MALLOC_TRIM[0] is not None:
+        _MALLOC_TRIM[0](0)
+
+
+_MALLOC_TRIM: list = []  # [libc's malloc_trim, or None when there is none] once looked up
 
 
 class OvnError(RuntimeError):
@@ -162,41 +210,51 @@ def _smap(row, column: str) -> dict[str, str]:
 _NO_MAP: Mapping[str, str] = MappingProxyType({})  # one shared empty map for every row
 
 
-def port_binding_from_idl(row, chassis_names: dict) -> PortBindingRow:
-    """A Port_Binding IDL row as a frozen record (chassis uuid -> Chassis.name).
-
-    Lean, as the mirror holds one per row: empty maps are one shared object, the datapath
-    uuid and type strings are interned (shared by every row of a datapath)."""
-    ch = _scalar(row, "chassis")
-    up = _scalar(row, "up")
-    type_ = sys.intern(_scalar(row, "type", ""))
+def port_binding_from_record(uuid: str, rec, chassis_names: Mapping[str, str]) -> PortBindingRow:
+    """A lean Port_Binding record (leanrows.py) as the model's frozen row (chassis uuid ->
+    Chassis.name). It shares the record's strings, tuples and maps (never changed once made):
+    the mirror's cost per row is the record, this row and the few values they hold."""
+    ch = rec.chassis
+    type_ = rec.type or ""
     return PortBindingRow(
-        uuid=str(row.uuid),
-        logical_port=_scalar(row, "logical_port", ""),
+        uuid=uuid,
+        logical_port=rec.logical_port or "",
         type=type_,
-        datapath=sys.intern(str(_scalar(row, "datapath", ""))),
-        mac=tuple(_atoms(row, "mac")),
+        datapath=rec.datapath or "",
+        mac=rec.mac or (),
         # A reference to a row we do not know keeps the uuid: the model reports it.
-        chassis=None if ch is None else chassis_names.get(ch, str(ch)),
-        up=up if isinstance(up, bool) else None,
-        options=_smap(row, "options") or _NO_MAP,
-        nat_addresses=tuple(_atoms(row, "nat_addresses")),
-        external_ids=(_scopes(row) or _NO_MAP) if type_ == "patch" else _NO_MAP,
+        chassis=None if ch is None else chassis_names.get(ch, ch),
+        up=rec.up,  # None: the column is empty (or absent, before OVN 21.03)
+        options=rec.options or _NO_MAP,
+        nat_addresses=rec.nat_addresses or (),
+        # only the address scopes are kept (PB_MAP_KEYS), and only a patch port's mean anything
+        external_ids=(rec.external_ids or _NO_MAP) if type_ == "patch" else _NO_MAP,
         # the VLAN of a localnet port (the model validates it); other ports' tags (a container
         # port's parent VLAN) mean nothing to the model
-        tag=_scalar(row, "tag") if type_ == "localnet" else None,
+        tag=rec.tag if type_ == "localnet" else None,
     )
+
+
+def lean_columns(table, fields: Iterable[str]) -> dict[str, Column | None]:
+    """How a LeanTable keeps `fields` of an IDL table, from its schema (None: a column the
+    server's schema lacks, e.g. Port_Binding.up before OVN 21.03)."""
+    out: dict[str, Column | None] = {}
+    for name in fields:
+        col = table.columns.get(name)
+        if col is None:
+            out[name] = None
+            continue
+        t = col.type
+        kind = MAP if t.is_map() else SCALAR if t.n_min == 1 and t.n_max == 1 \
+            else OPTIONAL if t.n_max == 1 else SET
+        out[name] = Column(kind, t.key.type.to_string(),
+                           t.value.type.to_string() if t.value is not None else None,
+                           keep=PB_MAP_KEYS.get(name), intern=name in PB_INTERNED)
+    return out
 
 
 def load_balancer_from_idl(row) -> LoadBalancerRow:
     return LoadBalancerRow(uuid=str(row.uuid), name=_scalar(row, "name", ""), vips=_smap(row, "vips"))
-
-
-def _scopes(row) -> dict[str, str]:
-    """The Neutron address scope ids of a patch port (router interface), the only
-    external_ids the model reads (model/policy.py); the rest is not mirrored."""
-    ids = _smap(row, "external_ids")
-    return {k: v for k, v in ids.items() if k in SCOPE_KEYS}
 
 
 def local_ovs_from_idl(tables) -> tuple[LocalOvs, list[str]]:
@@ -253,38 +311,110 @@ def local_ovs_from_idl(tables) -> tuple[LocalOvs, list[str]]:
 # --- IDL plumbing -----------------------------------------------------------------------------
 
 
+_LEAN_SEAM = {  # python-ovs Idl method -> (its parameters, the Idl method that must call it)
+    "_Idl__process_update2": (("self", "table", "uuid", "row_update"), "_Idl__do_parse_update"),
+    "_Idl__process_update": (("self", "table", "uuid", "old", "new"), "_Idl__do_parse_update"),
+    "_Idl__clear": (("self",), "run"),
+}
+
+
+def lean_seam_problem(idl_class=ovs_idl.Idl) -> str | None:
+    """Why _BatchIdl's lean tables cannot work with this python-ovs (None: they can): the
+    private methods it overrides must exist with the same parameters and still be called."""
+    for name, (params, caller) in _LEAN_SEAM.items():
+        code = getattr(getattr(idl_class, name, None), "__code__", None)
+        if code is None or code.co_varnames[:code.co_argcount] != params:
+            return f"python-ovs Idl has no {name.replace('_Idl__', '__')}{params[1:]!r}".replace("'", "")
+        calling = getattr(getattr(idl_class, caller, None), "__code__", None)
+        if calling is None or name not in calling.co_names:
+            return f"python-ovs Idl.{caller.replace('_Idl__', '__')} no longer calls {name.replace('_Idl__', '__')}"
+    return None
+
+
 class _BatchIdl(connection.OvsdbIdl):
     """An IDL that hands each run()'s notifications to a callback as one batch.
 
-    `resynced` is true when this run() completed a (re)connection's monitor reply: after a
-    reconnect the library may have cleared and reloaded every table without notifying deletes.
+    A notice is (table, event, uuid string, row): the IDL Row, or for a table in `lean` (kept
+    as LeanTable records, see the module docstring) the record after the change, None once
+    deleted. `resynced` is true when this run() completed a (re)connection's monitor reply:
+    after a reconnect the library may have cleared and reloaded every table without
+    notifying deletes (`cleared`).
     """
 
-    def __init__(self, remote: str, helper, on_batch: Callable[[_BatchIdl, list, bool], None], **kw):
+    def __init__(self, remote: str, helper, on_batch: Callable[[_BatchIdl, list, bool], None],
+                 lean: Mapping[str, Iterable[str]] | None = None, **kw):
+        """lean: table -> the columns to keep of it as LeanTable records."""
+        if lean:
+            problem = lean_seam_problem()
+            if problem:
+                raise OvnError(f"{problem}: ovnbgp needs python-ovs 3.1 or a release with the "
+                               "same Idl internals (ovnbgp/ovn/watcher.py, module docstring)")
         super().__init__(remote, helper, **kw)
+        self.lean = {name: LeanTable(name, lean_columns(self.tables[name], cols))
+                     for name, cols in (lean or {}).items()}
         self._on_batch = on_batch
         self._notices: list = []
         self.syncs = 0
         self.cleared = False
+        self._cleared = False
 
     def notify(self, event, row, updates=None):
         # The library also notifies rows of its own _Server database: not ours.
-        if row._table.name in self.tables:
-            self._notices.append((event, row, updates))
+        name = row._table.name
+        if name in self.tables:
+            self._notices.append((name, event, str(row.uuid), row))
+
+    # -- the lean tables' hooks into python-ovs (see lean_seam_problem) ---------------------
+
+    def _lean_table(self, table) -> LeanTable | None:
+        lean = self.lean.get(table.name)
+        return lean if lean is not None and self.tables.get(table.name) is table else None
+
+    def _Idl__process_update2(self, table, uuid, row_update):
+        lean = self._lean_table(table)
+        if lean is None:
+            return super()._Idl__process_update2(table, uuid, row_update)
+        key = str(uuid)
+        self._lean_changed(lean, key, lean.update2(key, row_update))
+        return False  # the notice is queued already (no IDL Row to notify)
+
+    def _Idl__process_update(self, table, uuid, old, new):
+        lean = self._lean_table(table)
+        if lean is None:
+            return super()._Idl__process_update(table, uuid, old, new)
+        key = str(uuid)
+        self._lean_changed(lean, key, lean.update1(key, new or None))
+        return False
+
+    def _Idl__clear(self):
+        if any(t.rows for t in self.tables.values()) or any(t.rows for t in self.lean.values()):
+            self._cleared = True
+        for lean in self.lean.values():
+            lean.clear()
+        super()._Idl__clear()
+
+    def _lean_changed(self, lean: LeanTable, uuid: str, change: tuple | None) -> None:
+        if change is None:
+            return
+        old, new = change
+        event = ovs_idl.ROW_DELETE if new is None else \
+            ovs_idl.ROW_CREATE if old is None else ovs_idl.ROW_UPDATE
+        self.change_seqno += 1
+        self._notices.append((lean.name, event, uuid, new))
 
     def run(self):
         monitoring_before = self.state == self.IDL_S_MONITORING
-        tables_before = {name: t.rows for name, t in self.tables.items()}
+        self._cleared = False
         acks_before = self.cond_seqno
         changed = super().run()
         monitoring = self.state == self.IDL_S_MONITORING
         resynced = monitoring and not monitoring_before
         if resynced:
             self.syncs += 1
-        # The library replaces a table's rows (without notifying deletes) when it re-reads it
+        # The library drops every row (without notifying deletes) when it re-reads the tables
         # from scratch; after a monitor_cond_since reply that found our last transaction it
         # only applies (and notifies) what changed meanwhile.
-        self.cleared = any(t.rows is not tables_before[name] for name, t in self.tables.items())
+        self.cleared = self._cleared
         acked = self.cond_seqno != acks_before
         notices, self._notices = self._notices, []
         # Before the data monitor reply nothing is complete; the reply comes with resynced.
@@ -419,7 +549,7 @@ class OvnWatcher:
         self._rows: dict[str, PortBindingRow] = {}
         self._names: dict[str, str] = {}  # logical_port -> uuid
         self._infra: dict[str, PortBindingRow] = {}
-        self._chassis: dict = {}  # Chassis uuid -> name
+        self._chassis: dict[str, str] = {}  # Chassis uuid -> name
         self._lbs: dict[str, LoadBalancerRow] = {}  # Load_Balancer uuid -> row
         self._monitor_all = cfg.ovn.monitor_all
         self._interest: Interest | None = None  # what the SB condition asks for (None: all)
@@ -451,6 +581,7 @@ class OvnWatcher:
         as `stop` is set (every wait here looks at it: a SIGTERM must not wait for a DB).
         quiet: connection retries are logged at debug level (one-shot reads, see read_snapshot)."""
         deadline = time.monotonic() + timeout
+        jsonparse.install()  # python-ovs's messages through json.loads: half the peak RSS
         self._stop_waiting = stop
         self._quiet, self._timeout = quiet, timeout
         _configure_ssl(self.cfg)
@@ -467,18 +598,19 @@ class OvnWatcher:
             initial = {} if self._monitor_all else {PB: sb_condition(None, None)}
             self._sb_conn = self._connect(",".join(self.cfg.ovn.sb_remotes), "OVN_Southbound",
                                           SB_COLUMNS, self._on_sb_batch, deadline, leader_only=False,
-                                          conditions=initial)
+                                          conditions=initial, lean={PB: SB_COLUMNS[PB]})
             self.wait_initial_sync(max(0.0, deadline - time.monotonic()))
         except BaseException:
             self.stop()
             raise
 
     def _connect(self, remote: str, schema: str, columns, on_batch, deadline: float,
-                 leader_only: bool, conditions: dict | None = None) -> connection.Connection:
+                 leader_only: bool, conditions: dict | None = None,
+                 lean: dict | None = None) -> connection.Connection:
         helper = _fetch_helper(remote, schema, deadline, quiet=self._quiet, timeout=self._timeout,
                                stop=self._stop_waiting)
         _register(helper, columns)
-        idl = _BatchIdl(remote, helper, on_batch, leader_only=leader_only)
+        idl = _BatchIdl(remote, helper, on_batch, lean=lean, leader_only=leader_only)
         for table, cond in (conditions or {}).items():
             idl.cond_change(table, cond)  # sent with the first monitor request
         conn = connection.Connection(idl, timeout=max(1.0, deadline - time.monotonic()))
@@ -591,9 +723,9 @@ class OvnWatcher:
 
     def _on_sb_batch(self, idl: _BatchIdl, notices: list, resynced: bool) -> None:
         first = not self._sb_synced.is_set()
-        chassis_notices = [n for n in notices if n[1]._table.name == "Chassis"]
-        pb_notices = [(e, r) for e, r, _ in notices if r._table.name == PB]
-        lb_notices = [(e, r) for e, r, _ in notices if r._table.name == LB]
+        chassis_notices = [(e, u, r) for t, e, u, r in notices if t == "Chassis"]
+        pb_notices = [(u, r) for t, _e, u, r in notices if t == PB]
+        lb_notices = [(e, u, r) for t, e, u, r in notices if t == LB]
         with self._lock:
             reread = idl.cleared or (resynced and first)
             renamed = self._apply_chassis(idl, chassis_notices, reread)
@@ -638,6 +770,8 @@ class OvnWatcher:
             # kept the row's IPs in the event until run (~440 B per row, for ever).
             fired = (ev.dispatch(self.events, events_for)
                      if events_for and not resynced and not first else [])
+        if resynced or len(notices) >= BIG_BATCH:
+            release_freed_memory()
         if first:
             # Complete only once the server applied the condition the data asks for (the
             # first reply carries the infrastructure rows; this chassis' rows follow).
@@ -680,10 +814,10 @@ class OvnWatcher:
         return ModelView(self._infra, self._local, self._chassis.values(), self.cfg)
 
     def _apply_notices(self, pb_notices: list) -> dict:
+        """Mirror (uuid, lean record or None once deleted) notices; return the changed rows."""
         changed: dict = {}
-        for event, row in pb_notices:
-            uuid = str(row.uuid)
-            new = None if event == ovs_idl.ROW_DELETE else port_binding_from_idl(row, self._chassis)
+        for uuid, rec in pb_notices:
+            new = None if rec is None else port_binding_from_record(uuid, rec, self._chassis)
             old = self._rows.get(uuid)
             if old != new:
                 _merge(changed, {uuid: (old, new)})
@@ -694,12 +828,12 @@ class OvnWatcher:
         """Update the Chassis names; return the names (and unknown-uuid strings) whose Port_Binding
         rows must be converted again: only rows bound to a chassis that came, went or changed."""
         if reread:
-            fresh = {r.uuid: _scalar(r, "name", "") for r in idl.tables["Chassis"].rows.values()}
+            fresh = {str(r.uuid): _scalar(r, "name", "") for r in idl.tables["Chassis"].rows.values()}
             notices = [(ovs_idl.ROW_DELETE, u, None) for u in self._chassis.keys() - fresh.keys()] + \
                       [(ovs_idl.ROW_CREATE, u, n) for u, n in fresh.items()]
         else:
-            notices = [(e, r.uuid, None if e == ovs_idl.ROW_DELETE else _scalar(r, "name", ""))
-                       for e, r, _ in notices]
+            notices = [(e, u, None if e == ovs_idl.ROW_DELETE else _scalar(r, "name", ""))
+                       for e, u, r in notices]
         affected: set[str] = set()
         for event, uuid, name in notices:
             old = self._chassis.get(uuid)
@@ -710,7 +844,7 @@ class OvnWatcher:
                 del self._chassis[uuid]
             else:
                 self._chassis[uuid] = new
-            affected |= {x for x in (old, new, str(uuid)) if x is not None}
+            affected |= {x for x in (old, new, uuid) if x is not None}
         return affected
 
     def _apply_lbs(self, idl, notices: list, reread: bool) -> set[str]:
@@ -721,24 +855,24 @@ class OvnWatcher:
             fresh = {str(r.uuid): load_balancer_from_idl(r) for r in idl.tables[LB].rows.values()}
         else:
             fresh = dict(self._lbs)
-            for event, row in notices:
+            for event, uuid, row in notices:
                 if event == ovs_idl.ROW_DELETE:
-                    fresh.pop(str(row.uuid), None)
+                    fresh.pop(uuid, None)
                 else:
-                    fresh[str(row.uuid)] = load_balancer_from_idl(row)
+                    fresh[uuid] = load_balancer_from_idl(row)
         changed = {u for u in self._lbs.keys() | fresh.keys() if self._lbs.get(u) != fresh.get(u)}
         self._lbs = fresh
         return changed
 
     def _reconvert(self, idl, names: set[str]) -> dict:
         """Convert again the mirrored rows bound to one of `names` (see _apply_chassis)."""
-        rows = idl.tables[PB].rows
+        rows = idl.lean[PB].rows
         changed = {}
         for uuid in [u for u, r in self._rows.items() if r.chassis in names]:
-            raw = rows.get(uuidlib.UUID(uuid))
-            if raw is None:
+            rec = rows.get(uuid)
+            if rec is None:
                 continue  # its delete comes with the notices
-            old, new = self._rows[uuid], port_binding_from_idl(raw, self._chassis)
+            old, new = self._rows[uuid], port_binding_from_record(uuid, rec, self._chassis)
             if old != new:
                 changed[uuid] = (old, new)
                 self._apply(uuid, old, new)
@@ -793,18 +927,18 @@ class OvnWatcher:
                 if first_old is not None and first_old != old:
                     changed[uuid] = (first_old, old)
         if not pending and self._held:
-            rows = idl.tables[PB].rows
+            rows = idl.lean[PB].rows
             for uuid, old in list(self._held.items()):
                 del self._held[uuid]
-                if rows.get(uuidlib.UUID(uuid)) is None and self._rows.get(uuid) is old:
+                if rows.get(uuid) is None and self._rows.get(uuid) is old:
                     self._apply(uuid, old, None)
                     _merge(changed, {uuid: (old, None)})
         return left
 
     def _reload_all(self, idl) -> dict:
         """Re-mirror every Port_Binding row the IDL has (first read, or re-read after a reconnect)."""
-        fresh = {str(r.uuid): port_binding_from_idl(r, self._chassis)
-                 for r in idl.tables[PB].rows.values()}
+        fresh = {u: port_binding_from_record(u, rec, self._chassis)
+                 for u, rec in idl.lean[PB].rows.items()}
         changed = {}
         for uuid in self._rows.keys() | fresh.keys():
             old, new = self._rows.get(uuid), fresh.get(uuid)
