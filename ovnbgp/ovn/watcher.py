@@ -554,6 +554,7 @@ class OvnWatcher:
         self._monitor_all = cfg.ovn.monitor_all
         self._interest: Interest | None = None  # what the SB condition asks for (None: all)
         self._held: dict[str, PortBindingRow] = {}  # see _settle_deletes
+        self._last_seen: dict[str, PortBindingRow] = {}  # this batch's deleted rows, as last seen
         self._local = LocalOvs(system_id="")
         self._local_problems_logged: set[str] = set()
         self._view = ModelView({}, self._local, (), cfg)
@@ -730,6 +731,7 @@ class OvnWatcher:
             reread = idl.cleared or (resynced and first)
             renamed = self._apply_chassis(idl, chassis_notices, reread)
             lbs_changed = self._apply_lbs(idl, lb_notices, reread)
+            self._last_seen = {}
             changed = self._reload_all(idl) if reread else self._apply_notices(pb_notices)
             if renamed:
                 _merge(changed, self._reconvert(idl, renamed))
@@ -739,10 +741,9 @@ class OvnWatcher:
             # Chassis table (a chassis elsewhere joining or leaving changes nothing here). Rows
             # bound here and infrastructure rows can widen or narrow it (model/interest.py).
             me = self._local.system_id
-            if first or me in renamed or any(shapes_interest(r, me) for pair in changed.values()
-                                             for r in pair):
-                self._update_condition(idl)
-            left = self._settle_deletes(idl, changed)
+            shaped = first or me in renamed or any(shapes_interest(r, me)
+                                                   for pair in changed.values() for r in pair)
+            left = self._settle(idl, changed, shaped)
             changed = {u: (o, n) for u, (o, n) in changed.items() if o != n}
             pre_view = self._view
             if infra_changed or any(r.chassis in renamed for r in self._infra.values()):
@@ -819,6 +820,8 @@ class OvnWatcher:
         for uuid, rec in pb_notices:
             new = None if rec is None else port_binding_from_record(uuid, rec, self._chassis)
             old = self._rows.get(uuid)
+            if new is None and old is not None:
+                self._last_seen[uuid] = old
             if old != new:
                 _merge(changed, {uuid: (old, new)})
                 self._apply(uuid, old, new)
@@ -904,36 +907,66 @@ class OvnWatcher:
             with conn.lock:
                 self._update_condition(conn.idl)
 
-    def _settle_deletes(self, idl: _BatchIdl, changed: dict) -> set[str]:
+    def _settle(self, idl: _BatchIdl, changed: dict, shaped: bool) -> set[str]:
+        """Update the condition (when a row of this batch can shape it) and settle the deletes
+        against it; returns the deleted rows that left the condition.
+
+        The interest is always that of the rows the model sees: when settling puts rows back
+        (held) or drops held rows, it is worked out again, and the rows it then wants are
+        settled again, until it stands. A condition computed without a held row would never
+        ask for what that row leads to (a gateway port's peer, by name) once the server sends
+        the row again unchanged (no change, no recomputation): the mirror would stay short."""
+        if shaped:
+            self._update_condition(idl)
+        # only this batch's deletes can be held (not the held rows dropped on an ack)
+        deleted = {u for u, (old, new) in changed.items() if new is None and old is not None}
+        left, moved = self._settle_deletes(idl, changed, deleted)
+        for _ in range(len(deleted) + 1):  # each round holds more of `deleted`, or ends
+            if not moved or self._monitor_all:
+                break
+            before = self._interest
+            self._update_condition(idl)
+            if self._interest == before:
+                break
+            left, moved = self._settle_deletes(idl, changed, deleted - self._held.keys())
+        return left
+
+    def _settle_deletes(self, idl: _BatchIdl, changed: dict, deleted: set[str]) -> tuple[set[str], bool]:
         """Never withdraw on a condition artefact. A delete of a row the current interest still
         wants, while a condition change is in flight, may come from an older, narrower
-        condition: the row is kept until the server acknowledged the latest condition, then
-        dropped only if the IDL really lost it. Returns the deleted rows outside the interest
-        (they left the condition; by construction the model does not use them)."""
+        condition: the row is kept (as it was last seen) until the server acknowledged the
+        latest condition, then dropped only if the store really lost it. Returns the deleted
+        rows outside the interest (they left the condition; by construction the model does not
+        use them) and whether rows were kept or dropped here (the interest must follow)."""
         want = self._interest
         pending = idl.condition_pending
         left: set[str] = set()
-        for uuid, (old, new) in list(changed.items()):
-            if new is not None or old is None or want is None:
+        moved = False
+        for uuid in deleted:
+            first_old, new = changed.get(uuid, (None, None))
+            if new is not None or first_old is None or want is None:
                 continue
-            if not wanted(old, want):
+            last = self._last_seen.get(uuid, first_old)  # before its delete in this batch
+            if not wanted(last, want):
                 left.add(uuid)
-            elif pending and old.type not in ALWAYS_TYPES:
+            elif pending and last.type not in ALWAYS_TYPES:
                 LOG.debug("Port_Binding %s (%s) left the view during a condition change; kept "
-                          "until the change is acknowledged", uuid, old.logical_port)
-                self._held[uuid] = old
-                self._apply(uuid, None, old)
-                first_old = changed.pop(uuid)[0]
-                if first_old is not None and first_old != old:
-                    changed[uuid] = (first_old, old)
+                          "until the change is acknowledged", uuid, last.logical_port)
+                self._held[uuid] = last
+                self._apply(uuid, None, last)
+                del changed[uuid]
+                if first_old != last:
+                    changed[uuid] = (first_old, last)
+                moved = True
         if not pending and self._held:
             rows = idl.lean[PB].rows
-            for uuid, old in list(self._held.items()):
+            for uuid, last in list(self._held.items()):
                 del self._held[uuid]
-                if rows.get(uuid) is None and self._rows.get(uuid) is old:
-                    self._apply(uuid, old, None)
-                    _merge(changed, {uuid: (old, None)})
-        return left
+                if rows.get(uuid) is None and self._rows.get(uuid) is last:
+                    self._apply(uuid, last, None)
+                    _merge(changed, {uuid: (last, None)})
+                    moved = True
+        return left, moved
 
     def _reload_all(self, idl) -> dict:
         """Re-mirror every Port_Binding row the IDL has (first read, or re-read after a reconnect)."""

@@ -194,3 +194,33 @@ def test_a_chassis_joining_elsewhere_keeps_the_condition_and_the_topology(env):
     finally:
         idl.cond_change = original
     env.compare()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_gateway_flapping_between_chassis_ends_with_the_full_views_state(env, seed):
+    """Condition changes in quick succession (each move widens or narrows the condition while
+    the last change may be in flight): when the gateway comes to rest here, the mirror holds
+    the whole chain again (the gateway port's provider side included) and the desired state is
+    the full table's."""
+    import random
+    import time
+
+    rng = random.Random(seed)
+    env.router()
+    env.tenant("t1")
+    env.vm("t1", "tvm1", "fa:16:3e:00:02:01 10.0.0.5")
+    env.start()
+    env.bind("cr-lrp-r1-gw", "ch1")
+    env.bind("tvm1", "ch2")
+    wait_for(lambda: ROUTER_ROWS | {"gw-r1", "tvm1"} <= env.ports(), "the chain arrived")
+    sb = env.central.sbctl
+    for _ in range(12):
+        for chassis in rng.sample(["ch1", "ch2", None], 3):
+            sb("lsp-unbind", "cr-lrp-r1-gw")
+            if chassis is not None:
+                sb("lsp-bind", "cr-lrp-r1-gw", chassis)
+            time.sleep(rng.choice([0, 0, 0.002, 0.01, 0.03]))
+    env.bind("cr-lrp-r1-gw", "ch1")
+    wait_for(lambda: ROUTER_ROWS | {"gw-r1", "tvm1"} <= env.ports(), "the chain is back")
+    s = env.compare()
+    assert {"172.24.4.146/32", "10.0.0.0/26", "10.0.0.5/32"} <= {str(e.prefix) for e in s.exposures}
