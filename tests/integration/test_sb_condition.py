@@ -6,6 +6,8 @@ condition never reach it."""
 from __future__ import annotations
 
 import ipaddress
+import random
+import time
 
 import pytest
 
@@ -148,13 +150,18 @@ def test_a_change_outside_the_condition_does_not_reach_the_agent(env):
     assert all(after[u] is rows_before[u] for u in after)
 
 
-def test_reconnect_keeps_the_state_and_follows_the_condition(env):
+def gateway_here_tenant_vm_elsewhere(env) -> None:
+    """Router r1 with its gateway bound here, tenant network t1 with tvm1 bound on ch2."""
     env.router()
     env.tenant("t1")
     env.vm("t1", "tvm1", "fa:16:3e:00:02:01 10.0.0.5")
     env.start()
     env.bind("cr-lrp-r1-gw", "ch1")
     env.bind("tvm1", "ch2")
+
+
+def test_reconnect_keeps_the_state_and_follows_the_condition(env):
+    gateway_here_tenant_vm_elsewhere(env)
     before = env.compare()
     assert "10.0.0.5/32" in {str(e.prefix) for e in before.exposures}
     env.central.appctl("ovnsb_db", "ovsdb-server/reconnect")
@@ -202,16 +209,8 @@ def test_a_gateway_flapping_between_chassis_ends_with_the_full_views_state(env, 
     the last change may be in flight): when the gateway comes to rest here, the mirror holds
     the whole chain again (the gateway port's provider side included) and the desired state is
     the full table's."""
-    import random
-    import time
-
     rng = random.Random(seed)
-    env.router()
-    env.tenant("t1")
-    env.vm("t1", "tvm1", "fa:16:3e:00:02:01 10.0.0.5")
-    env.start()
-    env.bind("cr-lrp-r1-gw", "ch1")
-    env.bind("tvm1", "ch2")
+    gateway_here_tenant_vm_elsewhere(env)
     wait_for(lambda: ROUTER_ROWS | {"gw-r1", "tvm1"} <= env.ports(), "the chain arrived")
     sb = env.central.sbctl
     for _ in range(12):
