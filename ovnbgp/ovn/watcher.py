@@ -89,6 +89,7 @@ import ctypes.util
 import errno
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -179,6 +180,25 @@ def release_freed_memory() -> None:
 
 
 _MALLOC_TRIM: list = []  # [libc's malloc_trim, or None when there is none] once looked up
+
+
+class _Wake:
+    """A no-op for ovsdbapp's transaction queue: putting an item there is the public way to
+    wake a Connection's thread (its loop then runs the IDL, and "commits" this: nothing)."""
+
+    def __init__(self) -> None:
+        self.results: queue.Queue = queue.Queue(maxsize=1)
+
+    def do_commit(self) -> None:
+        return None
+
+
+def wake(conn: connection.Connection) -> None:
+    """Make the connection's thread run its IDL soon (a full queue means it wakes anyway)."""
+    try:
+        conn.txns.put(_Wake(), block=False)
+    except queue.Full:
+        pass
 
 
 class OvnError(RuntimeError):
@@ -900,12 +920,15 @@ class OvnWatcher:
             idl.cond_change(PB, cond)
 
     def _refresh_condition(self) -> None:
-        """The system-id changed (OVS IDL thread): recompute the SB condition. It is sent when
-        the SB IDL thread next wakes (any SB message or the inactivity probe)."""
+        """The system-id changed (OVS IDL thread): recompute the SB condition and wake the SB
+        connection's thread, which sends it (python-ovs sends a condition from run() only; a
+        quiet Southbound may not wake that thread for good: no inactivity probe on a unix
+        socket)."""
         conn = self._sb_conn
         if conn is not None and self._sb_synced.is_set():
             with conn.lock:
                 self._update_condition(conn.idl)
+            wake(conn)
 
     def _settle(self, idl: _BatchIdl, changed: dict, shaped: bool) -> set[str]:
         """Update the condition (when a row of this batch can shape it) and settle the deletes

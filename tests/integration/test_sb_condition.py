@@ -223,3 +223,20 @@ def test_a_gateway_flapping_between_chassis_ends_with_the_full_views_state(env, 
     wait_for(lambda: ROUTER_ROWS | {"gw-r1", "tvm1"} <= env.ports(), "the chain is back")
     s = env.compare()
     assert {"172.24.4.146/32", "10.0.0.0/26", "10.0.0.5/32"} <= {str(e.prefix) for e in s.exposures}
+
+
+def test_a_system_id_garbled_and_restored_brings_the_rows_back_without_other_traffic(env):
+    """The condition follows the system-id (local OVS DB, another thread): the new condition
+    is sent at once, not when some Southbound message happens to wake the SB connection (a
+    quiet Southbound may send none: over a unix socket there is no inactivity probe)."""
+    gateway_here_tenant_vm_elsewhere(env)
+    env.vm("public", "pvm1", "fa:16:3e:00:00:01 172.24.4.10")
+    env.bind("pvm1", "ch1")
+    wait_for(lambda: {"pvm1", "cr-lrp-r1-gw", "tvm1"} <= env.ports(), "the rows bound here")
+    env.central.sync()
+    env.ovs.vsctl("set", "open", ".", "external_ids:system-id=xch1")
+    wait_for(lambda: not {"pvm1", "cr-lrp-r1-gw", "tvm1"} & env.ports(), "the rows left with the old name")
+    env.ovs.vsctl("set", "open", ".", "external_ids:system-id=ch1")
+    wait_for(lambda: {"pvm1", "cr-lrp-r1-gw", "tvm1"} <= env.ports(), "the rows came back", timeout=10)
+    s = env.compare()
+    assert {"172.24.4.10/32", "172.24.4.146/32", "10.0.0.5/32"} <= {str(e.prefix) for e in s.exposures}
