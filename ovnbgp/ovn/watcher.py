@@ -574,7 +574,6 @@ class OvnWatcher:
         self._monitor_all = cfg.ovn.monitor_all
         self._interest: Interest | None = None  # what the SB condition asks for (None: all)
         self._held: dict[str, PortBindingRow] = {}  # see _settle_deletes
-        self._last_seen: dict[str, PortBindingRow] = {}  # this batch's deleted rows, as last seen
         self._local = LocalOvs(system_id="")
         self._local_problems_logged: set[str] = set()
         self._view = ModelView({}, self._local, (), cfg)
@@ -751,8 +750,11 @@ class OvnWatcher:
             reread = idl.cleared or (resynced and first)
             renamed = self._apply_chassis(idl, chassis_notices, reread)
             lbs_changed = self._apply_lbs(idl, lb_notices, reread)
-            self._last_seen = {}
-            changed = self._reload_all(idl) if reread else self._apply_notices(pb_notices)
+            last_seen: dict[str, PortBindingRow]
+            if reread:
+                changed, last_seen = self._reload_all(idl), {}
+            else:
+                changed, last_seen = self._apply_notices(pb_notices)
             if renamed:
                 _merge(changed, self._reconvert(idl, renamed))
             infra_changed = any(r is not None and r.type in INFRA_TYPES
@@ -763,7 +765,7 @@ class OvnWatcher:
             me = self._local.system_id
             shaped = first or me in renamed or any(shapes_interest(r, me)
                                                    for pair in changed.values() for r in pair)
-            left = self._settle(idl, changed, shaped)
+            left = self._settle(idl, changed, shaped, last_seen)
             changed = {u: (o, n) for u, (o, n) in changed.items() if o != n}
             pre_view = self._view
             if infra_changed or any(r.chassis in renamed for r in self._infra.values()):
@@ -834,18 +836,20 @@ class OvnWatcher:
         """The model's topology of the mirror (for the events); call with the lock held."""
         return ModelView(self._infra, self._local, self._chassis.values(), self.cfg)
 
-    def _apply_notices(self, pb_notices: list) -> dict:
-        """Mirror (uuid, lean record or None once deleted) notices; return the changed rows."""
+    def _apply_notices(self, pb_notices: list) -> tuple[dict, dict[str, PortBindingRow]]:
+        """Mirror (uuid, lean record or None once deleted) notices; return the changed rows and
+        each deleted row as it was just before its delete (`changed` keeps the first old)."""
         changed: dict = {}
+        last_seen: dict[str, PortBindingRow] = {}
         for uuid, rec in pb_notices:
             new = None if rec is None else port_binding_from_record(uuid, rec, self._chassis)
             old = self._rows.get(uuid)
             if new is None and old is not None:
-                self._last_seen[uuid] = old
+                last_seen[uuid] = old
             if old != new:
                 _merge(changed, {uuid: (old, new)})
                 self._apply(uuid, old, new)
-        return changed
+        return changed, last_seen
 
     def _apply_chassis(self, idl, notices: list, reread: bool) -> set[str]:
         """Update the Chassis names; return the names (and unknown-uuid strings) whose Port_Binding
@@ -930,7 +934,8 @@ class OvnWatcher:
                 self._update_condition(conn.idl)
             wake(conn)
 
-    def _settle(self, idl: _BatchIdl, changed: dict, shaped: bool) -> set[str]:
+    def _settle(self, idl: _BatchIdl, changed: dict, shaped: bool,
+                last_seen: Mapping[str, PortBindingRow]) -> set[str]:
         """Update the condition (when a row of this batch can shape it) and settle the deletes
         against it; returns the deleted rows that left the condition.
 
@@ -941,8 +946,10 @@ class OvnWatcher:
         the row again unchanged (no change, no recomputation): the mirror would stay short."""
         if shaped:
             self._update_condition(idl)
-        # only this batch's deletes can be held (not the held rows dropped on an ack)
-        deleted = {u for u, (old, new) in changed.items() if new is None and old is not None}
+        # only this batch's deletes can be held (not the held rows dropped on an ack), each as
+        # it was last seen
+        deleted = {u: last_seen.get(u, old) for u, (old, new) in changed.items()
+                   if new is None and old is not None}
         left, moved = self._settle_deletes(idl, changed, deleted)
         for _ in range(len(deleted) + 1):  # each round holds more of `deleted`, or ends
             if not moved or self._monitor_all:
@@ -951,10 +958,12 @@ class OvnWatcher:
             self._update_condition(idl)
             if self._interest == before:
                 break
-            left, moved = self._settle_deletes(idl, changed, deleted - self._held.keys())
+            left, moved = self._settle_deletes(
+                idl, changed, {u: r for u, r in deleted.items() if u not in self._held})
         return left
 
-    def _settle_deletes(self, idl: _BatchIdl, changed: dict, deleted: set[str]) -> tuple[set[str], bool]:
+    def _settle_deletes(self, idl: _BatchIdl, changed: dict,
+                        deleted: Mapping[str, PortBindingRow]) -> tuple[set[str], bool]:
         """Never withdraw on a condition artefact. A delete of a row the current interest still
         wants, while a condition change is in flight, may come from an older, narrower
         condition: the row is kept (as it was last seen) until the server acknowledged the
@@ -965,11 +974,9 @@ class OvnWatcher:
         pending = idl.condition_pending
         left: set[str] = set()
         moved = False
-        for uuid in deleted:
-            first_old, new = changed.get(uuid, (None, None))
-            if new is not None or first_old is None or want is None:
-                continue
-            last = self._last_seen.get(uuid, first_old)  # before its delete in this batch
+        for uuid, last in deleted.items():
+            if want is None:  # monitor_all: the view has every row, nothing to hold
+                break
             if not wanted(last, want):
                 left.add(uuid)
             elif pending and last.type not in ALWAYS_TYPES:
@@ -977,7 +984,7 @@ class OvnWatcher:
                           "until the change is acknowledged", uuid, last.logical_port)
                 self._held[uuid] = last
                 self._apply(uuid, None, last)
-                del changed[uuid]
+                first_old = changed.pop(uuid)[0]
                 if first_old != last:
                     changed[uuid] = (first_old, last)
                 moved = True
