@@ -36,9 +36,10 @@ class NodeSide(NodeLab):
     too) plus the floor; the agent config with the benchmark's options (JSON log, no periodic
     resync during the run)."""
 
-    def __init__(self, work: Path, central, extra_localnets: tuple[tuple[str, str], ...] = ()):
+    def __init__(self, work: Path, central, extra_localnets: tuple[tuple[str, str], ...] = (),
+                 *, frr_apart: bool = False):
         super().__init__(Path(work), central, leaf_config=LEAF_CONFIG, netns_prefix="b",
-                         localnets=LOCALNETS + tuple(extra_localnets))
+                         localnets=LOCALNETS + tuple(extra_localnets), frr_apart=frr_apart)
         self.floor_ns: Netns | None = None
         self.floor: FrrInstance | None = None
         self.floor_ovs: OvsNode | None = None
@@ -50,11 +51,12 @@ class NodeSide(NodeLab):
 
     # --- the floor's namespace -------------------------------------------------------------------
 
-    def start_floor(self, frr_config: str) -> Netns:
+    def start_floor(self, frr_config: str | None) -> Netns:
         """A second, empty node namespace whose FRR runs ovnbgp's rendered config with the
         floor's address, peered with the same leaf, and with its own OVS (br-ex a netdev
         bridge, as on the node): ovs-vswitchd follows every route change of its namespace,
-        which costs the node about 30% at 10k exposures (measured), so the floor pays it too."""
+        which costs the node about 30% at 10k exposures (measured), so the floor pays it too.
+        With `frr_config` None the floor has no FRR (the node's runs apart, `frr_apart`)."""
         self.floor_ns = Netns(unique_name("bfloor")).create()
         veth(self.floor_ns, "to-leaf", self.leaf_ns, "to-floor")
         self.floor_ns.run("ip", "addr", "add", f"{FLOOR_IP}/30", "dev", "to-leaf")
@@ -63,6 +65,8 @@ class NodeSide(NodeLab):
                                  datapath_type="netdev").start()
         self.floor_ovs.add_bridge("br-ex")
         self.floor_ns.run("ip", "link", "set", "br-ex", "up")
+        if frr_config is None:
+            return self.floor_ns
         self.floor = FrrInstance(unique_name("floor"), self.work / "frr-floor", self.floor_ns)
         self.floor.start(frr_config)
         return self.floor_ns

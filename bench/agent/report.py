@@ -119,6 +119,8 @@ def agent_rows(t: Table, results: dict, *, prefix: str = "") -> Table:
 
     add("exposures (provider IPs + FIPs + tenant VMs + cr-lrps + tenant CIDRs)",
         lambda x: str(x.get("exposures", "-")))
+    add("FRR's end points (apart: the node's FRR in a namespace of its own, not measured)",
+        lambda x: str(x.get("frr", "measured")))
     for mode in ("rules", "table"):
         if not any(mode in x for x in data):
             continue

@@ -84,7 +84,10 @@ def _toml_str(value: object) -> str:
 class NodeLab:
     """The node and its leaf. Names: namespaces `<netns_prefix><name>-xxxxxx` and
     `<netns_prefix><leaf_name>-xxxxxx`, FRR instances `<name>-xxxxxx`, `<leaf_name>-xxxxxx`.
-    `link_prefixlen` is that of the node-leaf link (NODE_IP, LEAF_IP)."""
+    `link_prefixlen` is that of the node-leaf link (NODE_IP, LEAF_IP). With `frr_apart` the
+    node's FRR runs in a namespace of its own (`frr_ns`): the agent configures it as usual, but
+    its zebra sees none of the node's addresses, so nothing reaches the leaf (bench_agent above
+    10k exposures, where zebra alone needs hours in User-Mode Linux)."""
 
     work: Path
     ovn: OvnCentral
@@ -94,7 +97,9 @@ class NodeLab:
     netns_prefix: str = "ovnbgp-"
     link_prefixlen: int = 30
     localnets: Sequence[tuple[str, str]] = (PUBLIC_LOCALNET,)
+    frr_apart: bool = False
     ns: Netns | None = field(default=None, init=False)
+    frr_ns: Netns | None = field(default=None, init=False)
     leaf_ns: Netns | None = field(default=None, init=False)
     ovs: OvsNode | None = field(default=None, init=False)
     frr: FrrInstance | None = field(default=None, init=False)
@@ -117,7 +122,9 @@ class NodeLab:
             self.leaf = FrrInstance(unique_name(self.leaf_name), self.work / "frr-leaf",
                                     self.leaf_ns)
             self.leaf.start(self.leaf_config)
-            self.frr = FrrInstance(unique_name(self.name), self.work / "frr-node", self.ns)
+            self.frr_ns = (Netns(unique_name(self.netns_prefix + self.name + "-frr")).create()
+                           if self.frr_apart else self.ns)
+            self.frr = FrrInstance(unique_name(self.name), self.work / "frr-node", self.frr_ns)
             self.frr.start("frr defaults traditional\nhostname node\n")
             self.ovs = OvsNode(self.work / "ovs", netns=self.ns.name, datapath_type="netdev")
             self.ovs.start()
@@ -239,6 +246,9 @@ class NodeLab:
             except Exception as e:  # noqa: BLE001 - keep tearing down
                 print(f"teardown of {thing!r}: {e}", flush=True)
             setattr(self, attr, None)
+        if self.frr_ns is not None and self.frr_ns is not self.ns:
+            self.frr_ns.delete()
+        self.frr_ns = None
         for attr in ("ns", "leaf_ns"):
             ns = getattr(self, attr)
             if ns is not None:
