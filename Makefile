@@ -40,11 +40,12 @@ bench-kernel: deps
 	$(PY) bench/bench_kernel.py
 
 # Every benchmark, one table (bench/run.py): model, kernel vs ip -batch, the whole agent vs its
-# floors at 1k and 10k (boots UML; ~25 min on 2 cores), and cloud size natively (the agent's
-# start CPU / peak RSS / bytes from a Southbound of 1k/10k/100k Port_Bindings vs ovsdb-client
-# and the whole-table reader, remote events; ~6 min). BENCH_SIZES=1000 for a quick run,
-# BENCH_SIZES=1000,10000,100000 adds 100k in steering=table; BENCH_CLOUD_SIZES for the cloud
-# step. Results in bench/results/ (not tracked). Not part of `make test`.
+# floors at 1k, 10k and 100k (100k in steering=table, without FRR's end points; boots UML, a
+# 12 GB guest at 100k), and cloud size natively (the agent's start CPU / peak RSS / bytes from a
+# Southbound of 1k/10k/100k Port_Bindings vs ovsdb-client and the whole-table reader, remote
+# events; ~6 min). About an hour on 2 cores. BENCH_SIZES=1000,10000 leaves 100k out,
+# BENCH_SIZES=1000 for a quick run; BENCH_CLOUD_SIZES for the cloud step. Results in
+# bench/results/ (not tracked). Not part of `make test`.
 bench: deps
 	$(PY) bench/run.py
 
