@@ -280,12 +280,31 @@ def bgp_prefixes(inst: FrrInstance, afi: str = "ipv4", vrf: str | None = None) -
 
 
 def wait_bgp_prefix(inst: FrrInstance, prefix: str, *, present: bool = True, afi: str = "ipv4",
-                    timeout: float = 30, vrf: str | None = None) -> None:
-    """Wait until `prefix` is (or, with present=False, is no longer) in inst's BGP table."""
+                    timeout: float = 30, vrf: str | None = None,
+                    source: FrrInstance | None = None) -> None:
+    """Wait until `prefix` is (or, with present=False, is no longer) in inst's BGP table. On
+    a timeout the error also shows the state of `source` (the FRR that should advertise it)."""
     state = "in" if present else "gone from"
+
+    def details() -> str:
+        text = inst.vtysh(f"show bgp {afi} unicast") + _logs(inst)
+        return text + (_source_state(source, afi) if source is not None else "")
+
     wait_for(lambda: (prefix in bgp_prefixes(inst, afi, vrf)) == present, timeout=timeout,
-             what=f"{prefix} {state} the {afi} BGP table of {inst.name}",
-             details=lambda: inst.vtysh(f"show bgp {afi} unicast") + _logs(inst))
+             what=f"{prefix} {state} the {afi} BGP table of {inst.name}", details=details)
+
+
+def _source_state(inst: FrrInstance, afi: str) -> str:
+    """Every VRF's BGP table and zebra's routes of the advertising FRR, its config, its logs."""
+    ip = "ip" if afi == "ipv4" else "ipv6"
+    parts = [f"\n=== advertising FRR {inst.name} ==="]
+    for cmd in (f"show bgp vrf all {afi} unicast", f"show {ip} route vrf all", "show bgp summary",
+                "show running-config"):
+        try:
+            parts.append(f"--- {cmd} ---\n{inst.vtysh(cmd, timeout=20)}")
+        except Exception as e:  # noqa: BLE001 - a diagnostic, never the failure itself
+            parts.append(f"--- {cmd} --- failed: {e!r}")
+    return "\n".join(parts) + _logs(inst)
 
 
 def _logs(inst: FrrInstance) -> str:

@@ -59,8 +59,8 @@ def test_bound_port_is_steered_then_advertised(node: Node):
     assert "1.1.1.1/32" in node.ip("addr", "show", "dev", "br-ex")
     flows = node.ovs.ofctl("dump-flows", "br-ex", "cookie=0x6f766e626770/-1")
     assert flows.count("mod_dl_dst") == 2, flows
-    wait_bgp_prefix(node.leaf, f"{VM4}/32", timeout=60)
-    wait_bgp_prefix(node.leaf, f"{VM6}/128", afi="ipv6", timeout=60)
+    wait_bgp_prefix(node.leaf, f"{VM4}/32", timeout=60, source=node.frr)
+    wait_bgp_prefix(node.leaf, f"{VM6}/128", afi="ipv6", timeout=60, source=node.frr)
     # The bridge IP is a connected route of the node, never advertised.
     assert "1.1.1.1/32" not in bgp_prefixes(node.leaf, "ipv4")
 
