@@ -32,6 +32,11 @@ def _exposure_key(e: Exposure) -> IPNetwork:
 _KEYED = (("exposures", _exposure_key), ("rules", rule_key), ("routes", route_key),
           ("neighbours", neigh_key))
 
+# A catch-all rule (no `to`) is planned together with every rule of its slot (family, priority,
+# table; see diff._rules). "table" steering has one or two rules there; "rules" steering has
+# one per exposure, and a catch-all among them is a mode switch: the full plan does it.
+CATCH_ALL_SLOT_MAX = 64
+
 
 class _Several(set):
     """Index value for a key with more than one object (a plain object otherwise: a set per
@@ -106,6 +111,9 @@ class DesiredIndex:
         idx = self.by_key[name]
         return [rec for k in keys for rec in _index_get(idx, k)]
 
+    def rule_keys(self) -> Iterable[tuple]:
+        return self.by_key["rules"].keys()
+
 
 class ObservedIndex:
     """The rules and routes of a KernelState by key (all of them, anyone's); kept current by
@@ -122,6 +130,9 @@ class ObservedIndex:
     def rules(self, key: tuple) -> Iterable[RuleObj]:
         return _index_get(self._rules, key)
 
+    def rule_keys(self) -> Iterable[tuple]:
+        return self._rules.keys()
+
     def routes(self, key: tuple) -> Iterable[RouteObj]:
         return _index_get(self._routes, key)
 
@@ -130,6 +141,17 @@ class ObservedIndex:
 
     def discard(self, obj: RuleObj | RouteObj) -> None:
         _index_discard(self._rules if isinstance(obj, RuleObj) else self._routes, obj.key, obj)
+
+
+def _catch_all_slots(keys: set, index: DesiredIndex, observed_index: ObservedIndex) -> set | None:
+    """The rule keys (desired or observed) sharing a slot with a touched catch-all rule key;
+    None when a slot holds more than CATCH_ALL_SLOT_MAX of them. O(rules), not O(exposures)."""
+    slots = {k[:3] for k in keys if k[3] is None}
+    if not slots:
+        return set()
+    same = {k for k in index.rule_keys() if k[:3] in slots}
+    same |= {k for k in observed_index.rule_keys() if k[:3] in slots}
+    return same if len(same) <= CATCH_ALL_SLOT_MAX else None
 
 
 def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
@@ -147,8 +169,10 @@ def plan_changes(index: DesiredIndex, new: DesiredState, observed: KernelState,
     touched = index.advance(new)
     for name, keys in (extra or {}).items():
         touched[name] |= keys
-    if any(k[3] is None for k in touched["rules"]):
-        return None  # catch-all rules clash with every rule of their slot (see _rules)
+    slot_keys = _catch_all_slots(touched["rules"], index, observed_index)
+    if slot_keys is None:
+        return None
+    touched["rules"] |= slot_keys
     picked = {name: index.records(name, touched[name]) for name, _k in _KEYED}
     for name, key in _KEYED:
         if len({key(r) for r in picked[name]}) != len(picked[name]):

@@ -120,9 +120,37 @@ def test_bridge_change_is_left_to_the_full_plan():
     assert plan_changes(index, other, kernel, ObservedIndex(kernel), S) is None
 
 
-def test_catch_all_rule_change_is_left_to_the_full_plan():
-    base = _state("rules", frozenset({1}))
+def test_catch_all_rule_change_is_planned_with_its_slot():
+    """Switching steering modes with few rules: the catch-all is planned together with the
+    per-prefix rules of its slot, exactly as the full plan does (stale ones out first)."""
+    base = _state("rules", frozenset({1, 2, 3}))
     kernel = realise(base, _node())
     index = DesiredIndex(base)
-    switched = _state("table", frozenset({1}))
+    switched = _state("table", frozenset({1, 2, 3}))
+    quick = plan_changes(index, switched, kernel, ObservedIndex(kernel), S)
+    assert quick is not None
+    assert _ops(quick) == _ops(plan(switched, kernel, S))
+
+
+def test_catch_all_rule_in_a_crowded_slot_is_left_to_the_full_plan(monkeypatch):
+    monkeypatch.setattr("ovnbgp.kernel.plan_changes.CATCH_ALL_SLOT_MAX", 2)
+    base = _state("rules", frozenset({1, 2, 3}))
+    kernel = realise(base, _node())
+    index = DesiredIndex(base)
+    switched = _state("table", frozenset({1, 2, 3}))
     assert plan_changes(index, switched, kernel, ObservedIndex(kernel), S) is None
+
+
+def test_catch_all_rule_deleted_by_hand_is_planned_alone():
+    """"table" steering's rule removed from the node (drift on its key): the change plan
+    adds it back and nothing else, without planning every exposure."""
+    state = _state("table", frozenset(range(30)))
+    kernel = realise(state, _node())
+    index = DesiredIndex(state)
+    gone = next(r for r in kernel.rules if r.dst is None and r.family == 4)
+    kernel.rules.discard(gone)
+    observed = ObservedIndex(kernel)
+    quick = plan_changes(index, state, kernel, observed, S, extra={"rules": {gone.key}})
+    assert quick is not None
+    assert _ops(quick) == _ops(plan(state, kernel, S))
+    assert [(op.action.value, op.rule) for op in quick.ops()] == [("add", gone)]
