@@ -116,7 +116,8 @@ def test_random_rows_never_raise_and_stay_consistent(rows, steering):
     state = desired_state(b.snapshot(), Config(kernel=KernelConfig(steering=steering)))
     _check_consistent(state, steering)
     for p in state.problems:
-        assert p.level in ("debug", "warning")
+        # info: a port that waits (for up=true, for members), not bad data
+        assert p.level in ("debug", "warning") or (p.level == "info" and p.waiting), p
 
 
 @settings(max_examples=300, deadline=None)
