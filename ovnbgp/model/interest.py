@@ -130,6 +130,36 @@ def interest(rows: Iterable[PortBindingRow], system_id: str) -> Interest:
     return Interest(system_id, frozenset(routers | tenant | vm_nets), frozenset(names))
 
 
+def shaping_context(infra: Iterable[PortBindingRow],
+                    linking: Iterable[PortBindingRow]) -> tuple[frozenset[str], frozenset[str]]:
+    """What inert_here() needs: the datapaths of the localnet rows among `infra`, and every
+    logical_port name a row of `linking` (the rows with options:peer or nat_addresses) names
+    as its peer or as a NAT resident. O(those rows), not O(all rows)."""
+    localnet = frozenset(r.datapath for r in infra if r.type == "localnet")
+    named: set[str] = set()
+    for r in linking:
+        peer = r.options.get("peer")
+        if peer:
+            named.add(peer)
+        if r.nat_addresses:
+            named |= residents(r)
+    return localnet, frozenset(named)
+
+
+def inert_here(row: PortBindingRow, system_id: str, localnet: frozenset[str],
+               named: frozenset[str]) -> bool:
+    """Whether interest() is the same with and without this row: a VM port bound here on a
+    provider network (a datapath with a localnet row), with no peer and no nat_addresses of
+    its own, whose name no row names as a peer or a NAT resident (shaping_context). Such a row
+    only joins interest()'s anchors (`here`), and nothing follows from it: its network is not
+    a tenant one (clause 6), it is no gateway (clause 3) and no chain leads through it (clause
+    4). Most events on a big node are such rows, so the watcher does not work the interest out
+    again (an O(rows) pass) for them."""
+    return (bool(system_id) and row.chassis == system_id and row.type == VM_TYPE
+            and not row.options.get("peer") and not row.nat_addresses
+            and row.datapath in localnet and row.logical_port not in named)
+
+
 def residents(row: PortBindingRow) -> set[str]:
     """The ports named by is_chassis_resident() in the row's nat_addresses (bad entries
     skipped: the model reports them)."""

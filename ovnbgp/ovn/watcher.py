@@ -106,7 +106,15 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovnbgp.config import Config
 from ovnbgp.model.cache import Changes
 from ovnbgp.model.claims import clip
-from ovnbgp.model.interest import ALWAYS_TYPES, Interest, interest, shapes_interest, wanted
+from ovnbgp.model.interest import (
+    ALWAYS_TYPES,
+    Interest,
+    inert_here,
+    interest,
+    shapes_interest,
+    shaping_context,
+    wanted,
+)
 from ovnbgp.model.parse import parse_bridge_mappings
 from ovnbgp.model.policy import SCOPE_KEYS
 from ovnbgp.model.query import ModelView
@@ -569,6 +577,9 @@ class OvnWatcher:
         self._rows: dict[str, PortBindingRow] = {}
         self._names: dict[str, str] = {}  # logical_port -> uuid
         self._infra: dict[str, PortBindingRow] = {}
+        self._linking: dict[str, PortBindingRow] = {}  # rows with options:peer or nat_addresses
+        # model/interest.py's shaping_context of _infra and _linking (None: work it out again)
+        self._shaping: tuple[frozenset[str], frozenset[str]] | None = None
         self._chassis: dict[str, str] = {}  # Chassis uuid -> name
         self._lbs: dict[str, LoadBalancerRow] = {}  # Load_Balancer uuid -> row
         self._monitor_all = cfg.ovn.monitor_all
@@ -763,7 +774,7 @@ class OvnWatcher:
             # Chassis table (a chassis elsewhere joining or leaving changes nothing here). Rows
             # bound here and infrastructure rows can widen or narrow it (model/interest.py).
             me = self._local.system_id
-            shaped = first or me in renamed or any(shapes_interest(r, me)
+            shaped = first or me in renamed or any(self._shapes(r, me)
                                                    for pair in changed.values() for r in pair)
             left = self._settle(idl, changed, shaped, last_seen)
             changed = {u: (o, n) for u, (o, n) in changed.items() if o != n}
@@ -905,6 +916,17 @@ class OvnWatcher:
                 self._apply(uuid, old, new)
         return changed
 
+    def _shapes(self, row: PortBindingRow | None, me: str) -> bool:
+        """Whether this (old or new) row of the batch can change the interest: as
+        shapes_interest() says, except for a row inert_here() accepts (a VM port bound here
+        on a provider network: most events of a big node), so such an event costs O(change)
+        and not a pass over every row (interest())."""
+        if row is None or not shapes_interest(row, me):
+            return False
+        if self._shaping is None:
+            self._shaping = shaping_context(self._infra.values(), self._linking.values())
+        return not inert_here(row, me, *self._shaping)
+
     def _update_condition(self, idl: _BatchIdl) -> None:
         """Ask the server for the rows the model can use now (model/interest.py). Called with
         the SB connection's lock held (the SB IDL thread, or the OVS one via _refresh_condition)."""
@@ -1015,12 +1037,19 @@ class OvnWatcher:
             del self._rows[uuid]
             if self._names.get(old.logical_port) == uuid:
                 del self._names[old.logical_port]
-            self._infra.pop(uuid, None)
+            was_infra = self._infra.pop(uuid, None) is not None
+            was_linking = self._linking.pop(uuid, None) is not None
+            if was_infra or was_linking:
+                self._shaping = None
         if new is not None:
             self._rows[uuid] = new
             self._names[new.logical_port] = uuid
             if new.type in INFRA_TYPES:
                 self._infra[uuid] = new
+                self._shaping = None
+            if new.options.get("peer") or new.nat_addresses:
+                self._linking[uuid] = new
+                self._shaping = None
 
 
 def _merge(changed: dict, more: dict) -> None:

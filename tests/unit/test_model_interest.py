@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from ovnbgp.config import Config, KernelConfig, OvnConfig
 from ovnbgp.model.cache import desired_state
-from ovnbgp.model.interest import Interest, conditioned, converge, interest, wanted
+from ovnbgp.model.interest import (
+    Interest,
+    conditioned,
+    converge,
+    inert_here,
+    interest,
+    shaping_context,
+    wanted,
+)
 from ovnbgp.model.records import PortBindingRow
 from ovnbgp.model.topology import INFRA_TYPES
 from tests.unit.sb_builder import SbBuilder, resident, uid
@@ -235,3 +243,48 @@ def test_wanted_rows():
                   Interest("ch1", datapaths=frozenset({"dp"})))
     assert not wanted(PortBindingRow(uuid="u", logical_port="p", type="", datapath="dp", chassis=""),
                       interest([], ""))
+
+
+def _context(rows) -> tuple[frozenset[str], frozenset[str]]:
+    return shaping_context([r for r in rows if r.type in INFRA_TYPES],
+                           [r for r in rows if r.options.get("peer") or r.nat_addresses])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(routers=st.lists(router_st, min_size=1, max_size=3), vms=st.lists(vm_st, min_size=1, max_size=8),
+       nats=st.lists(nat_st, max_size=3), extra=st.lists(any_row, max_size=4),
+       system_id=st.sampled_from(["ch1", "ch1", "ch2"]))
+def test_an_inert_row_leaves_the_interest_as_it_is(routers, vms, nats, extra, system_id):
+    """The watcher skips working the interest out for a row inert_here() accepts: with that
+    row and without it, interest() is the same (it comes or goes in an event)."""
+    rows = list(_world(routers, vms, nats, extra, system_id).snapshot().port_bindings.values())
+    localnet, named = _context(rows)
+    for r in rows:
+        if inert_here(r, system_id, localnet, named):
+            others = [o for o in rows if o.uuid != r.uuid]
+            assert _context(others) == (localnet, named)
+            assert interest(others, system_id) == interest(rows, system_id)
+
+
+def test_inert_rows_are_provider_vms_no_chain_leads_through():
+    b = _world([{"gw_net": "public", "chassis": "ch2", "cidrs": ("172.24.4.146/24",),
+                 "ifaces": [("t1", ("10.0.0.1/26",))]}],
+               [("public", ["172.24.4.10"], "ch1", True), ("t1", ["10.0.0.5"], "ch1", True),
+                ("public", ["172.24.4.11"], "ch2", True), ("t1", ["10.0.0.6"], "ch2", True)],
+               [(0, "172.24.4.225", 1)], [], "ch1")  # a FIP whose resident is vm1
+    rows = list(b.snapshot().port_bindings.values())
+    localnet, named = _context(rows)
+    inert = {r.logical_port for r in rows if inert_here(r, "ch1", localnet, named)}
+    # vm0: provider VM here; vm1: tenant VM here (its network leads to the router) and a FIP's
+    # resident; vm2 and vm3 are bound elsewhere
+    assert inert == {"vm0"}
+    # a NAT entry naming the provider VM (not as northd writes it, but the interest follows
+    # it: the row with that entry is wanted by name while vm0 is here)
+    b = _world([{"gw_net": "public", "chassis": "ch2", "cidrs": ("172.24.4.146/24",),
+                 "ifaces": [("t1", ("10.0.0.1/26",))]}],
+               [("public", ["172.24.4.10"], "ch1", True)], [], [], "ch1")
+    b.set_nat("r0", f"fa:16:3e:00:00:00 172.24.4.226 {resident('vm0')}")
+    rows = list(b.snapshot().port_bindings.values())
+    localnet, named = _context(rows)
+    assert not any(inert_here(r, "ch1", localnet, named) for r in rows)
+    assert interest(rows, "ch1") != interest([r for r in rows if r.logical_port != "vm0"], "ch1")
