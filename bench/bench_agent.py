@@ -626,7 +626,8 @@ class Size:
 
                 with self.spy("resync"):
                     r["resync"] = self.resync()
-                r["idle"] = self.idle()
+                with self.spy("idle"):
+                    r["idle"] = self.idle()
                 r["drift"] = self.drift(d)
                 r["resync_drift"] = self.resync_drift(d)
                 with self.spy("events"):
