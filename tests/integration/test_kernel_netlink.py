@@ -150,9 +150,17 @@ def _decode_event(mtype: int, buf: bytes, off: int, length: int) -> tuple | None
 
 def changes(events: list[tuple]) -> list[tuple]:
     """Events that are changes of something ovnbgp manages (not the kernel's own neighbour
-    cache housekeeping, and not link events, which carry statistics)."""
-    return [e for e in events
-            if e[0][1:] in ("addr", "rule", "route") or (e[0][1:] == "neigh" and (e[2] or e[3]))]
+    cache housekeeping, not link events, which carry statistics, and not the IPv6 link-local
+    address and routes the kernel gives an interface by itself, which can come late)."""
+    return [e for e in events if not _link_local(e) and (
+        e[0][1:] in ("addr", "rule", "route") or (e[0][1:] == "neigh" and (e[2] or e[3])))]
+
+
+def _link_local(event: tuple) -> bool:
+    kind = event[0][1:]
+    value = event[2] if kind in ("addr", "route") else None
+    return getattr(value, "is_link_local", False) is True or (
+        getattr(getattr(value, "network", None), "is_link_local", False) is True)
 
 
 # --- fixtures ---------------------------------------------------------------------------------
