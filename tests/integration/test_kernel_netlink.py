@@ -157,10 +157,8 @@ def changes(events: list[tuple]) -> list[tuple]:
 
 
 def _link_local(event: tuple) -> bool:
-    kind = event[0][1:]
-    value = event[2] if kind in ("addr", "route") else None
-    return getattr(value, "is_link_local", False) is True or (
-        getattr(getattr(value, "network", None), "is_link_local", False) is True)
+    """An address or route in fe80::/10 (ip_interface and ip_network both say is_link_local)."""
+    return event[0][1:] in ("addr", "route") and getattr(event[2], "is_link_local", False) is True
 
 
 # --- fixtures ---------------------------------------------------------------------------------
