@@ -9,7 +9,8 @@ observation (kernel/netlink.py, `apply_events` here): a notification that change
 in the cache (an IPv6 address finishing DAD, the RTM_DELNEIGH the kernel sends with pid 0
 after ovnbgp's own delete) is not drift; one that does names the keys to plan again.
 
-A waiter thread (`watch(callback)`) blocks in poll() on the socket and calls the callback when a
+A waiter thread (`watch(callback)`) blocks in poll() on the socket (with no timeout: an idle
+node costs nothing; close() ends the wait through a pipe) and calls the callback when a
 notification that may matter arrived (the agent marks a work-queue key), so drift is repaired
 within an event's latency and not at the next periodic resync. If the socket overflows (ENOBUFS:
 notifications lost) the cache can no longer be trusted and the next reconcile reads the tables
@@ -19,6 +20,7 @@ again.
 from __future__ import annotations
 
 import errno
+import os
 import select
 import socket
 import struct
@@ -75,6 +77,8 @@ class Monitor:
         self._pending: list[tuple[int, int, bytes]] = []  # (type, flags, message bytes)
         self._lost = False
         self._closed = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()  # close() ends the waiter's poll() through it
+        self._waiter: threading.Thread | None = None
         # What the waiter thread wakes the agent for (set by the reconciler after observe()).
         self.route_protocol = 0
         self.watched_index: frozenset[int] = frozenset()
@@ -84,9 +88,17 @@ class Monitor:
         return self.sock.fileno()
 
     def close(self) -> None:
+        if self._closed.is_set():
+            return
         self._closed.set()
+        os.write(self._wake_w, b"x")
+        waiter = self._waiter
+        if waiter is not None and waiter is not threading.current_thread():
+            waiter.join()
         with self._lock:
             self.sock.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def collect(self) -> bool:
         """Read what is queued on the socket; True when something that may be drift came."""
@@ -164,29 +176,24 @@ class Monitor:
     def watch(self, callback: Callable[[], None]) -> threading.Thread:
         """Start the waiter thread: callback() after each batch of notifications that may be
         drift. It ends when the monitor is closed."""
-        t = threading.Thread(target=self._wait_loop, args=(callback,), name="kernel-monitor",
-                             daemon=True)
+        t = self._waiter = threading.Thread(target=self._wait_loop, args=(callback,),
+                                            name="kernel-monitor", daemon=True)
         t.start()
         return t
 
     def _wait_loop(self, callback: Callable[[], None]) -> None:
         poller = select.poll()
         try:
+            poller.register(self._wake_r, select.POLLIN)
             poller.register(self.sock.fileno(), select.POLLIN)
-        except (OSError, ValueError):
-            return
-        while not self._closed.is_set():
-            try:
-                ready = poller.poll(1000)
-            except OSError:
-                return
-            if not ready or self._closed.is_set():
-                continue
-            try:
+            while not self._closed.is_set():
+                ready = poller.poll()
+                if self._closed.is_set() or any(fd == self._wake_r for fd, _ev in ready):
+                    return
                 if self.collect():
                     callback()
-            except OSError:
-                return
+        except (OSError, ValueError):
+            return
 
 
 def _neigh_protocol(msg: bytes) -> int:

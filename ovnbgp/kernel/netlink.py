@@ -503,7 +503,7 @@ class KernelReconciler:
 
     def _own_pid(self) -> int:
         """The port id of the request socket: notifications with it are our own changes."""
-        return self.nl.sock.getsockname()[0]
+        return self.nl.port_id
 
     def _plan_changes(self, desired: DesiredState) -> KernelPlan | None:
         """The plan for the change since the last clean reconcile, from the keys it touches;

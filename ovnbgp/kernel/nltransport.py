@@ -95,6 +95,7 @@ class NetlinkTransport:
         self.netns = netns
         self.sock = netlink_socket(netns)
         self.sock.bind((0, 0))
+        self.port_id: int = self.sock.getsockname()[0]  # the kernel's choice, fixed from bind()
         self.sock.setblocking(False)
         try:  # ACKs of a full window must fit; root may exceed net.core.rmem_max.
             self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)

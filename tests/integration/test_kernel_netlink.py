@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -641,3 +642,25 @@ def test_kept_observation_stands_in_for_a_dump_only_while_it_is_current(kns, mak
     wait_for(lambda: not rec.observation_current(3600), timeout=5, what="the deletion noticed")
     assert rec.reconcile(desired).ok  # repaired from the notification, no dump
     assert rec.last_plan_scope == "changes" and rec.observation_current(3600)
+
+
+def test_monitor_thread_wakes_for_drift_and_ends_on_close(kns, make_reconciler):
+    """The waiter thread blocks in poll() without a timeout (an idle agent makes no system
+    call) yet calls back at once on a foreign change, and close() ends it."""
+    desired = make_desired(2)
+    rec = make_reconciler()
+    assert rec.reconcile(desired).ok
+    woke = threading.Event()
+    rec.watch(woke.set)
+    waiter = rec._monitor._waiter
+    assert waiter is not None and waiter.is_alive()
+    deadline = time.monotonic() + 5  # the kernel's own late notifications of the apply
+    while woke.wait(0.3) and time.monotonic() < deadline:
+        woke.clear()
+    assert not woke.is_set()
+    rule = next(r for r in desired.rules if r.dst is not None and r.family == 4)
+    ip(kns, "rule", "del", "priority", str(rule.priority), "to", str(rule.dst), "lookup", str(rule.table))
+    assert woke.wait(5), "no wake for a foreign rule deletion"
+    rec.close()
+    waiter.join(5)
+    assert not waiter.is_alive()
