@@ -5,7 +5,8 @@ events is gathered for up to `debounce` seconds after the first one so 500 binds
 reconcile, not 500; but a batch is also due as soon as no new event came for `QUIET` seconds, so
 a lone event (one VM booting) is handled at once rather than after the whole debounce. A full
 resync is requested by the timer, by a reconnect, by SIGHUP or SIGUSR1, and runs through the
-same path with `full=True`.
+same path with `full=True`. `wake()` ends the loop's wait without a batch: something the loop
+looks after between batches (FRR exited, a DB connection changed) wants a look now.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class WorkQueue:
         self._last_mark: float | None = None
         self._next_resync = clock() + resync_interval
         self._stopped = False
+        self._woken = False
 
     def mark(self, keys: Iterable[Hashable], cause: str) -> None:
         with self._cond:
@@ -60,6 +62,12 @@ class WorkQueue:
             self._last_mark = self._clock()
             if self._first_mark is None:
                 self._first_mark = self._last_mark
+            self._cond.notify()
+
+    def wake(self) -> None:
+        """get() returns now (None unless a batch is due): the loop's housekeeping has work."""
+        with self._cond:
+            self._woken = True
             self._cond.notify()
 
     def stop(self) -> None:
@@ -87,11 +95,11 @@ class WorkQueue:
 
     def get(self, timeout: float | None = None) -> Batch | None:
         """Block until a batch is due (quiet or debounce elapsed, or resync time); None when
-        stopped/timeout."""
-        deadline = None if timeout is None else self._clock() + timeout
+        stopped, woken (wake()) or at the timeout (None: no timeout)."""
         with self._cond:
+            now = self._clock()
+            deadline = None if timeout is None else now + timeout
             while not self._stopped:
-                now = self._clock()
                 if self._ready(now):
                     if now >= self._next_resync:
                         self._pending.full = True
@@ -100,7 +108,11 @@ class WorkQueue:
                     self._first_mark = self._last_mark = None
                     if batch.full:
                         self._next_resync = now + self.resync_interval
+                    self._woken = False
                     return batch
+                if self._woken:
+                    self._woken = False
+                    return None
                 waits = [self._next_resync - now]
                 due = self._due()
                 if due is not None:
@@ -110,4 +122,5 @@ class WorkQueue:
                         return None
                     waits.append(deadline - now)
                 self._cond.wait(max(0.0, min(waits)))
+                now = self._clock()
         return None

@@ -2,7 +2,9 @@
 
     frr = FrrManager(cfg)
     frr.bootstrap()            # at start: daemons file, FRR running, config applied
-    frr.tick()                 # every loop turn: cheap; re-applies after an FRR restart
+    frr.on_exit = wake         # called (from a thread) when an FRR daemon exits
+    frr.tick()                 # when next_tick_in() says, or after on_exit: cheap;
+                               # re-applies after an FRR restart
     frr.check_drift()          # on the periodic resync: frr-reload --test, re-apply if drifted
     frr.repair_stale()         # on the periodic resync too: withdraw what FRR left stale
                                # (and from tick(), every few seconds for a while after an
@@ -13,6 +15,11 @@
 Only config changes, FRR restarts and drift reload FRR; exposures never do (they are addresses
 on the dummy interface, which FRR picks up by itself). A restart is seen as a change of the pid
 or start time of zebra or bgpd (pid files in FRR's run dir).
+
+An idle agent does not poll FRR: while FRR runs with the config applied, a thread waits on a
+pidfd per daemon (ExitWatch) and calls on_exit when one ends; next_tick_in() asks for ticks
+only while there is something to look at on a clock (FRR down or its config not applied, BFD
+held, the stale-route watch after a restart, no pidfd support).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import logging
 import os
 import select
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +59,7 @@ LAST_RESORT_TRIES = 3  # re-originations before the only Established session is 
 REORIGINATED_MEMORY = 120.0  # seconds a re-origination counts as tried for its prefixes
 BFD_HOLD_MAX = 60.0  # seconds after an FRR start BFD waits at most for every session to be up
 STALE_WATCH = 300.0  # seconds after an FRR restart during which tick() looks for stale routes
+TICK = 1.0  # seconds between tick()s while FRR needs watching on a clock (next_tick_in)
 
 
 @dataclass(frozen=True)
@@ -71,8 +80,9 @@ class ExitWatch:
     """A pidfd per process of one complete fingerprint: exited() tells, in one poll and
     without reading a file, whether any of them ended since (every FRR restart begins with
     one). Reading the pid files and /proc/PID/stat every loop turn was most of an idle
-    agent's CPU (User-Mode Linux, py-spy). open() gives None where pidfds are not available
-    (Linux before 5.3): the caller reads the files as before."""
+    agent's CPU (User-Mode Linux, py-spy). notify(callback) also waits on the pidfds in a
+    thread and calls back once when one ends, so nobody needs to ask. open() gives None where
+    pidfds are not available (Linux before 5.3): the caller reads the files as before."""
 
     def __init__(self, fp: Fingerprint, fds: list[int]):
         self.fp = fp
@@ -80,6 +90,8 @@ class ExitWatch:
         self._poll = select.poll()
         for fd in fds:
             self._poll.register(fd, select.POLLIN)
+        self._waiter: threading.Thread | None = None
+        self._wake: tuple[int, int] | None = None  # the pipe that ends the waiter
 
     @classmethod
     def open(cls, fp: Fingerprint) -> ExitWatch | None:
@@ -103,7 +115,29 @@ class ExitWatch:
     def exited(self) -> bool:
         return bool(self._poll.poll(0))
 
+    def notify(self, callback: Callable[[], None]) -> None:
+        """callback() from a thread once any of the processes exits (not after close())."""
+        self._wake = os.pipe()
+        waiter = select.poll()
+        for fd in self._fds + [self._wake[0]]:
+            waiter.register(fd, select.POLLIN)
+        wake_r = self._wake[0]
+
+        def wait() -> None:
+            if all(fd != wake_r for fd, _ev in waiter.poll()):
+                callback()
+
+        self._waiter = threading.Thread(target=wait, name="frr-exit-watch", daemon=True)
+        self._waiter.start()
+
     def close(self) -> None:
+        if self._wake is not None:  # end the waiter before its fds go
+            os.write(self._wake[1], b"x")
+            if self._waiter is not None and self._waiter is not threading.current_thread():
+                self._waiter.join()
+            for fd in self._wake:
+                os.close(fd)
+            self._wake = self._waiter = None
         for fd in self._fds:
             try:
                 os.close(fd)
@@ -185,6 +219,7 @@ class FrrManager:
         self._exit_watch: ExitWatch | None = None  # on the processes of _last_fp
         self._next_stale_check = 0.0
         self._apply_failed = False  # the last apply did not reach FRR: tick() tries again
+        self.on_exit: Callable[[], None] | None = None  # an FRR daemon ended (ExitWatch thread)
 
     # --- rendering ---
 
@@ -222,6 +257,19 @@ class FrrManager:
             log.info("FRR %s", started.action)
         self._hold_bfd_after_start()
         return self._apply_now(retry_refused=True)
+
+    def next_tick_in(self) -> float | None:
+        """Seconds until tick() has something to look at on its own; None: nothing until a
+        daemon exits (on_exit is called then). A clock is needed while FRR is down or its
+        config not applied (the pid files are read until it is back), while BFD is held,
+        during the stale-route watch, and without an exit watch (no pidfds, or no on_exit)."""
+        watch = self._exit_watch
+        if (watch is None or self.on_exit is None or self._apply_failed
+                or self._last_fp != self._applied_fp or self._bfd_held_since is not None):
+            return TICK
+        if self._stale_watch_until is not None:
+            return max(0.0, min(self._next_stale_check, self._stale_watch_until) - self._clock())
+        return None
 
     def tick(self) -> ReloadResult | None:
         """Cheap check (pid files): re-apply when FRR restarted. None when nothing was done."""
@@ -489,7 +537,9 @@ class FrrManager:
             return watch.fp
         self._forget_fingerprint()
         self._last_fp = fp = fingerprint(self.paths)
-        self._exit_watch = ExitWatch.open(fp)
+        self._exit_watch = watch = ExitWatch.open(fp)
+        if watch is not None and self.on_exit is not None:
+            watch.notify(self.on_exit)
         return fp
 
     def _forget_fingerprint(self) -> None:

@@ -17,7 +17,9 @@ Callbacks run in the IDL threads and must be quick (WorkQueue.mark is):
   (same thread, same batch) by one call per matching named event (events.py) with the event's
   name, so a key's cause is known by the time the key is queued;
 - on_resync(reason): after a reconnect the DB was re-read (rows deleted meanwhile produce no
-  notification), so the loop should rebuild from `snapshot()`.
+  notification), so the loop should rebuild from `snapshot()`;
+- on_connection(): a connection went up or down (`sb_connected`/`ovs_connected` changed), for
+  the status and metrics of an agent that does not poll them.
 
 A lost connection never clears anything: the mirror keeps the last rows and the IDL reconnects
 by itself with backoff (the OVS library's session, up to 8 s between attempts), trying each
@@ -370,8 +372,10 @@ class _BatchIdl(connection.OvsdbIdl):
     """
 
     def __init__(self, remote: str, helper, on_batch: Callable[[_BatchIdl, list, bool], None],
-                 lean: Mapping[str, Iterable[str]] | None = None, **kw):
-        """lean: table -> the columns to keep of it as LeanTable records."""
+                 lean: Mapping[str, Iterable[str]] | None = None,
+                 on_connection: Callable[[], None] | None = None, **kw):
+        """lean: table -> the columns to keep of it as LeanTable records; on_connection():
+        called after a run() that changed `connected`."""
         if lean:
             problem = lean_seam_problem()
             if problem:
@@ -381,6 +385,8 @@ class _BatchIdl(connection.OvsdbIdl):
         self.lean = {name: LeanTable(name, lean_columns(self.tables[name], cols))
                      for name, cols in (lean or {}).items()}
         self._on_batch = on_batch
+        self._on_connection = on_connection
+        self._was_connected = False
         self._notices: list = []
         self.syncs = 0
         self.cleared = False
@@ -448,6 +454,10 @@ class _BatchIdl(connection.OvsdbIdl):
         # Before the data monitor reply nothing is complete; the reply comes with resynced.
         if monitoring and (notices or resynced or acked):
             self._on_batch(self, notices, resynced)
+        if self.connected != self._was_connected:
+            self._was_connected = not self._was_connected
+            if self._on_connection is not None:
+                self._on_connection()
         return changed
 
     @property
@@ -569,10 +579,12 @@ class OvnWatcher:
     """Mirrors the SB and the local OVS DB; reports changes (see the module docstring)."""
 
     def __init__(self, cfg: Config, *, on_dirty: ev.OnDirty | None = None,
-                 on_resync: Callable[[str], None] | None = None, events: bool = True):
+                 on_resync: Callable[[str], None] | None = None,
+                 on_connection: Callable[[], None] | None = None, events: bool = True):
         self.cfg = cfg
         self._on_dirty = on_dirty or (lambda keys, cause: None)
         self._on_resync = on_resync or (lambda reason: None)
+        self._on_connection = on_connection
         self._lock = threading.RLock()
         self._rows: dict[str, PortBindingRow] = {}
         self._names: dict[str, str] = {}  # logical_port -> uuid
@@ -641,7 +653,8 @@ class OvnWatcher:
         helper = _fetch_helper(remote, schema, deadline, quiet=self._quiet, timeout=self._timeout,
                                stop=self._stop_waiting)
         _register(helper, columns)
-        idl = _BatchIdl(remote, helper, on_batch, lean=lean, leader_only=leader_only)
+        idl = _BatchIdl(remote, helper, on_batch, lean=lean, leader_only=leader_only,
+                        on_connection=self._on_connection)
         for table, cond in (conditions or {}).items():
             idl.cond_change(table, cond)  # sent with the first monitor request
         conn = connection.Connection(idl, timeout=max(1.0, deadline - time.monotonic()))

@@ -451,9 +451,10 @@ class FlowMonitor:
     was deleted or modified (`ovs-ofctl del-flows` by hand, our own rewrites too: the full
     pass that follows finds nothing to do), and when the monitor's connection ends: ovs-vswitchd
     stopped or restarted, or the bridge was deleted (its flows are gone). ensure() (the agent's
-    loop, every turn) starts monitors for new bridges, stops those of bridges that went and
-    restarts ended ones, at most once per `restart_delay` seconds (doubling while they end at
-    once, e.g. while vswitchd is down). The agent keeps a slow full check as a safety net.
+    loop, after a reconcile and after a monitor ended) starts monitors for new bridges, stops those
+    of bridges that went and restarts ended ones, at most once per `restart_delay` seconds
+    (doubling while they end at once, e.g. while vswitchd is down); it says when to call it
+    again. The agent keeps a slow full check as a safety net.
     """
 
     def __init__(self, on_change: Callable[[str, str], None], *,
@@ -477,19 +478,24 @@ class FlowMonitor:
         self._delay: dict[str, float] = {}
         self._threading = threading
 
-    def ensure(self, bridges: Iterable[str]) -> None:
+    def ensure(self, bridges: Iterable[str]) -> float | None:
+        """Monitors for exactly these bridges (ended ones restarted once their delay is over).
+        Returns the seconds until a monitor is due to be restarted (call again then), None when
+        every wanted monitor runs. No process is polled: a monitor's reader thread sees it end
+        (on_change is called), so an idle agent can call this only after an event."""
         wanted = {b for b in bridges if isinstance(b, str) and IFNAME_RE.fullmatch(b)}
         with self._lock:
             for b in set(self._procs) - wanted:
                 self._stop(b)
+            if wanted <= self._procs.keys():
+                return None
             now = self._clock()
-            for b in wanted:
-                p = self._procs.get(b)
-                if p is not None and p.poll() is None:
-                    continue
-                if now < self._next_start.get(b, 0.0):
-                    continue
-                self._start(b, now)
+            for b in sorted(wanted - self._procs.keys()):
+                if now >= self._next_start.get(b, 0.0):
+                    self._start(b, now)
+            # Not running now: not due yet, or the start failed (its delay is set).
+            waits = [self._next_start[b] - now for b in wanted - self._procs.keys()]
+            return max(0.0, min(waits)) if waits else None
 
     def _start(self, bridge: str, now: float) -> None:
         try:
@@ -516,6 +522,7 @@ class FlowMonitor:
         with self._lock:
             if self._procs.get(bridge) is not p:
                 return  # stopped on purpose
+            del self._procs[bridge]  # ended: ensure() starts it again after its delay
             now = self._clock()
             lived = now - self._started.get(bridge, now)
             delay = self._delay.get(bridge, self.restart_delay)

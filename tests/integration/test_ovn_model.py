@@ -38,6 +38,7 @@ class Env:
         self.causes: Counter = Counter()
         self.marks: list[tuple[str, frozenset]] = []  # (cause, keys) in the order marked
         self.resyncs: list[str] = []
+        self.connections: list[tuple[bool, bool]] = []  # (sb, ovs) at each on_connection
         self._barrier = 0
         self.watcher: OvnWatcher | None = None
         self.cache: ModelCache | None = None
@@ -113,7 +114,8 @@ class Env:
 
     def start(self, **ovn) -> Env:
         self.central.sync()
-        self.watcher = OvnWatcher(self.cfg(**ovn), on_dirty=self._on_dirty, on_resync=self.resyncs.append)
+        self.watcher = OvnWatcher(self.cfg(**ovn), on_dirty=self._on_dirty, on_resync=self.resyncs.append,
+                                  on_connection=self._on_connection)
         self.watcher.start(timeout=WAIT)
         self.cache = ModelCache(self.watcher.snapshot(), self.watcher.cfg)
         return self
@@ -121,6 +123,10 @@ class Env:
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+
+    def _on_connection(self) -> None:
+        assert self.watcher is not None
+        self.connections.append((self.watcher.sb_connected, self.watcher.ovs_connected))
 
     def _on_dirty(self, keys, cause) -> None:
         with self.lock:
@@ -515,6 +521,8 @@ def test_lost_sb_keeps_the_model_and_resyncs_on_reconnect(env):
     # The SB server goes away: nothing is cleared while it is gone.
     env.central.daemons["ovsdb-server-sb"].stop()
     wait_for(lambda: not env.watcher.sb_connected, "the watcher noticed the SB is gone")
+    # ... and said so (the agent's loop does not poll the connections)
+    wait_for(lambda: env.connections and env.connections[-1] == (False, True), "on_connection")
     time.sleep(1.0)
     assert desired_state(env.watcher.snapshot(), env.watcher.cfg) == before
     assert env.watcher.ovs_connected and not env.watcher.connected
@@ -523,6 +531,7 @@ def test_lost_sb_keeps_the_model_and_resyncs_on_reconnect(env):
     resyncs = len(env.resyncs)
     env.central._start_db("sb", env.central.sb_schema, WAIT)
     wait_for(lambda: env.watcher.connected, "reconnected to the new SB", timeout=30)
+    wait_for(lambda: env.connections[-1] == (True, True), "on_connection after the reconnect")
     wait_for(lambda: len(env.resyncs) > resyncs, "a resync was requested after the reconnect")
     env.central.sync()
     # (pvm1 is unbound: outside this chassis' monitor condition, so look in the SB itself)

@@ -116,6 +116,9 @@ class FakeFrr:
     def status(self):
         return {}
 
+    def next_tick_in(self):
+        return None  # running, config applied: nothing to look at until a daemon exits
+
 
 class FakeClock:
     def __init__(self):
@@ -305,3 +308,43 @@ def test_owners_file_round_trip_and_garbage(tmp_path, caplog):
     p.write_bytes(b"\xff not json")
     assert owners_mod.load(p) == {}
     assert "unreadable" in caplog.text
+
+
+def test_an_idle_loop_sets_no_clock_until_something_is_due(agent, clock):
+    """Housekeeping asks for a wake-up only for what is due on a clock: a retry after errors,
+    FRR while it needs watching; otherwise the loop sleeps until an event."""
+    agent.frr = frr = FakeFrr(clock)
+    frr.ok = True
+    agent.reconcile(Batch(full=True, reasons=["start"]))
+    agent.housekeeping()
+    assert agent._housekeeping_due_in() is None
+    frr.next_tick_in = lambda: 1.0  # e.g. FRR down: its pid files are read on a clock
+    assert agent._housekeeping_due_in() == 1.0
+    frr.next_tick_in = lambda: None
+    agent.kernel.fail = OSError("netlink dump interrupted")
+    agent.reconcile(Batch(full=True, reasons=["resync"]))
+    assert agent._housekeeping_due_in() == daemon_mod.RETRY_AFTER_ERROR
+    clock.now += 2
+    assert agent._housekeeping_due_in() == daemon_mod.RETRY_AFTER_ERROR - 2
+
+
+def test_a_wake_runs_the_housekeeping_at_once_without_a_batch(agent, clock, monkeypatch):
+    """FRR exited, a DB connection changed, a flow monitor ended: wake() ends the loop's
+    wait (which has no timeout here) and the housekeeping runs; no reconcile."""
+    import threading
+
+    agent.reconcile(Batch(full=True, reasons=["start"]))
+    calls_before = agent.kernel.calls
+    turns = threading.Event()
+    monkeypatch.setattr(agent, "housekeeping", turns.set)
+    loop = threading.Thread(target=agent.loop)
+    loop.start()
+    try:
+        assert not turns.wait(0.3)  # asleep: nothing due
+        agent.queue.wake()
+        assert turns.wait(5)
+        assert agent.kernel.calls == calls_before
+    finally:
+        agent.stop("test")
+        loop.join(5)
+    assert not loop.is_alive()

@@ -1,4 +1,5 @@
 import threading
+import time
 
 from ovnbgp.agent.workqueue import QUIET, WorkQueue
 
@@ -66,3 +67,16 @@ def test_steady_stream_is_gathered_up_to_the_debounce():
     clock.t = 1000.0 + 0.2
     b = q.get(timeout=0)
     assert b is not None and len(b.keys) == 40
+
+
+def test_wake_ends_a_wait_without_a_batch_and_keeps_what_is_pending():
+    q = WorkQueue(debounce=10, resync_interval=3600)
+    threading.Timer(0.05, q.wake).start()
+    started = time.monotonic()
+    assert q.get() is None  # no timeout: only the wake ends it
+    assert time.monotonic() - started < 5
+    q.mark(["a"], "Port_Binding")
+    q.wake()
+    assert q.get(timeout=0) is None  # woken before the batch was due: it stays pending
+    b = q.get(timeout=5)
+    assert b is not None and b.keys == {"a"}
