@@ -420,7 +420,7 @@ class Size:
                     t0 = time.monotonic()
                     subprocess.run(["ip", "-n", ns, *o["del"]], check=True, capture_output=True)
                     if kind == "address":
-                        back = self.mon.wait_all([o["prefix"]], self.args.event_timeout)
+                        back = self.mon.wait_all([o["prefix"]], self.args.event_timeout, since=t0)
                     else:
                         back = rr.wait_new(kind, o["dst"], o["table"], t0, self.args.event_timeout)
                     times.append(rel(back, t0))

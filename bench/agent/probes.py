@@ -106,15 +106,20 @@ class AddrMonitor(_NetlinkWatch):
             e = self.latest.get(prefix)
         return e[0] if e is not None and e[1] == kind else None
 
-    def wait_all(self, prefixes: Iterable[str], timeout: float, kind: str = "new") -> float | None:
-        """Monotonic time of the last of `prefixes` to reach state `kind`; None on timeout."""
+    def wait_all(self, prefixes: Iterable[str], timeout: float, kind: str = "new",
+                 since: float | None = None) -> float | None:
+        """Monotonic time of the last of `prefixes` to reach state `kind` (by a notification
+        received after `since`, when given); None on timeout. `since` matters right after a
+        deletion by hand: its notification may not have been read yet, and the prefix's last
+        state is still the "new" of long ago (a drift sample of -33.7 s at 10k)."""
         want = set(prefixes)
         pending = set(want)
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 pending = {p for p in pending
-                           if (e := self.latest.get(p)) is None or e[1] != kind}
+                           if (e := self.latest.get(p)) is None or e[1] != kind
+                           or (since is not None and e[0] < since)}
                 if not pending:
                     return max(self.latest[p][0] for p in want) if want else time.monotonic()
                 left = deadline - time.monotonic()
