@@ -205,10 +205,9 @@ class Agent:
             self.reconcile(Batch(full=True, reasons=["start"]))
             # The first reconcile made the other long-lived objects (the kernel's kept
             # observation and indexes: about as many as the model). Left to the collector, a
-            # full pass over them lands on some later event: natively 0.58 s for 1.6M objects
-            # (two desired states at 100k exposures), several times that in User-Mode Linux
-            # (the likely cause, not confirmed, of one event in 50 taking 5.8 s at 100k in
-            # bench_agent). Collected once here, then frozen like the model's.
+            # full pass over them lands on some later event: 0.6 s for 1.6M such objects
+            # (natively and in User-Mode Linux alike). Collected once here, then frozen like
+            # the model's.
             gc.collect()
             gc.freeze()
             frr_start.join()  # the loop's FRR checks start from a finished bootstrap
