@@ -392,6 +392,13 @@ class _BatchIdl(connection.OvsdbIdl):
         self.cleared = False
         self._cleared = False
 
+    def cooperative_yield(self):
+        """Nothing. ovsdbapp's IDL calls time.sleep(0) here for every row of an update (a
+        hook for green threads); ovnbgp runs OS threads, which the interpreter switches
+        anyway. Each sleep(0) is a system call that also gives the CPU away: on a busy CPU
+        (FRR's first reload at start, User-Mode Linux) the reply to the first 10k-row
+        request took 4.7 s with it and 2.7 s without."""
+
     def notify(self, event, row, updates=None):
         # The library also notifies rows of its own _Server database: not ours.
         name = row._table.name

@@ -145,3 +145,20 @@ def test_rows_really_deleted_are_dropped_once_acknowledged():
     idl.pending = False
     w._on_sb_batch(idl, [], False)  # acknowledged, and the server did not send it again
     assert "u-side" not in w.snapshot().port_bindings
+
+
+def test_the_idl_does_not_yield_the_cpu_per_row(monkeypatch):
+    """ovsdbapp's IDL calls cooperative_yield() (time.sleep(0)) for every row of an update;
+    ovnbgp's does nothing there (watcher.py, _BatchIdl.cooperative_yield)."""
+    import time
+
+    from ovsdbapp.backend.ovs_idl import connection
+
+    from ovnbgp.ovn.watcher import _BatchIdl
+
+    slept = []
+    monkeypatch.setattr(time, "sleep", lambda s: slept.append(s))
+    connection.OvsdbIdl.cooperative_yield(None)  # the library's hook: a sleep(0)
+    assert slept == [0]
+    _BatchIdl.cooperative_yield(None)  # type: ignore[arg-type]
+    assert slept == [0]
