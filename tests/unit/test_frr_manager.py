@@ -316,6 +316,14 @@ def test_only_adds_are_loaded_with_vtysh_f_without_frr_reload(tmp_path):
     loads = [c for c in calls if "-f" in c and "-C" not in c]
     assert len(loads) == 1 and loads[0][-1] == str(tmp_path / "frr.conf")
     assert sum("--test" in c for c in calls) == 2  # the deltas before, the check after
+    # Only the checks after the change is in FRR run niced (nothing waits for them); the
+    # dry run, the deltas before and the load itself run at the agent's priority.
+    niced = [c for c in calls if c[:3] == ["nice", "-n", "10"]]
+    assert [c[-2] for c in niced if "--test" in c] == ["--test"]
+    assert any(c[-2:] == ["-c", "show running-config"] for c in niced)
+    assert all(c[0] != "nice" for c in calls if "-C" in c or c[-2:] == ["-f", str(tmp_path / "frr.conf")])
+    first_test = next(c for c in calls if "--test" in c)
+    assert first_test[0] != "nice"
 
     applier, calls = _scripted_applier(tmp_path, ADDS + DELETES)
     r = applier.apply("router bgp 64999\n bgp router-id 192.0.2.2\n")
