@@ -26,6 +26,7 @@ from ovnbgp.kernel.objects import AddrOp, NeighOp, RouteOp, RuleOp, SteeringOp
 from ovnbgp.model.records import IPNetwork
 
 STAGE_STEERING = 500  # steering ops per stage (well under a second in UML at 10k)
+FIRST_STAGE_STEERING = 50  # the first stage's: the first prefixes go out sooner
 
 
 def steering_scope(op: SteeringOp) -> tuple[int | None, IPNetwork | None, int]:
@@ -77,10 +78,13 @@ def catch_alls_first(steering: Sequence[SteeringOp]) -> list[SteeringOp]:
     return whole + rest
 
 
-def stages(steering: Sequence[SteeringOp], addrs: Sequence[AddrOp],
-           size: int | None = None) -> list[tuple[list[SteeringOp], list[AddrOp]]]:
+def stages(steering: Sequence[SteeringOp], addrs: Sequence[AddrOp], size: int | None = None,
+           first: int | None = None) -> list[tuple[list[SteeringOp], list[AddrOp]]]:
     """The plan's steering adds (catch_alls_first) and exposures as stages of (steering
-    slice, addresses whose steering is all in once that slice is); every op appears once."""
+    slice, addresses whose steering is all in once that slice is); every op appears once.
+    The first slice has `first` ops (default: the smaller FIRST_STAGE_STEERING, or `size`
+    when given), the others `size`."""
+    first = first or (size or FIRST_STAGE_STEERING)
     size = size or STAGE_STEERING
     steering = catch_alls_first(steering)
     need = needed_position(steering, addrs)
@@ -89,7 +93,7 @@ def stages(steering: Sequence[SteeringOp], addrs: Sequence[AddrOp],
     k = 0
     start = 0
     while True:
-        end = min(start + size, len(steering))
+        end = min(start + (first if start == 0 else size), len(steering))
         batch = []
         while k < len(ready) and need[ready[k]] < end:
             batch.append(addrs[ready[k]])

@@ -59,3 +59,16 @@ def test_table_steering_rules_go_first_in_their_order():
     whole = [op for op in order if steering_scope(op)[1] is None]
     assert len(whole) == 2 and order[:2] == whole
     assert order[2:] == [op for op in p.steer_add if op not in whole]
+
+
+def test_the_first_stage_is_smaller_so_the_first_prefixes_go_out_sooner():
+    from ovnbgp.kernel.staging import FIRST_STAGE_STEERING, STAGE_STEERING
+
+    p = plan(desired(hosts(1400)), node("br-ex"), S)
+    assert len(p.steer_add) > FIRST_STAGE_STEERING + STAGE_STEERING
+    out = stages(p.steer_add, p.dummy_add)
+    sizes = [len(s) for s, _ in out]
+    assert sizes[0] == FIRST_STAGE_STEERING < STAGE_STEERING
+    assert all(n == STAGE_STEERING for n in sizes[1:-1]) and 0 < sizes[-1] <= STAGE_STEERING
+    assert out[0][1], "the first stage already exposes addresses"
+    assert [len(s) for s, _ in stages(p.steer_add, p.dummy_add, size=100)][:2] == [100, 100]
