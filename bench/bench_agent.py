@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -603,6 +604,10 @@ class Size:
                 except ProcessLookupError:
                     pass
             self.central.stop()
+            if self.args.logs:  # the Southbound server's log: its compactions, next to the agent's
+                sb_log = self.central.workdir / "ovsdb-server-sb.log"
+                if sb_log.exists():
+                    shutil.copy(sb_log, Path(self.args.logs, f"ovsdb-server-sb-{self.n}.log"))
             self.central = None
 
     # the whole run for this size ---------------------------------------------------------------
@@ -801,8 +806,6 @@ def main() -> int:
         if out.exists() and args.json:
             Path(args.json).write_text(out.read_text())
         if args.logs and Path(work, "logs").is_dir():
-            import shutil
-
             shutil.copytree(Path(work, "logs"), args.logs, dirs_exist_ok=True)
     if res.status:
         print(f"bench_agent: guest exited with status {res.status}", file=sys.stderr)
