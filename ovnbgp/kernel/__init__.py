@@ -5,7 +5,8 @@ part of the library (IPDB, NDB with sqlite3, conntrack, nftables, wireguard, ...
 modules, about 1 s of an agent start in User-Mode Linux and 0.05 s natively); the kernel
 target needs 30 of them, all by submodule (`pyroute2.netlink.rtnl...`). The first access to
 a name of the package itself that is not a submodule (`from pyroute2 import IPRoute`,
-anywhere in the process) runs the `__init__` then, so other users of pyroute2 see the whole library as usual.
+anywhere in the process) runs the `__init__` then, so other users of pyroute2 see the whole
+library as usual.
 """
 
 from __future__ import annotations
@@ -27,15 +28,13 @@ def _register_pyroute2_lazily() -> None:
         return  # not installed: the imports below fail with the usual error
     package = importlib.util.module_from_spec(spec)  # its __path__, not yet its names
     loader = spec.loader
-    state = {"ran": False}
 
     def __getattr__(name: str) -> object:  # noqa: N807 - a module's __getattr__ (PEP 562)
         if not name.startswith("__") and importlib.util.find_spec(f"pyroute2.{name}") is not None:
             return importlib.import_module(f"pyroute2.{name}")  # a submodule (`from pyroute2
             # import config` in pyroute2's own modules): no need for the whole library
         with _init_lock:
-            if not state["ran"]:
-                state["ran"] = True
+            if not pyroute2_initialised(package):  # this hook is removed once it has run
                 del package.__dict__["__getattr__"]
                 loader.exec_module(package)
         try:

@@ -78,13 +78,13 @@ def catch_alls_first(steering: Sequence[SteeringOp]) -> list[SteeringOp]:
     return whole + rest
 
 
-def stages(steering: Sequence[SteeringOp], addrs: Sequence[AddrOp], size: int | None = None,
-           first: int | None = None) -> list[tuple[list[SteeringOp], list[AddrOp]]]:
+def stages(steering: Sequence[SteeringOp], addrs: Sequence[AddrOp],
+           size: int | None = None) -> list[tuple[list[SteeringOp], list[AddrOp]]]:
     """The plan's steering adds (catch_alls_first) and exposures as stages of (steering
     slice, addresses whose steering is all in once that slice is); every op appears once.
-    The first slice has `first` ops (default: the smaller FIRST_STAGE_STEERING, or `size`
-    when given), the others `size`."""
-    first = first or (size or FIRST_STAGE_STEERING)
+    Slices of `size` ops; by default the first has FIRST_STAGE_STEERING, the others
+    STAGE_STEERING."""
+    first = size or FIRST_STAGE_STEERING
     size = size or STAGE_STEERING
     steering = catch_alls_first(steering)
     need = needed_position(steering, addrs)
